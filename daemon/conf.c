@@ -1,0 +1,341 @@
+/* ccpd's settings: a table of {name, kind, offset, bounds, default}, so the
+ * file, -o and the man page stay one list. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+
+enum kind { K_STR, K_UINT, K_ADDR, K_MODE };
+
+struct setting {
+	const char *name;
+	enum kind kind;
+	size_t offset;
+	unsigned min, max;
+	const char *def;
+};
+
+#define S(n, k, mn, mx, d) { #n, k, offsetof(struct conf, n), mn, mx, d }
+
+static const struct setting settings[] = {
+	S(socket,           K_STR,  0, 0, ""),
+	S(socket_group,     K_STR,  0, 0, ""),
+	S(socket_mode,      K_MODE, 0, 0777, "0660"),
+	S(runtime_dir,      K_STR,  0, 0, ""),
+	S(state_dir,        K_STR,  0, 0, ""),
+	S(sip_listen,       K_ADDR, 0, 0, "127.0.0.1:5060"),
+	S(net_interface,    K_STR,  0, 0, "127.0.0.1"),
+	S(sip_user,         K_STR,  0, 0, "agent"),
+	S(sip_display_name, K_STR,  0, 0, ""),
+	S(sip_registrar,    K_STR,  0, 0, ""),
+	S(sip_domain,       K_STR,  0, 0, ""),
+	S(sip_password,     K_STR,  0, 0, ""),
+	S(sip_auth_user,    K_STR,  0, 0, ""),
+	S(reg_interval,     K_UINT, 30, 86400, "600"),
+	S(ring_timeout,     K_UINT, 1, 600, "30"),
+	S(acw_timeout,      K_UINT, 0, 86400, "0"),
+	S(statuses,         K_STR,  0, 0, "Break,Lunch"),
+	S(initial_status,   K_STR,  0, 0, "Offline"),
+	S(audio_source,     K_STR,  0, 0, "auto"),
+	S(audio_player,     K_STR,  0, 0, "auto"),
+	S(baresip,          K_STR,  0, 0, "/usr/bin/baresip"),
+	S(baresip_modules,  K_STR,  0, 0, "/usr/lib/baresip/modules"),
+	S(rtp_ports,        K_STR,  0, 0, "16384-32767"),
+	S(snd_path,         K_STR,  0, 0, ""),
+	S(dial_template,    K_STR,  0, 0, ""),
+	S(event_buffer,     K_UINT, 16, 1000000, "1024"),
+	S(history_size,     K_UINT, 1, 100000, "200"),
+	S(max_clients,      K_UINT, 1, 10000, "64"),
+	S(media_timeout,    K_UINT, 1, 600, "5"),
+	S(restart_max,      K_UINT, 1, 3600, "30"),
+	S(log_level,        K_STR,  0, 0, "info"),
+};
+
+#define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+static const struct setting *find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < N_SETTINGS; i++)
+		if (strcmp(settings[i].name, name) == 0)
+			return &settings[i];
+	return NULL;
+}
+
+static int parse_uint(const char *v, unsigned base, unsigned long *out)
+{
+	char *end;
+
+	if (!*v || *v == '-' || isspace((unsigned char)*v))
+		return -EINVAL;
+	errno = 0;
+	*out = strtoul(v, &end, base);
+	if (errno || *end)
+		return -EINVAL;
+	return 0;
+}
+
+/* host:port or [v6]:port, with a port in 1..65535 */
+static bool valid_addr(const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	unsigned long port;
+
+	if (!colon || colon == v)
+		return false;
+	if (v[0] == '[' && colon[-1] != ']')
+		return false;
+	if (parse_uint(colon + 1, 10, &port) < 0 || port < 1 || port > 65535)
+		return false;
+	return true;
+}
+
+int conf_set(struct conf *c, const char *name, const char *value,
+	     char *err, size_t err_size)
+{
+	const struct setting *s = find(name);
+	unsigned long n;
+	char *copy;
+
+	if (!s) {
+		snprintf(err, err_size, "unknown setting '%s'", name);
+		return -ENOENT;
+	}
+	switch (s->kind) {
+	case K_STR:
+	case K_ADDR:
+		if (s->kind == K_ADDR && !valid_addr(value)) {
+			snprintf(err, err_size,
+				 "%s: '%s' is not ADDRESS:PORT", name, value);
+			return -EINVAL;
+		}
+		if (strlen(value) > 4096) {
+			snprintf(err, err_size, "%s: value too long", name);
+			return -EINVAL;
+		}
+		copy = strdup(value);
+		if (!copy)
+			return -ENOMEM;
+		free(*(char **)((char *)c + s->offset));
+		*(char **)((char *)c + s->offset) = copy;
+		return 0;
+	case K_UINT:
+	case K_MODE:
+		if (parse_uint(value, s->kind == K_MODE ? 8 : 10, &n) < 0 ||
+		    n < s->min || n > s->max) {
+			snprintf(err, err_size, s->kind == K_MODE ?
+				 "%s: '%s' is not an octal mode" :
+				 "%s: '%s' is not a number in %u..%u",
+				 name, value, s->min, s->max);
+			return -EINVAL;
+		}
+		*(unsigned *)((char *)c + s->offset) = (unsigned)n;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int conf_init(struct conf *c)
+{
+	char err[256];
+	size_t i;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < N_SETTINGS; i++) {
+		r = conf_set(c, settings[i].name, settings[i].def,
+			     err, sizeof(err));
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+void conf_clear(struct conf *c)
+{
+	size_t i;
+
+	for (i = 0; i < N_SETTINGS; i++) {
+		if (settings[i].kind == K_STR || settings[i].kind == K_ADDR) {
+			char **p = (char **)((char *)c + settings[i].offset);
+
+			free(*p);
+			*p = NULL;
+		}
+	}
+}
+
+int conf_set_option(struct conf *c, const char *opt, char *err,
+		    size_t err_size)
+{
+	const char *eq = strchr(opt, '=');
+	char name[64];
+
+	if (!eq || eq == opt || (size_t)(eq - opt) >= sizeof(name)) {
+		snprintf(err, err_size, "'%s' is not NAME=VALUE", opt);
+		return -EINVAL;
+	}
+	memcpy(name, opt, (size_t)(eq - opt));
+	name[eq - opt] = '\0';
+	return conf_set(c, name, eq + 1, err, err_size);
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static char *unquote(char *v)
+{
+	size_t n = strlen(v);
+
+	if (n >= 2 && ((v[0] == '"' && v[n - 1] == '"') ||
+		       (v[0] == '\'' && v[n - 1] == '\''))) {
+		v[n - 1] = '\0';
+		return v + 1;
+	}
+	return v;
+}
+
+int conf_load(struct conf *c, const char *path, char *err, size_t err_size)
+{
+	char line[8192], msg[256];
+	unsigned lineno = 0;
+	FILE *f = fopen(path, "re");
+	int r = 0;
+
+	if (!f) {
+		r = -errno;
+		snprintf(err, err_size, "%s: %s", path, strerror(errno));
+		return r;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *p, *eq, *name, *value;
+
+		lineno++;
+		p = strchr(line, '#');
+		if (p)
+			*p = '\0';
+		p = trim(line);
+		if (!*p)
+			continue;
+		eq = strchr(p, '=');
+		if (!eq) {
+			snprintf(err, err_size, "%s:%u: expected 'name = value'",
+				 path, lineno);
+			r = -EINVAL;
+			break;
+		}
+		*eq = '\0';
+		name = trim(p);
+		value = unquote(trim(eq + 1));
+		r = conf_set(c, name, value, msg, sizeof(msg));
+		if (r < 0) {
+			snprintf(err, err_size, "%s:%u: %s", path, lineno, msg);
+			break;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+static int set_default_dir(char **dir, const char *env, const char *root_dir,
+			   const char *user_env, const char *user_suffix)
+{
+	const char *e = getenv(env);
+	char buf[4096];
+
+	if (**dir)
+		return 0;
+	if (e && *e) {
+		/* systemd may pass several directories; ours is the first */
+		snprintf(buf, sizeof(buf), "%s", e);
+		buf[strcspn(buf, ":")] = '\0';
+	} else if (geteuid() == 0) {
+		snprintf(buf, sizeof(buf), "%s", root_dir);
+	} else if ((e = getenv(user_env)) && *e) {
+		snprintf(buf, sizeof(buf), "%s/ccpd", e);
+	} else {
+		snprintf(buf, sizeof(buf), "/tmp/ccpd-%u%s",
+			 (unsigned)geteuid(), user_suffix);
+	}
+	free(*dir);
+	*dir = strdup(buf);
+	return *dir ? 0 : -ENOMEM;
+}
+
+int conf_finish(struct conf *c, char *err, size_t err_size)
+{
+	int r;
+
+	r = set_default_dir(&c->runtime_dir, "RUNTIME_DIRECTORY", "/run/ccpd",
+			    "XDG_RUNTIME_DIR", "");
+	if (r < 0)
+		return r;
+	r = set_default_dir(&c->state_dir, "STATE_DIRECTORY", "/var/lib/ccpd",
+			    "XDG_STATE_HOME", "/state");
+	if (r < 0)
+		return r;
+	if (!*c->socket) {
+		char buf[4200];
+
+		snprintf(buf, sizeof(buf), "%s/ccpd.sock", c->runtime_dir);
+		free(c->socket);
+		c->socket = strdup(buf);
+		if (!c->socket)
+			return -ENOMEM;
+	}
+	if (*c->sip_registrar && strncmp(c->sip_registrar, "sip:", 4) != 0) {
+		snprintf(err, err_size,
+			 "sip_registrar: '%s' is not a sip: URI",
+			 c->sip_registrar);
+		return -EINVAL;
+	}
+	if (*c->dial_template && !strstr(c->dial_template, "{e164}") &&
+	    !strstr(c->dial_template, "{number}")) {
+		snprintf(err, err_size,
+			 "dial_template: '%s' has no {e164} placeholder",
+			 c->dial_template);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void conf_dump(const struct conf *c, void *file)
+{
+	FILE *f = file;
+	size_t i;
+
+	for (i = 0; i < N_SETTINGS; i++) {
+		const struct setting *s = &settings[i];
+		const char *p = (const char *)c + s->offset;
+
+		switch (s->kind) {
+		case K_STR:
+		case K_ADDR:
+			fprintf(f, "%s = %s\n", s->name,
+				strcmp(s->name, "sip_password") == 0 &&
+				**(char *const *)p ? "(set)" :
+				*(char *const *)p);
+			break;
+		case K_UINT:
+			fprintf(f, "%s = %u\n", s->name, *(const unsigned *)p);
+			break;
+		case K_MODE:
+			fprintf(f, "%s = %04o\n", s->name, *(const unsigned *)p);
+			break;
+		}
+	}
+}

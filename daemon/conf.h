@@ -1,0 +1,61 @@
+/* ccpd's settings: one table, read from a file and from -o NAME=VALUE. */
+#ifndef CCPD_CONF_H
+#define CCPD_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct conf {
+	char *socket;
+	char *socket_group;
+	unsigned socket_mode;
+	char *runtime_dir;
+	char *state_dir;
+	char *sip_listen;
+	char *net_interface;
+	char *sip_user;
+	char *sip_display_name;
+	char *sip_registrar;
+	char *sip_domain;
+	char *sip_password;
+	char *sip_auth_user;
+	unsigned reg_interval;
+	unsigned ring_timeout;
+	unsigned acw_timeout;
+	char *statuses;
+	char *initial_status;
+	char *audio_source;
+	char *audio_player;
+	char *baresip;
+	char *baresip_modules;
+	char *rtp_ports;
+	char *snd_path;
+	char *dial_template;
+	unsigned event_buffer;
+	unsigned history_size;
+	unsigned max_clients;
+	unsigned media_timeout;
+	unsigned restart_max;
+	char *log_level;
+};
+
+/* Fill every setting with its default. */
+int conf_init(struct conf *c);
+void conf_clear(struct conf *c);
+
+/* Set one setting from text. Returns 0, -ENOENT for an unknown name or
+ * -EINVAL for a bad value; err[] says which in words. */
+int conf_set(struct conf *c, const char *name, const char *value,
+	     char *err, size_t err_size);
+/* "NAME=VALUE", as given to -o. */
+int conf_set_option(struct conf *c, const char *opt, char *err,
+		    size_t err_size);
+/* Read a file of "name = value" lines; '#' starts a comment. */
+int conf_load(struct conf *c, const char *path, char *err, size_t err_size);
+/* Fill in what depends on other settings or on the environment. */
+int conf_finish(struct conf *c, char *err, size_t err_size);
+
+/* Print every setting as the file would hold it (for ccpd --dump-config). */
+void conf_dump(const struct conf *c, void *file);
+
+#endif

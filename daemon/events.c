@@ -1,0 +1,143 @@
+/* The event stream. Each event is encoded once and kept, encoded, in a ring
+ * so that a client that reconnects can be replayed what it missed. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "events.h"
+#include "jsonrpc.h"
+#include "util.h"
+
+struct held {
+	uint64_t seq;
+	char *line;
+	size_t len;
+};
+
+struct events_sub {
+	struct events_sub *prev, *next;
+	struct events *ev;
+	events_sink_h *h;
+	void *arg;
+};
+
+struct events {
+	struct held *ring;
+	unsigned cap;
+	uint64_t seq;
+	struct events_sub *subs;
+};
+
+int events_new(struct events **ret, unsigned capacity)
+{
+	struct events *ev = calloc(1, sizeof(*ev));
+
+	if (!ev)
+		return -ENOMEM;
+	ev->ring = calloc(capacity, sizeof(*ev->ring));
+	if (!ev->ring) {
+		free(ev);
+		return -ENOMEM;
+	}
+	ev->cap = capacity;
+	*ret = ev;
+	return 0;
+}
+
+struct events *events_free(struct events *ev)
+{
+	unsigned i;
+
+	if (!ev)
+		return NULL;
+	while (ev->subs)
+		events_unsubscribe(ev->subs);
+	for (i = 0; i < ev->cap; i++)
+		free(ev->ring[i].line);
+	free(ev->ring);
+	free(ev);
+	return NULL;
+}
+
+uint64_t events_emit(struct events *ev, const char *type, cJSON *data)
+{
+	struct events_sub *s, *next;
+	struct held *h;
+	char *line;
+
+	line = jsonrpc_event(ev->seq + 1, util_now_ms(), type, data);
+	cJSON_Delete(data);
+	if (!line)
+		return 0;
+	ev->seq++;
+	h = &ev->ring[ev->seq % ev->cap];
+	free(h->line);
+	h->seq = ev->seq;
+	h->line = line;
+	h->len = strlen(line);
+	for (s = ev->subs; s; s = next) {
+		next = s->next;
+		s->h(h->line, h->len, s->arg);
+	}
+	return ev->seq;
+}
+
+uint64_t events_last_seq(const struct events *ev)
+{
+	return ev->seq;
+}
+
+int events_subscribe(struct events *ev, struct events_sub **ret,
+		     events_sink_h *h, void *arg)
+{
+	struct events_sub *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	s->ev = ev;
+	s->h = h;
+	s->arg = arg;
+	s->next = ev->subs;
+	if (ev->subs)
+		ev->subs->prev = s;
+	ev->subs = s;
+	*ret = s;
+	return 0;
+}
+
+struct events_sub *events_unsubscribe(struct events_sub *s)
+{
+	if (!s)
+		return NULL;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		s->ev->subs = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	free(s);
+	return NULL;
+}
+
+int events_replay(const struct events *ev, uint64_t since, events_sink_h *h,
+		  void *arg)
+{
+	uint64_t first = ev->seq >= ev->cap ? ev->seq - ev->cap + 1 : 1;
+	uint64_t seq;
+	int n = 0;
+
+	/* a since from the future means the daemon restarted */
+	if (since > ev->seq)
+		return -ESPIPE;
+	if (since == ev->seq)
+		return 0;
+	if (since + 1 < first)
+		return -ESPIPE;
+	for (seq = since + 1; seq <= ev->seq; seq++) {
+		const struct held *e = &ev->ring[seq % ev->cap];
+
+		h(e->line, e->len, arg);
+		n++;
+	}
+	return n;
+}

@@ -1,0 +1,34 @@
+/* The event stream: sequence numbers, a replay buffer, subscribers. */
+#ifndef CCPD_EVENTS_H
+#define CCPD_EVENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+struct events;
+struct events_sub;
+
+/* Receives one encoded notification line (no newline). The sink must not
+ * unsubscribe or free anything synchronously. */
+typedef void (events_sink_h)(const char *line, size_t len, void *arg);
+
+int events_new(struct events **ret, unsigned capacity);
+struct events *events_free(struct events *ev);
+
+/* Publish an event; data is consumed. Returns its sequence number, or 0
+ * when it could not be encoded. */
+uint64_t events_emit(struct events *ev, const char *type, cJSON *data);
+uint64_t events_last_seq(const struct events *ev);
+
+int events_subscribe(struct events *ev, struct events_sub **ret,
+		     events_sink_h *h, void *arg);
+struct events_sub *events_unsubscribe(struct events_sub *sub);
+
+/* Send every held event after since through h. Returns how many, or
+ * -ESPIPE when event since+1 has left the buffer (the client must take a
+ * fresh snapshot). */
+int events_replay(const struct events *ev, uint64_t since, events_sink_h *h,
+		  void *arg);
+
+#endif

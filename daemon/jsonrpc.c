@@ -1,0 +1,198 @@
+/* JSON-RPC 2.0 messages: strict decoding with bounds, and the encoders. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ccpd-protocol.h"
+#include "jsonrpc.h"
+
+static int depth_of(const cJSON *item, int limit)
+{
+	int max = 0;
+	const cJSON *c;
+
+	if (limit < 0)
+		return 1;
+	cJSON_ArrayForEach(c, item) {
+		int d = depth_of(c, limit - 1);
+
+		if (d > max)
+			max = d;
+		if (max > limit)
+			break;
+	}
+	return (cJSON_IsArray(item) || cJSON_IsObject(item)) ? max + 1 : 0;
+}
+
+static bool valid_id(const cJSON *id)
+{
+	return cJSON_IsString(id) || cJSON_IsNumber(id) || cJSON_IsNull(id);
+}
+
+static int fail(char *reason, size_t size, int code, const char *text)
+{
+	snprintf(reason, size, "%s", text);
+	return code;
+}
+
+int jsonrpc_decode(const char *buf, size_t len, struct jsonrpc_req *req,
+		   cJSON **err_id, char *reason, size_t reason_size)
+{
+	const cJSON *v, *id, *method, *params;
+	cJSON *doc;
+	int code;
+
+	memset(req, 0, sizeof(*req));
+	*err_id = NULL;
+
+	doc = cJSON_ParseWithLength(buf, len);
+	if (!doc)
+		return fail(reason, reason_size, CCPD_ERR_PARSE,
+			    "the message is not valid JSON");
+
+	if (!cJSON_IsObject(doc)) {
+		code = fail(reason, reason_size, CCPD_ERR_INVALID_REQUEST,
+			    cJSON_IsArray(doc) ?
+			    "batches are not supported; send one request per message" :
+			    "a request must be a JSON object");
+		goto out;
+	}
+
+	id = cJSON_GetObjectItemCaseSensitive(doc, "id");
+	if (id && valid_id(id))
+		*err_id = cJSON_Duplicate(id, false);
+
+	if (depth_of(doc, CCPD_MAX_DEPTH) > CCPD_MAX_DEPTH) {
+		code = fail(reason, reason_size, CCPD_ERR_INVALID_REQUEST,
+			    "JSON nesting is deeper than 16 levels");
+		goto out;
+	}
+	v = cJSON_GetObjectItemCaseSensitive(doc, "jsonrpc");
+	if (!cJSON_IsString(v) || strcmp(v->valuestring, "2.0") != 0) {
+		code = fail(reason, reason_size, CCPD_ERR_INVALID_REQUEST,
+			    "\"jsonrpc\" must be \"2.0\"");
+		goto out;
+	}
+	if (id && !valid_id(id)) {
+		code = fail(reason, reason_size, CCPD_ERR_INVALID_REQUEST,
+			    "\"id\" must be a string, a number or null");
+		goto out;
+	}
+	method = cJSON_GetObjectItemCaseSensitive(doc, "method");
+	if (!cJSON_IsString(method) || !method->valuestring[0]) {
+		code = fail(reason, reason_size, CCPD_ERR_INVALID_REQUEST,
+			    "\"method\" must be a non-empty string");
+		goto out;
+	}
+	params = cJSON_GetObjectItemCaseSensitive(doc, "params");
+	if (params && !cJSON_IsObject(params) && !cJSON_IsNull(params)) {
+		code = fail(reason, reason_size, CCPD_ERR_INVALID_PARAMS,
+			    "\"params\" must be an object");
+		goto out;
+	}
+
+	req->doc = doc;
+	req->method = method->valuestring;
+	req->id = id;
+	req->params = cJSON_IsObject(params) ? params : NULL;
+	cJSON_Delete(*err_id);
+	*err_id = NULL;
+	return 0;
+
+out:
+	cJSON_Delete(doc);
+	return code;
+}
+
+void jsonrpc_req_clear(struct jsonrpc_req *req)
+{
+	cJSON_Delete(req->doc);
+	memset(req, 0, sizeof(*req));
+}
+
+const char *jsonrpc_error_message(int code)
+{
+	switch (code) {
+	case CCPD_ERR_PARSE:                return "Parse error";
+	case CCPD_ERR_INVALID_REQUEST:      return "Invalid Request";
+	case CCPD_ERR_METHOD_NOT_FOUND:     return "Method not found";
+	case CCPD_ERR_INVALID_PARAMS:       return "Invalid params";
+	case CCPD_ERR_INTERNAL:             return "Internal error";
+	case CCPD_ERR_UNAUTHORIZED:         return "Unauthorized";
+	case CCPD_ERR_FORBIDDEN:            return "Forbidden";
+	case CCPD_ERR_INVALID_STATE:        return "Invalid state";
+	case CCPD_ERR_MEDIA_UNAVAILABLE:    return "Media unavailable";
+	case CCPD_ERR_INVALID_PHONE_NUMBER: return "Invalid phone number";
+	case CCPD_ERR_NOT_FOUND:            return "Not found";
+	}
+	return "Error";
+}
+
+static cJSON *envelope(const cJSON *id)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (!o)
+		return NULL;
+	cJSON_AddStringToObject(o, "jsonrpc", "2.0");
+	cJSON_AddItemToObject(o, "id", id ? cJSON_Duplicate(id, true)
+					  : cJSON_CreateNull());
+	return o;
+}
+
+static char *print_and_free(cJSON *o)
+{
+	char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+
+	cJSON_Delete(o);
+	return s;
+}
+
+char *jsonrpc_result(const cJSON *id, cJSON *result)
+{
+	cJSON *o = envelope(id);
+
+	if (!o) {
+		cJSON_Delete(result);
+		return NULL;
+	}
+	cJSON_AddItemToObject(o, "result",
+			      result ? result : cJSON_CreateObject());
+	return print_and_free(o);
+}
+
+char *jsonrpc_error(const cJSON *id, int code, const char *reason,
+		    cJSON *extra_data)
+{
+	cJSON *o = envelope(id), *e, *d;
+
+	if (!o) {
+		cJSON_Delete(extra_data);
+		return NULL;
+	}
+	e = cJSON_AddObjectToObject(o, "error");
+	d = extra_data ? extra_data : cJSON_CreateObject();
+	cJSON_AddNumberToObject(e, "code", code);
+	cJSON_AddStringToObject(e, "message", jsonrpc_error_message(code));
+	cJSON_AddStringToObject(d, "reason", reason ? reason : "");
+	cJSON_AddItemToObject(e, "data", d);
+	return print_and_free(o);
+}
+
+char *jsonrpc_event(unsigned long long seq, unsigned long long time_ms,
+		    const char *type, const cJSON *data)
+{
+	cJSON *o = cJSON_CreateObject(), *p;
+
+	if (!o)
+		return NULL;
+	cJSON_AddStringToObject(o, "jsonrpc", "2.0");
+	cJSON_AddStringToObject(o, "method", "event");
+	p = cJSON_AddObjectToObject(o, "params");
+	cJSON_AddNumberToObject(p, "seq", (double)seq);
+	cJSON_AddStringToObject(p, "type", type);
+	cJSON_AddNumberToObject(p, "time", (double)time_ms);
+	cJSON_AddItemToObject(p, "data", data ? cJSON_Duplicate(data, true)
+					      : cJSON_CreateObject());
+	return print_and_free(o);
+}

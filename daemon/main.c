@@ -1,0 +1,265 @@
+/* ccpd: arguments, configuration, systemd readiness and watchdog, signals,
+ * and the start-up and shut-down order of the modules. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <re.h>
+#include <systemd/sd-daemon.h>
+
+#include "conf.h"
+#include "desk.h"
+#include "events.h"
+#include "ipc.h"
+#include "log.h"
+#include "rpc.h"
+#include "util.h"
+
+struct daemon {
+	struct conf conf;
+	struct events *ev;
+	struct desk *desk;
+	struct rpc *rpc;
+	struct ipc *ipc;
+	struct tmr watchdog_tmr;
+	uint64_t watchdog_usec;
+	bool ipc_ready;
+	bool media_ready;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: ccpd [OPTIONS]\n"
+		"Headless contact-center softphone daemon.\n\n"
+		"  -c, --config FILE     read settings from FILE\n"
+		"  -o, --option NAME=VALUE\n"
+		"                        set one setting (repeatable; wins over"
+		" the file)\n"
+		"      --dump-config     print the effective settings and exit\n"
+		"  -v, --verbose         log at debug level\n"
+		"  -h, --help            show this help\n"
+		"      --version         show the version\n\n"
+		"See ccpd(8) and ccpd.conf(5).\n");
+}
+
+static void signal_handler(int sig)
+{
+	log_info("main: caught signal %d, shutting down", sig);
+	re_cancel();
+}
+
+static void notify_ready(struct daemon *dm)
+{
+	if (!dm->ipc_ready || !dm->media_ready)
+		return;
+	sd_notify(0, "READY=1\nSTATUS=Ready");
+	log_info("main: ready");
+}
+
+static void on_ready(void *arg)
+{
+	struct daemon *dm = arg;
+
+	dm->media_ready = true;
+	notify_ready(dm);
+}
+
+static void watchdog_ping(void *arg)
+{
+	struct daemon *dm = arg;
+
+	sd_notify(0, "WATCHDOG=1");
+	tmr_start(&dm->watchdog_tmr, dm->watchdog_usec / 2000, watchdog_ping,
+		  dm);
+}
+
+/* The Unix socket may come from systemd (ccpd.socket). */
+static int inherited_unix_socket(void)
+{
+	int n = sd_listen_fds(1), i;
+
+	for (i = 0; i < n; i++) {
+		int fd = SD_LISTEN_FDS_START + i;
+
+		if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0)
+			return fd;
+	}
+	if (n > 0)
+		log_warning("main: %d inherited fds, none a listening Unix "
+			    "stream socket, ignoring", n);
+	return -1;
+}
+
+static int parse_args(struct daemon *dm, int argc, char **argv, bool *exit_now)
+{
+	enum { OPT_VERSION = 256, OPT_DUMP };
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "option", required_argument, NULL, 'o' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "dump-config", no_argument, NULL, OPT_DUMP },
+		{ 0 }
+	};
+	const char *file = NULL;
+	char **overrides = calloc((size_t)argc + 1, sizeof(char *));
+	bool dump = false, verbose = false;
+	char err[512];
+	int n = 0, c, i, r = 0;
+
+	if (!overrides)
+		return -ENOMEM;
+	*exit_now = false;
+	while ((c = getopt_long(argc, argv, "c:o:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			file = optarg;
+			break;
+		case 'o':
+			overrides[n++] = optarg;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			*exit_now = true;
+			goto out;
+		case OPT_VERSION:
+			printf("ccpd %s\n", CCPD_VERSION);
+			*exit_now = true;
+			goto out;
+		case OPT_DUMP:
+			dump = true;
+			break;
+		default:
+			usage(stderr);
+			r = -EINVAL;
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ccpd: unexpected argument '%s'\n",
+			argv[optind]);
+		r = -EINVAL;
+		goto out;
+	}
+	/* the file first, then -o, so the command line wins */
+	if (file && (r = conf_load(&dm->conf, file, err, sizeof(err))) < 0)
+		goto bad;
+	for (i = 0; i < n; i++)
+		if ((r = conf_set_option(&dm->conf, overrides[i], err,
+					 sizeof(err))) < 0)
+			goto bad;
+	if (verbose)
+		conf_set(&dm->conf, "log_level", "debug", err, sizeof(err));
+	if ((r = conf_finish(&dm->conf, err, sizeof(err))) < 0)
+		goto bad;
+	if (log_parse_level(dm->conf.log_level) < 0) {
+		snprintf(err, sizeof(err), "log_level: unknown level '%s'",
+			 dm->conf.log_level);
+		r = -EINVAL;
+		goto bad;
+	}
+	if (dump) {
+		conf_dump(&dm->conf, stdout);
+		*exit_now = true;
+	}
+	goto out;
+bad:
+	fprintf(stderr, "ccpd: %s\n", err);
+out:
+	free(overrides);
+	return r;
+}
+
+static int start(struct daemon *dm)
+{
+	int r;
+
+	r = util_mkdir_p(dm->conf.runtime_dir, 0755);
+	if (r < 0) {
+		log_error("main: cannot create %s: %s", dm->conf.runtime_dir,
+			  strerror(-r));
+		return r;
+	}
+	r = events_new(&dm->ev, dm->conf.event_buffer);
+	if (r < 0)
+		return r;
+	r = desk_new(&dm->desk, &dm->conf, dm->ev, on_ready, dm);
+	if (r < 0)
+		return r;
+	r = rpc_new(&dm->rpc, dm->desk, dm->ev);
+	if (r < 0)
+		return r;
+	r = ipc_new(&dm->ipc, &dm->conf, dm->rpc, inherited_unix_socket());
+	if (r < 0)
+		return r;
+	dm->ipc_ready = true;
+	r = desk_start(dm->desk);
+	if (r < 0)
+		return r;
+	if (sd_watchdog_enabled(0, &dm->watchdog_usec) > 0 &&
+	    dm->watchdog_usec >= 2000)
+		watchdog_ping(dm);
+	return 0;
+}
+
+static void stop(struct daemon *dm)
+{
+	sd_notify(0, "STOPPING=1");
+	tmr_cancel(&dm->watchdog_tmr);
+	/* the socket goes first so that no client acts on a dying desk */
+	dm->ipc = ipc_free(dm->ipc);
+	desk_shutdown(dm->desk);
+	dm->rpc = rpc_free(dm->rpc);
+	dm->desk = desk_free(dm->desk);
+	dm->ev = events_free(dm->ev);
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon dm = { 0 };
+	bool exit_now;
+	int r, err;
+
+	r = conf_init(&dm.conf);
+	if (r < 0)
+		return 1;
+	r = parse_args(&dm, argc, argv, &exit_now);
+	if (r < 0 || exit_now) {
+		conf_clear(&dm.conf);
+		return r < 0 ? 2 : 0;
+	}
+	log_setup(log_parse_level(dm.conf.log_level));
+	signal(SIGPIPE, SIG_IGN);
+
+	err = libre_init();
+	if (err) {
+		log_error("main: libre_init failed: %s", strerror(err));
+		conf_clear(&dm.conf);
+		return 1;
+	}
+	tmr_init(&dm.watchdog_tmr);
+	log_info("main: ccpd %s starting", CCPD_VERSION);
+	r = start(&dm);
+	if (r == 0) {
+		err = re_main(signal_handler);
+		if (err)
+			log_error("main: event loop failed: %s", strerror(err));
+	} else {
+		log_error("main: start-up failed: %s", strerror(-r));
+	}
+	stop(&dm);
+	libre_close();
+	conf_clear(&dm.conf);
+	return r < 0 ? 1 : 0;
+}

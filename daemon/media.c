@@ -1,0 +1,971 @@
+/* The media stack: baresip 1.0.0 run as a supervised child with a generated
+ * configuration, controlled through its ctrl_tcp module (netstrings of JSON
+ * on 127.0.0.1). ctrl_tcp takes a single connection and silently hands
+ * control to whoever connects last, so an unexpected close of ours is taken
+ * as a possible takeover: baresip is stopped and started again on a new
+ * port, and the calls it carried end. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <re.h>
+#include <cjson/cJSON.h>
+
+#include "conf.h"
+#include "log.h"
+#include "media.h"
+#include "netstring.h"
+#include "util.h"
+
+#define CTRL_MAX_MSG (1024 * 1024)
+#define CONNECT_RETRY_MS 50
+#define START_DEADLINE_MS 10000
+#define STOP_GRACE_MS 2000
+#define STABLE_MS 30000
+
+struct pending {
+	struct pending *next;
+	unsigned long token;
+	uint64_t deadline;
+	media_resp_h *h;
+	void *arg;
+};
+
+struct media {
+	const struct conf *conf;
+	struct media_handlers h;
+	void *arg;
+
+	enum media_state state;
+	pid_t pid;
+	int pidfd;
+	unsigned port;
+	char dir[4096];
+	char aor[512];
+	bool registrar;
+	char last_exit[128];
+	unsigned restarts;
+	unsigned failures;      /* consecutive, for back-off */
+	uint64_t up_since;
+	bool stopping;          /* we are killing it on purpose */
+	bool shutdown;          /* for good */
+	bool takeover;          /* the kill follows a takeover */
+	char down_reason[160];
+
+	int fd;                 /* control connection */
+	bool connected;
+	struct netstring *ns;
+	char *out;
+	size_t out_len;
+	bool want_write;
+
+	unsigned long next_token;
+	struct pending *pending;
+
+	struct tmr connect_tmr;
+	struct tmr deadline_tmr;
+	struct tmr restart_tmr;
+	struct tmr kill_tmr;
+	struct tmr resp_tmr;
+	struct tmr reset_tmr;   /* deferred teardown after a protocol error */
+};
+
+static void start_child(struct media *m);
+static void ctrl_close(struct media *m);
+
+const char *media_state_name(enum media_state st)
+{
+	switch (st) {
+	case MEDIA_STATE_DOWN:     return "down";
+	case MEDIA_STATE_STARTING: return "starting";
+	case MEDIA_STATE_UP:       return "up";
+	}
+	return "down";
+}
+
+static void set_state(struct media *m, enum media_state st,
+		      const char *reason, bool takeover)
+{
+	if (m->state == st)
+		return;
+	m->state = st;
+	if (m->h.state)
+		m->h.state(st, reason, takeover, m->arg);
+}
+
+/* ---- generated configuration ---- */
+
+static bool have_sound_card(void)
+{
+	char line[256];
+	bool card = false;
+	FILE *f = fopen("/proc/asound/cards", "re");
+
+	if (!f)
+		return false;
+	if (fgets(line, sizeof(line), f) && !strstr(line, "no soundcards"))
+		card = true;
+	fclose(f);
+	return card;
+}
+
+static bool module_exists(const struct media *m, const char *name)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/%s.so", m->conf->baresip_modules,
+		 name);
+	return access(path, R_OK) == 0;
+}
+
+/* "auto" picks ALSA's default device when the machine has a sound card,
+ * else a silent path: aubridge devices that nothing pairs with, which are
+ * paced and cost next to nothing. */
+static void resolve_device(const struct media *m, const char *setting,
+			   const char *silent, char *out, size_t size)
+{
+	if (strcmp(setting, "auto") != 0)
+		snprintf(out, size, "%s", setting);
+	else if (have_sound_card() && module_exists(m, "alsa"))
+		snprintf(out, size, "alsa,default");
+	else
+		snprintf(out, size, "%s", silent);
+}
+
+static int add_driver_module(const struct media *m, FILE *f,
+			     const char *device, char *loaded, size_t size)
+{
+	char drv[64];
+	size_t n = strcspn(device, ",");
+
+	if (n == 0 || n >= sizeof(drv))
+		return -EINVAL;
+	memcpy(drv, device, n);
+	drv[n] = '\0';
+	if (!module_exists(m, drv)) {
+		log_error("media: audio driver '%s' has no module in %s",
+			  drv, m->conf->baresip_modules);
+		return -ENOENT;
+	}
+	if (strstr(loaded, drv))
+		return 0;
+	fprintf(f, "module\t\t\t%s.so\n", drv);
+	snprintf(loaded + strlen(loaded), size - strlen(loaded), " %s ", drv);
+	return 0;
+}
+
+static void make_aor(struct media *m)
+{
+	const struct conf *c = m->conf;
+	const char *domain = c->sip_domain;
+	char host[256];
+
+	m->registrar = *c->sip_registrar != '\0';
+	if (m->registrar && !*domain) {
+		/* the registrar's host[:port] is the domain */
+		snprintf(host, sizeof(host), "%s", c->sip_registrar + 4);
+		host[strcspn(host, ";>")] = '\0';
+		domain = host;
+	} else if (!m->registrar) {
+		domain = c->sip_listen;
+	}
+	snprintf(m->aor, sizeof(m->aor), "sip:%s@%s", c->sip_user, domain);
+}
+
+static int write_accounts(struct media *m)
+{
+	const struct conf *c = m->conf;
+	char path[4200];
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/accounts", m->dir);
+	/* it may hold a password: readable by us only */
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		return -ENOMEM;
+	}
+	if (*c->sip_display_name)
+		fprintf(f, "\"%s\" ", c->sip_display_name);
+	fprintf(f, "<%s>;answermode=manual", m->aor);
+	if (m->registrar) {
+		fprintf(f, ";outbound=\"%s\";regint=%u", c->sip_registrar,
+			c->reg_interval);
+		if (*c->sip_password)
+			fprintf(f, ";auth_pass=%s", c->sip_password);
+		if (*c->sip_auth_user)
+			fprintf(f, ";auth_user=%s", c->sip_auth_user);
+	} else {
+		fprintf(f, ";regint=0");
+	}
+	fprintf(f, "\n");
+	return fclose(f) == 0 ? 0 : -EIO;
+}
+
+static int write_config(struct media *m)
+{
+	const struct conf *c = m->conf;
+	char path[4200], src[512], play[512], loaded[256] = "";
+	FILE *f;
+	int r = 0;
+
+	resolve_device(m, c->audio_source, "aubridge,ccpd-silent-src",
+		       src, sizeof(src));
+	resolve_device(m, c->audio_player, "aubridge,ccpd-silent-play",
+		       play, sizeof(play));
+
+	snprintf(path, sizeof(path), "%s/config", m->dir);
+	f = fopen(path, "we");
+	if (!f)
+		return -errno;
+	fprintf(f, "# written by ccpd at each start of baresip; not for editing\n"
+		"poll_method\t\tepoll\n"
+		"sip_listen\t\t%s\n"
+		"call_local_timeout\t120\n"
+		"call_max_calls\t\t4\n"
+		"audio_source\t\t%s\n"
+		"audio_player\t\t%s\n"
+		"audio_alert\t\t%s\n"
+		/* ausine runs only at 48 kHz stereo; aubridge needs both
+		 * directions alike */
+		"ausrc_srate\t\t48000\n"
+		"auplay_srate\t\t48000\n"
+		"ausrc_channels\t\t2\n"
+		"auplay_channels\t\t2\n"
+		"rtp_ports\t\t%s\n"
+		"module_path\t\t%s\n"
+		"module\t\t\tg711.so\n",
+		c->sip_listen, src, play, play, c->rtp_ports,
+		c->baresip_modules);
+	if (*c->net_interface)
+		fprintf(f, "net_interface\t\t%s\n", c->net_interface);
+	r = add_driver_module(m, f, src, loaded, sizeof(loaded));
+	if (r == 0)
+		r = add_driver_module(m, f, play, loaded, sizeof(loaded));
+	if (*c->snd_path) {
+		fprintf(f, "module\t\t\tsndfile.so\nsnd_path\t\t%s\n",
+			c->snd_path);
+	}
+	fprintf(f, "module_app\t\taccount.so\n"
+		"module_app\t\tmenu.so\n"
+		"module_app\t\tctrl_tcp.so\n"
+		"ctrl_tcp_listen\t\t127.0.0.1:%u\n", m->port);
+	if (fclose(f) != 0 && r == 0)
+		r = -EIO;
+	if (r == 0)
+		r = write_accounts(m);
+	return r;
+}
+
+/* A port the kernel just handed out is very likely still free a moment
+ * later; ctrl_tcp cannot take an fd, so this is the best there is. */
+static int pick_port(unsigned *port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) < 0)
+		r = -errno;
+	else
+		*port = ntohs(sin.sin_port);
+	close(fd);
+	return r;
+}
+
+/* ---- pending requests ---- */
+
+static void fail_pending(struct media *m, const char *reason)
+{
+	while (m->pending) {
+		struct pending *p = m->pending;
+
+		m->pending = p->next;
+		if (p->h)
+			p->h(false, reason, p->arg);
+		free(p);
+	}
+	tmr_cancel(&m->resp_tmr);
+}
+
+static void resp_timeout(void *arg)
+{
+	struct media *m = arg;
+	uint64_t now = util_mono_ms();
+	struct pending **pp = &m->pending;
+
+	while (*pp) {
+		struct pending *p = *pp;
+
+		if (p->deadline <= now) {
+			*pp = p->next;
+			log_warning("media: baresip did not answer request %lu",
+				    p->token);
+			if (p->h)
+				p->h(false, "baresip did not answer", p->arg);
+			free(p);
+		} else {
+			pp = &p->next;
+		}
+	}
+	if (m->pending)
+		tmr_start(&m->resp_tmr, 200, resp_timeout, m);
+}
+
+static void handle_response(struct media *m, const cJSON *msg)
+{
+	const cJSON *tok = cJSON_GetObjectItemCaseSensitive(msg, "token");
+	const cJSON *ok = cJSON_GetObjectItemCaseSensitive(msg, "ok");
+	const cJSON *data = cJSON_GetObjectItemCaseSensitive(msg, "data");
+	struct pending **pp;
+	unsigned long token;
+
+	if (!cJSON_IsString(tok) || tok->valuestring[0] != 't')
+		return;
+	token = strtoul(tok->valuestring + 1, NULL, 10);
+	for (pp = &m->pending; *pp; pp = &(*pp)->next) {
+		struct pending *p = *pp;
+
+		if (p->token != token)
+			continue;
+		*pp = p->next;
+		if (p->h)
+			p->h(cJSON_IsTrue(ok),
+			     cJSON_IsString(data) ? data->valuestring : "",
+			     p->arg);
+		free(p);
+		return;
+	}
+}
+
+/* ---- events ---- */
+
+static const struct {
+	const char *name;
+	enum media_ev_type type;
+} ev_names[] = {
+	{ "CALL_INCOMING",        MEDIA_EV_CALL_INCOMING },
+	{ "CALL_RINGING",         MEDIA_EV_CALL_RINGING },
+	{ "CALL_PROGRESS",        MEDIA_EV_CALL_PROGRESS },
+	{ "CALL_ESTABLISHED",     MEDIA_EV_CALL_ESTABLISHED },
+	{ "CALL_CLOSED",          MEDIA_EV_CALL_CLOSED },
+	{ "TRANSFER",             MEDIA_EV_CALL_TRANSFER },
+	{ "TRANSFER_FAILED",      MEDIA_EV_CALL_TRANSFER_FAILED },
+	{ "CALL_DTMF_START",      MEDIA_EV_CALL_DTMF_START },
+	{ "CALL_DTMF_END",        MEDIA_EV_CALL_DTMF_END },
+	{ "REGISTERING",          MEDIA_EV_REGISTERING },
+	{ "REGISTER_OK",          MEDIA_EV_REGISTER_OK },
+	{ "REGISTER_FAIL",        MEDIA_EV_REGISTER_FAIL },
+	{ "UNREGISTERING",        MEDIA_EV_UNREGISTERING },
+};
+
+static const char *str_item(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void handle_event(struct media *m, const cJSON *msg)
+{
+	struct media_event ev = { .type = MEDIA_EV_OTHER };
+	const char *dir;
+	size_t i;
+
+	ev.name = str_item(msg, "type");
+	if (!ev.name)
+		return;
+	for (i = 0; i < sizeof(ev_names) / sizeof(ev_names[0]); i++)
+		if (strcmp(ev.name, ev_names[i].name) == 0)
+			ev.type = ev_names[i].type;
+	ev.call_id = str_item(msg, "id");
+	dir = str_item(msg, "direction");
+	ev.outgoing = dir && strcmp(dir, "outgoing") == 0;
+	ev.peer_uri = str_item(msg, "peeruri");
+	ev.peer_name = str_item(msg, "peerdisplayname");
+	ev.param = str_item(msg, "param");
+	ev.aor = str_item(msg, "accountaor");
+	log_debug("media: event %s call=%s param=%s", ev.name,
+		  ev.call_id ? ev.call_id : "-", ev.param ? ev.param : "-");
+	if (m->h.event)
+		m->h.event(&ev, m->arg);
+}
+
+static void on_message(const char *buf, size_t len, void *arg)
+{
+	struct media *m = arg;
+	cJSON *msg = cJSON_ParseWithLength(buf, len);
+
+	if (!msg) {
+		log_warning("media: baresip sent a message that is not JSON");
+		return;
+	}
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(msg, "response")))
+		handle_response(m, msg);
+	else if (cJSON_GetObjectItemCaseSensitive(msg, "event"))
+		handle_event(m, msg);
+	cJSON_Delete(msg);
+}
+
+/* ---- the control connection ---- */
+
+static void ctrl_close(struct media *m)
+{
+	tmr_cancel(&m->connect_tmr);
+	tmr_cancel(&m->reset_tmr);
+	if (m->fd >= 0) {
+		fd_close(m->fd);
+		close(m->fd);
+		m->fd = -1;
+	}
+	m->connected = false;
+	m->want_write = false;
+	free(m->out);
+	m->out = NULL;
+	m->out_len = 0;
+	m->ns = netstring_free(m->ns);
+}
+
+static void kill_timeout(void *arg)
+{
+	struct media *m = arg;
+
+	if (m->pid > 0) {
+		log_warning("media: baresip (pid %d) did not stop, killing it",
+			    (int)m->pid);
+		kill(m->pid, SIGKILL);
+	}
+}
+
+/* Stop the child on purpose; its exit (seen on the pidfd) restarts it
+ * unless we are shutting down. */
+static void stop_child(struct media *m, const char *reason, bool takeover)
+{
+	snprintf(m->down_reason, sizeof(m->down_reason), "%s", reason);
+	m->takeover = takeover;
+	ctrl_close(m);
+	fail_pending(m, reason);
+	set_state(m, MEDIA_STATE_DOWN, reason, takeover);
+	if (m->pid > 0 && !m->stopping) {
+		m->stopping = true;
+		kill(m->pid, SIGTERM);
+		tmr_start(&m->kill_tmr, STOP_GRACE_MS, kill_timeout, m);
+	}
+}
+
+static void ctrl_lost(struct media *m, const char *why)
+{
+	if (m->stopping || m->shutdown)
+		return;
+	log_error("media: control connection to baresip lost (%s): taking it "
+		  "as a possible takeover, restarting baresip on a new port",
+		  why);
+	stop_child(m, "control connection lost: possible takeover", true);
+}
+
+static void reset_later(void *arg)
+{
+	ctrl_lost(arg, "protocol error");
+}
+
+static int flush_out(struct media *m);
+
+static void ctrl_fd(int flags, void *arg)
+{
+	struct media *m = arg;
+	char buf[65536];
+	ssize_t n;
+	int r;
+
+	if (flags & FD_WRITE) {
+		if (flush_out(m) < 0) {
+			ctrl_lost(m, "write failed");
+			return;
+		}
+	}
+	if (!(flags & (FD_READ | FD_EXCEPT)))
+		return;
+	n = read(m->fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		ctrl_lost(m, n == 0 ? "closed by baresip" : strerror(errno));
+		return;
+	}
+	r = netstring_feed(m->ns, buf, (size_t)n, on_message, m);
+	if (r < 0) {
+		log_error("media: bad framing from baresip (%s)", strerror(-r));
+		tmr_start(&m->reset_tmr, 0, reset_later, m);
+	}
+}
+
+static int update_listen(struct media *m)
+{
+	int flags = FD_READ | (m->out_len ? FD_WRITE : 0);
+	int err = fd_listen(m->fd, flags, ctrl_fd, m);
+
+	return err ? -err : 0;
+}
+
+static int flush_out(struct media *m)
+{
+	while (m->out_len) {
+		ssize_t n = send(m->fd, m->out, m->out_len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n < 0)
+			return -errno;
+		memmove(m->out, m->out + n, m->out_len - (size_t)n);
+		m->out_len -= (size_t)n;
+	}
+	return update_listen(m);
+}
+
+static int queue_out(struct media *m, const char *data, size_t len)
+{
+	char *p = realloc(m->out, m->out_len + len);
+
+	if (!p)
+		return -ENOMEM;
+	m->out = p;
+	memcpy(m->out + m->out_len, data, len);
+	m->out_len += len;
+	return 0;
+}
+
+static int queue_command(struct media *m, const char *cmd, const char *params,
+			 unsigned long token)
+{
+	cJSON *o = cJSON_CreateObject();
+	char tok[32], *json, *frame;
+	size_t flen;
+	int r;
+
+	if (!o)
+		return -ENOMEM;
+	snprintf(tok, sizeof(tok), "t%lu", token);
+	cJSON_AddStringToObject(o, "command", cmd);
+	if (params)
+		cJSON_AddStringToObject(o, "params", params);
+	cJSON_AddStringToObject(o, "token", tok);
+	json = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (!json)
+		return -ENOMEM;
+	r = netstring_encode(&frame, &flen, json, strlen(json));
+	free(json);
+	if (r < 0)
+		return r;
+	r = queue_out(m, frame, flen);
+	free(frame);
+	return r;
+}
+
+static int send_command(struct media *m, const char *call_id,
+			const char *cmd, const char *params,
+			media_resp_h *h, void *arg)
+{
+	struct pending *p;
+	int r;
+
+	if (!m->connected)
+		return -ENOTCONN;
+	if (call_id) {
+		/* baresip's call commands act on the "current" call: select
+		 * ours in the same write */
+		r = queue_command(m, "callfind", call_id, ++m->next_token);
+		if (r < 0)
+			return r;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->token = ++m->next_token;
+	p->deadline = util_mono_ms() + m->conf->media_timeout * 1000ULL;
+	p->h = h;
+	p->arg = arg;
+	r = queue_command(m, cmd, params, p->token);
+	if (r < 0) {
+		free(p);
+		return r;
+	}
+	p->next = m->pending;
+	m->pending = p;
+	if (!tmr_isrunning(&m->resp_tmr))
+		tmr_start(&m->resp_tmr, 200, resp_timeout, m);
+	log_debug("media: -> %s %s%s%s", cmd, params ? params : "",
+		  call_id ? " on " : "", call_id ? call_id : "");
+	r = flush_out(m);
+	if (r < 0)
+		ctrl_lost(m, "write failed");
+	return 0;
+}
+
+int media_command(struct media *m, const char *call_id, const char *cmd,
+		  const char *params, media_resp_h *h, void *arg)
+{
+	if (m->state != MEDIA_STATE_UP)
+		return -ENOTCONN;
+	return send_command(m, call_id, cmd, params, h, arg);
+}
+
+static void probe_answered(bool ok, const char *data, void *arg)
+{
+	struct media *m = arg;
+
+	(void)data;
+	if (!ok || m->state != MEDIA_STATE_STARTING)
+		return;
+	tmr_cancel(&m->deadline_tmr);
+	m->up_since = util_mono_ms();
+	log_info("media: baresip (pid %d) is up, control on 127.0.0.1:%u",
+		 (int)m->pid, m->port);
+	set_state(m, MEDIA_STATE_UP, "baresip answers", false);
+}
+
+static void try_connect(void *arg);
+
+static void connect_done(int flags, void *arg)
+{
+	struct media *m = arg;
+	int soerr = 0;
+	socklen_t len = sizeof(soerr);
+
+	(void)flags;
+	getsockopt(m->fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+	if (soerr) {
+		/* not listening yet: try again shortly */
+		ctrl_close(m);
+		tmr_start(&m->connect_tmr, CONNECT_RETRY_MS, try_connect, m);
+		return;
+	}
+	m->connected = true;
+	if (update_listen(m) < 0 ||
+	    send_command(m, NULL, "reginfo", NULL, probe_answered, m) < 0)
+		ctrl_lost(m, "could not talk to baresip");
+}
+
+static void try_connect(void *arg)
+{
+	struct media *m = arg;
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	int err;
+
+	if (m->pid <= 0 || m->stopping)
+		return;
+	m->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (m->fd < 0)
+		goto retry;
+	if (netstring_new(&m->ns, CTRL_MAX_MSG) < 0)
+		goto retry;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)m->port);
+	if (connect(m->fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 &&
+	    errno != EINPROGRESS)
+		goto retry;
+	err = fd_listen(m->fd, FD_WRITE, connect_done, m);
+	if (err)
+		goto retry;
+	return;
+retry:
+	ctrl_close(m);
+	tmr_start(&m->connect_tmr, CONNECT_RETRY_MS, try_connect, m);
+}
+
+/* ---- the child ---- */
+
+static void schedule_restart(struct media *m);
+
+static void start_deadline(void *arg)
+{
+	struct media *m = arg;
+
+	log_error("media: baresip did not answer within %u s, restarting it",
+		  START_DEADLINE_MS / 1000);
+	stop_child(m, "baresip did not start", false);
+}
+
+static void child_exited(int flags, void *arg)
+{
+	struct media *m = arg;
+	siginfo_t si = { 0 };
+
+	(void)flags;
+	if (waitid(P_PIDFD, (id_t)m->pidfd, &si, WEXITED | WNOHANG) < 0 ||
+	    si.si_pid == 0)
+		return;
+	if (si.si_code == CLD_EXITED)
+		snprintf(m->last_exit, sizeof(m->last_exit),
+			 "exited with status %d", si.si_status);
+	else
+		snprintf(m->last_exit, sizeof(m->last_exit),
+			 "killed by signal %d (%s)", si.si_status,
+			 strsignal(si.si_status));
+	fd_close(m->pidfd);
+	close(m->pidfd);
+	m->pidfd = -1;
+	tmr_cancel(&m->kill_tmr);
+	tmr_cancel(&m->deadline_tmr);
+
+	if (m->stopping)
+		log_info("media: baresip (pid %d) %s", (int)m->pid,
+			 m->last_exit);
+	else
+		log_error("media: baresip (pid %d) %s", (int)m->pid,
+			  m->last_exit);
+	m->pid = 0;
+	if (!m->stopping)
+		snprintf(m->down_reason, sizeof(m->down_reason),
+			 "baresip %s", m->last_exit);
+	m->stopping = false;
+	ctrl_close(m);
+	fail_pending(m, "baresip exited");
+	set_state(m, MEDIA_STATE_DOWN, m->down_reason, m->takeover);
+	m->takeover = false;
+	if (!m->shutdown)
+		schedule_restart(m);
+}
+
+static void restart_now(void *arg)
+{
+	start_child(arg);
+}
+
+static void schedule_restart(struct media *m)
+{
+	uint64_t delay = 500;
+	unsigned i;
+
+	/* a child that stayed up a while earns a fresh back-off */
+	if (m->up_since && util_mono_ms() - m->up_since > STABLE_MS)
+		m->failures = 0;
+	m->up_since = 0;
+	for (i = 0; i < m->failures && delay < m->conf->restart_max * 1000ULL;
+	     i++)
+		delay *= 2;
+	if (delay > m->conf->restart_max * 1000ULL)
+		delay = m->conf->restart_max * 1000ULL;
+	m->failures++;
+	log_info("media: restarting baresip in %llu ms",
+		 (unsigned long long)delay);
+	tmr_start(&m->restart_tmr, delay, restart_now, m);
+}
+
+static void exec_baresip(const struct media *m)
+{
+	int null = open("/dev/null", O_RDWR);
+	bool verbose = strcmp(m->conf->log_level, "debug") == 0;
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		/* baresip is chatty on stdout; keep it only when debugging */
+		if (!verbose)
+			dup2(null, STDOUT_FILENO);
+	}
+	if (!verbose && null >= 0)
+		dup2(null, STDERR_FILENO);
+	execl(m->conf->baresip, "baresip", "-f", m->dir, (char *)NULL);
+	_exit(127);
+}
+
+static void start_child(struct media *m)
+{
+	int r, err;
+	pid_t pid;
+
+	if (m->shutdown || m->pid > 0)
+		return;
+	set_state(m, MEDIA_STATE_STARTING, "starting baresip", false);
+	r = pick_port(&m->port);
+	if (r == 0)
+		r = write_config(m);
+	if (r < 0) {
+		log_error("media: cannot prepare baresip's configuration in "
+			  "%s: %s", m->dir, strerror(-r));
+		snprintf(m->down_reason, sizeof(m->down_reason),
+			 "configuration failed: %s", strerror(-r));
+		set_state(m, MEDIA_STATE_DOWN, m->down_reason, false);
+		schedule_restart(m);
+		return;
+	}
+	pid = fork();
+	if (pid < 0) {
+		log_error("media: fork failed: %s", strerror(errno));
+		set_state(m, MEDIA_STATE_DOWN, "fork failed", false);
+		schedule_restart(m);
+		return;
+	}
+	if (pid == 0)
+		exec_baresip(m);
+	m->pid = pid;
+	m->pidfd = pidfd_open(pid, 0);
+	if (m->pidfd < 0) {
+		log_error("media: pidfd_open failed: %s", strerror(errno));
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		m->pid = 0;
+		set_state(m, MEDIA_STATE_DOWN, "pidfd_open failed", false);
+		schedule_restart(m);
+		return;
+	}
+	err = fd_listen(m->pidfd, FD_READ, child_exited, m);
+	if (err)
+		log_error("media: cannot watch baresip: %s", strerror(err));
+	if (m->restarts || m->failures)
+		m->restarts++;
+	log_info("media: started baresip (pid %d), control port %u",
+		 (int)pid, m->port);
+	tmr_start(&m->deadline_tmr, START_DEADLINE_MS, start_deadline, m);
+	tmr_start(&m->connect_tmr, CONNECT_RETRY_MS, try_connect, m);
+}
+
+int media_new(struct media **ret, const struct conf *conf,
+	      const struct media_handlers *h, void *arg)
+{
+	struct media *m = calloc(1, sizeof(*m));
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	m->conf = conf;
+	m->h = *h;
+	m->arg = arg;
+	m->fd = -1;
+	m->pidfd = -1;
+	m->state = MEDIA_STATE_DOWN;
+	tmr_init(&m->connect_tmr);
+	tmr_init(&m->deadline_tmr);
+	tmr_init(&m->restart_tmr);
+	tmr_init(&m->kill_tmr);
+	tmr_init(&m->resp_tmr);
+	tmr_init(&m->reset_tmr);
+	snprintf(m->dir, sizeof(m->dir), "%s/baresip", conf->runtime_dir);
+	r = util_mkdir_p(m->dir, 0700);
+	if (r < 0) {
+		log_error("media: cannot create %s: %s", m->dir, strerror(-r));
+		free(m);
+		return r;
+	}
+	make_aor(m);
+	*ret = m;
+	return 0;
+}
+
+int media_start(struct media *m)
+{
+	start_child(m);
+	return 0;
+}
+
+/* Wait for the child synchronously: at exit there is no loop to wait on. */
+static void reap(struct media *m, int ms)
+{
+	struct pollfd pfd = { .fd = m->pidfd, .events = POLLIN };
+
+	if (m->pidfd < 0)
+		return;
+	if (poll(&pfd, 1, ms) == 1) {
+		siginfo_t si;
+
+		waitid(P_PIDFD, (id_t)m->pidfd, &si, WEXITED);
+		m->pid = 0;
+	}
+}
+
+void media_shutdown(struct media *m)
+{
+	if (!m)
+		return;
+	m->shutdown = true;
+	tmr_cancel(&m->restart_tmr);
+	ctrl_close(m);
+	fail_pending(m, "shutting down");
+	if (m->pid > 0) {
+		kill(m->pid, SIGTERM);
+		reap(m, STOP_GRACE_MS);
+		if (m->pid > 0) {
+			kill(m->pid, SIGKILL);
+			reap(m, STOP_GRACE_MS);
+		}
+	}
+	if (m->pidfd >= 0) {
+		fd_close(m->pidfd);
+		close(m->pidfd);
+		m->pidfd = -1;
+	}
+}
+
+struct media *media_free(struct media *m)
+{
+	if (!m)
+		return NULL;
+	media_shutdown(m);
+	tmr_cancel(&m->connect_tmr);
+	tmr_cancel(&m->deadline_tmr);
+	tmr_cancel(&m->restart_tmr);
+	tmr_cancel(&m->kill_tmr);
+	tmr_cancel(&m->resp_tmr);
+	tmr_cancel(&m->reset_tmr);
+	free(m);
+	return NULL;
+}
+
+enum media_state media_get_state(const struct media *m)
+{
+	return m->state;
+}
+
+pid_t media_pid(const struct media *m)
+{
+	return m->pid;
+}
+
+unsigned media_restarts(const struct media *m)
+{
+	return m->restarts;
+}
+
+const char *media_last_exit(const struct media *m)
+{
+	return m->last_exit;
+}
+
+unsigned media_ctrl_port(const struct media *m)
+{
+	return m->port;
+}
+
+const char *media_aor(const struct media *m)
+{
+	return m->aor;
+}
+
+bool media_registrar_mode(const struct media *m)
+{
+	return m->registrar;
+}

@@ -1,0 +1,81 @@
+/* The media stack: baresip as a supervised child, driven over ctrl_tcp. */
+#ifndef CCPD_MEDIA_H
+#define CCPD_MEDIA_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct conf;
+struct media;
+
+enum media_state {
+	MEDIA_STATE_DOWN,
+	MEDIA_STATE_STARTING,
+	MEDIA_STATE_UP,
+};
+
+enum media_ev_type {
+	MEDIA_EV_CALL_INCOMING,
+	MEDIA_EV_CALL_RINGING,
+	MEDIA_EV_CALL_PROGRESS,
+	MEDIA_EV_CALL_ESTABLISHED,
+	MEDIA_EV_CALL_CLOSED,
+	MEDIA_EV_CALL_TRANSFER,
+	MEDIA_EV_CALL_TRANSFER_FAILED,
+	MEDIA_EV_CALL_DTMF_START,
+	MEDIA_EV_CALL_DTMF_END,
+	MEDIA_EV_REGISTERING,
+	MEDIA_EV_REGISTER_OK,
+	MEDIA_EV_REGISTER_FAIL,
+	MEDIA_EV_UNREGISTERING,
+	MEDIA_EV_OTHER,
+};
+
+/* A typed event from baresip; the strings live for the call only. */
+struct media_event {
+	enum media_ev_type type;
+	const char *name;       /* baresip's own type name */
+	const char *call_id;    /* SIP Call-ID, or NULL */
+	bool outgoing;
+	const char *peer_uri;
+	const char *peer_name;
+	const char *param;
+	const char *aor;
+};
+
+struct media_handlers {
+	void (*event)(const struct media_event *ev, void *arg);
+	/* takeover: the control connection closed while baresip lived */
+	void (*state)(enum media_state st, const char *reason, bool takeover,
+		      void *arg);
+};
+
+/* Called with baresip's answer, or ok=false and a reason when there was
+ * none (timeout, restart). */
+typedef void (media_resp_h)(bool ok, const char *data, void *arg);
+
+int media_new(struct media **ret, const struct conf *conf,
+	      const struct media_handlers *h, void *arg);
+struct media *media_free(struct media *m);
+
+int media_start(struct media *m);
+/* Stop baresip for good, waiting a little for it to send its BYEs. */
+void media_shutdown(struct media *m);
+
+/* Send a command. With call_id set, the command acts on that call (the
+ * selection and the command reach baresip in one write, so no SIP event
+ * can come between them). Returns 0, or -ENOTCONN while media is not up. */
+int media_command(struct media *m, const char *call_id, const char *cmd,
+		  const char *params, media_resp_h *h, void *arg);
+
+enum media_state media_get_state(const struct media *m);
+const char *media_state_name(enum media_state st);
+pid_t media_pid(const struct media *m);
+unsigned media_restarts(const struct media *m);
+const char *media_last_exit(const struct media *m);
+unsigned media_ctrl_port(const struct media *m);
+/* The account's address of record, e.g. sip:agent@127.0.0.1:5060 */
+const char *media_aor(const struct media *m);
+bool media_registrar_mode(const struct media *m);
+
+#endif

@@ -1,0 +1,460 @@
+/* The JSON-RPC method table. Each method checks its parameters, calls the
+ * desk and answers at once; every refusal carries a reason in words. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ccpd-protocol.h"
+#include "desk.h"
+#include "events.h"
+#include "jsonrpc.h"
+#include "log.h"
+#include "rpc.h"
+
+#define MAX_STRING 4096
+
+struct rpc {
+	struct desk *desk;
+	struct events *ev;
+};
+
+struct rpc_peer {
+	struct rpc *rpc;
+	const struct rpc_transport *tp;
+	void *t;
+	struct events_sub *sub;
+};
+
+struct ctx {
+	struct rpc_peer *peer;
+	const cJSON *params;
+	cJSON *result;
+	struct desk_err err;
+	/* events.subscribe: replay after the answer */
+	bool replay;
+	unsigned long long since;
+};
+
+typedef int (method_h)(struct ctx *x);
+
+static int bad_params(struct ctx *x, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int bad_params(struct ctx *x, const char *fmt, ...)
+{
+	va_list ap;
+
+	x->err.code = CCPD_ERR_INVALID_PARAMS;
+	va_start(ap, fmt);
+	vsnprintf(x->err.reason, sizeof(x->err.reason), fmt, ap);
+	va_end(ap);
+	return x->err.code;
+}
+
+/* A string parameter; NULL when absent and optional. */
+static int get_str(struct ctx *x, const char *name, bool required,
+		   size_t max, const char **out)
+{
+	const cJSON *v = x->params ?
+		cJSON_GetObjectItemCaseSensitive(x->params, name) : NULL;
+
+	*out = NULL;
+	if (!v || cJSON_IsNull(v)) {
+		if (required)
+			return bad_params(x, "missing parameter \"%s\"", name);
+		return 0;
+	}
+	if (!cJSON_IsString(v))
+		return bad_params(x, "\"%s\" must be a string", name);
+	if (!v->valuestring[0])
+		return bad_params(x, "\"%s\" must not be empty", name);
+	if (strlen(v->valuestring) > max)
+		return bad_params(x, "\"%s\" is longer than %zu bytes", name,
+				  max);
+	*out = v->valuestring;
+	return 0;
+}
+
+static int get_uint(struct ctx *x, const char *name, unsigned long long min,
+		    unsigned long long max, bool *present,
+		    unsigned long long *out)
+{
+	const cJSON *v = x->params ?
+		cJSON_GetObjectItemCaseSensitive(x->params, name) : NULL;
+
+	*present = false;
+	if (!v || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsNumber(v) || v->valuedouble < (double)min ||
+	    v->valuedouble > (double)max ||
+	    v->valuedouble != (double)(unsigned long long)v->valuedouble)
+		return bad_params(x, "\"%s\" must be an integer in %llu..%llu",
+				  name, min, max);
+	*present = true;
+	*out = (unsigned long long)v->valuedouble;
+	return 0;
+}
+
+static int desk_result(struct ctx *x, int r)
+{
+	if (r < 0 && !x->err.code)
+		x->err.code = CCPD_ERR_INTERNAL;
+	return r < 0 ? x->err.code : 0;
+}
+
+static int with_contact(struct ctx *x,
+			int (*fn)(struct desk *, const char *,
+				  struct desk_err *))
+{
+	const char *id;
+	int r = get_str(x, "contactId", true, 64, &id);
+
+	if (r < 0)
+		return r;
+	r = fn(x->peer->rpc->desk, id, &x->err);
+	if (r == 0)
+		x->result = cJSON_CreateObject();
+	return desk_result(x, r);
+}
+
+/* ---- methods ---- */
+
+static int m_get_state(struct ctx *x)
+{
+	x->result = desk_agent_json(x->peer->rpc->desk);
+	return 0;
+}
+
+static int m_set_state(struct ctx *x)
+{
+	const char *name;
+	int r = get_str(x, "state", true, 64, &name);
+
+	if (r < 0)
+		return r;
+	r = desk_set_status(x->peer->rpc->desk, name, &x->err);
+	if (r == 0)
+		x->result = desk_agent_json(x->peer->rpc->desk);
+	return desk_result(x, r);
+}
+
+static int m_clear_next(struct ctx *x)
+{
+	int r = desk_clear_next(x->peer->rpc->desk, &x->err);
+
+	if (r == 0)
+		x->result = desk_agent_json(x->peer->rpc->desk);
+	return desk_result(x, r);
+}
+
+static int m_list_states(struct ctx *x)
+{
+	x->result = desk_states_json(x->peer->rpc->desk);
+	return 0;
+}
+
+static int m_get_config(struct ctx *x)
+{
+	x->result = desk_config_json(x->peer->rpc->desk);
+	return 0;
+}
+
+static int m_connect(struct ctx *x)
+{
+	const char *endpoint;
+	char id[32];
+	int r = get_str(x, "endpoint", true, CCPD_MAX_ENDPOINT, &endpoint);
+
+	if (r < 0)
+		return r;
+	r = desk_dial(x->peer->rpc->desk, endpoint, id, sizeof(id), &x->err);
+	if (r == 0) {
+		x->result = cJSON_CreateObject();
+		cJSON_AddStringToObject(x->result, "contactId", id);
+	}
+	return desk_result(x, r);
+}
+
+static int m_contact_list(struct ctx *x)
+{
+	x->result = desk_contacts_json(x->peer->rpc->desk);
+	return 0;
+}
+
+static int m_contact_get(struct ctx *x)
+{
+	const char *id;
+	int r = get_str(x, "contactId", true, 64, &id);
+
+	if (r < 0)
+		return r;
+	x->result = desk_contact_json(x->peer->rpc->desk, id);
+	if (!x->result) {
+		x->err.code = CCPD_ERR_NOT_FOUND;
+		snprintf(x->err.reason, sizeof(x->err.reason),
+			 "no contact '%s'", id);
+		return x->err.code;
+	}
+	return 0;
+}
+
+static int m_contact_history(struct ctx *x)
+{
+	unsigned long long limit = 50;
+	bool present;
+	int r = get_uint(x, "limit", 1, 1000, &present, &limit);
+
+	if (r < 0)
+		return r;
+	x->result = desk_history_json(x->peer->rpc->desk, (unsigned)limit);
+	return 0;
+}
+
+static int m_accept(struct ctx *x)
+{
+	return with_contact(x, desk_accept);
+}
+
+static int m_reject(struct ctx *x)
+{
+	return with_contact(x, desk_reject);
+}
+
+static int m_clear(struct ctx *x)
+{
+	return with_contact(x, desk_clear);
+}
+
+static int m_destroy(struct ctx *x)
+{
+	const char *id, *conn;
+	int r = get_str(x, "contactId", true, 64, &id);
+
+	if (r == 0)
+		r = get_str(x, "connectionId", false, 64, &conn);
+	if (r < 0)
+		return r;
+	r = desk_hangup(x->peer->rpc->desk, id, conn, &x->err);
+	if (r == 0)
+		x->result = cJSON_CreateObject();
+	return desk_result(x, r);
+}
+
+static void count_line(const char *line, size_t len, void *arg)
+{
+	(void)line;
+	(void)len;
+	(*(int *)arg)++;
+}
+
+static void peer_event(const char *line, size_t len, void *arg);
+
+static int m_subscribe(struct ctx *x)
+{
+	struct rpc_peer *p = x->peer;
+	unsigned long long since = 0;
+	bool present, resync = false;
+	int n = 0, r;
+
+	r = get_uint(x, "since", 0, 1ULL << 53, &present, &since);
+	if (r < 0)
+		return r;
+	if (present) {
+		r = events_replay(p->rpc->ev, since, count_line, &n);
+		resync = r == -ESPIPE;
+		x->replay = !resync && n > 0;
+		x->since = since;
+	}
+	if (!p->sub) {
+		r = events_subscribe(p->rpc->ev, &p->sub, peer_event, p);
+		if (r < 0) {
+			x->err.code = CCPD_ERR_INTERNAL;
+			snprintf(x->err.reason, sizeof(x->err.reason),
+				 "out of memory");
+			return x->err.code;
+		}
+	}
+	x->result = cJSON_CreateObject();
+	cJSON_AddItemToObject(x->result, "snapshot",
+			      desk_snapshot_json(p->rpc->desk));
+	cJSON_AddNumberToObject(x->result, "seq",
+				(double)events_last_seq(p->rpc->ev));
+	cJSON_AddNumberToObject(x->result, "replayed", resync ? 0 : n);
+	cJSON_AddBoolToObject(x->result, "resync", resync);
+	return 0;
+}
+
+static int m_unsubscribe(struct ctx *x)
+{
+	x->peer->sub = events_unsubscribe(x->peer->sub);
+	x->result = cJSON_CreateObject();
+	return 0;
+}
+
+static int m_media_status(struct ctx *x)
+{
+	x->result = desk_media_json(x->peer->rpc->desk);
+	return 0;
+}
+
+static int m_registration(struct ctx *x)
+{
+	x->result = desk_registration_json(x->peer->rpc->desk);
+	return 0;
+}
+
+static int m_version(struct ctx *x)
+{
+	x->result = cJSON_CreateObject();
+	cJSON_AddStringToObject(x->result, "name", "ccpd");
+	cJSON_AddStringToObject(x->result, "version", CCPD_VERSION);
+	cJSON_AddNumberToObject(x->result, "protocol", CCPD_PROTOCOL_VERSION);
+	return 0;
+}
+
+static const struct method {
+	const char *name;
+	method_h *h;
+} methods[] = {
+	{ "agent.getState",          m_get_state },
+	{ "agent.setState",          m_set_state },
+	{ "agent.clearNextState",    m_clear_next },
+	{ "agent.listStates",        m_list_states },
+	{ "agent.getConfiguration",  m_get_config },
+	{ "agent.connect",           m_connect },
+	{ "contact.list",            m_contact_list },
+	{ "contact.get",             m_contact_get },
+	{ "contact.history",         m_contact_history },
+	{ "contact.accept",          m_accept },
+	{ "contact.reject",          m_reject },
+	{ "contact.clear",           m_clear },
+	{ "connection.destroy",      m_destroy },
+	{ "events.subscribe",        m_subscribe },
+	{ "events.unsubscribe",      m_unsubscribe },
+	{ "media.getStatus",         m_media_status },
+	{ "registration.getStatus",  m_registration },
+	{ "daemon.getVersion",       m_version },
+};
+
+static const struct method *find_method(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (strcmp(methods[i].name, name) == 0)
+			return &methods[i];
+	return NULL;
+}
+
+/* ---- peers ---- */
+
+static void send_line(struct rpc_peer *p, char *line)
+{
+	if (!line) {
+		log_error("rpc: out of memory encoding an answer");
+		return;
+	}
+	p->tp->send(p->t, line, strlen(line));
+	free(line);
+}
+
+static void peer_event(const char *line, size_t len, void *arg)
+{
+	struct rpc_peer *p = arg;
+
+	p->tp->send(p->t, line, len);
+}
+
+int rpc_peer_new(struct rpc_peer **ret, struct rpc *rpc,
+		 const struct rpc_transport *tp, void *t)
+{
+	struct rpc_peer *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->rpc = rpc;
+	p->tp = tp;
+	p->t = t;
+	*ret = p;
+	return 0;
+}
+
+struct rpc_peer *rpc_peer_free(struct rpc_peer *p)
+{
+	if (!p)
+		return NULL;
+	events_unsubscribe(p->sub);
+	free(p);
+	return NULL;
+}
+
+void rpc_peer_reject(struct rpc_peer *p, int code, const char *reason)
+{
+	send_line(p, jsonrpc_error(NULL, code, reason, NULL));
+}
+
+void rpc_peer_input(struct rpc_peer *p, const char *msg, size_t len)
+{
+	struct ctx x = { .peer = p };
+	struct jsonrpc_req req;
+	const struct method *m;
+	cJSON *err_id = NULL;
+	char reason[160];
+	int r;
+
+	r = jsonrpc_decode(msg, len, &req, &err_id, reason, sizeof(reason));
+	if (r < 0) {
+		log_debug("rpc: rejected message: %s", reason);
+		send_line(p, jsonrpc_error(err_id, r, reason, NULL));
+		cJSON_Delete(err_id);
+		return;
+	}
+	x.params = req.params;
+	m = find_method(req.method);
+	if (!m) {
+		x.err.code = CCPD_ERR_METHOD_NOT_FOUND;
+		snprintf(x.err.reason, sizeof(x.err.reason),
+			 "no method '%.100s'", req.method);
+		r = x.err.code;
+	} else {
+		r = m->h(&x);
+		if (r == 0 && !x.result) {
+			r = x.err.code = CCPD_ERR_INTERNAL;
+			snprintf(x.err.reason, sizeof(x.err.reason),
+				 "out of memory");
+		}
+	}
+	if (req.id) {
+		if (r < 0)
+			send_line(p, jsonrpc_error(req.id, r, x.err.reason,
+						   NULL));
+		else
+			send_line(p, jsonrpc_result(req.id, x.result));
+		x.result = NULL;
+	}
+	cJSON_Delete(x.result);
+	if (r == 0 && x.replay)
+		events_replay(p->rpc->ev, x.since, peer_event, p);
+	jsonrpc_req_clear(&req);
+}
+
+int rpc_new(struct rpc **ret, struct desk *d, struct events *ev)
+{
+	struct rpc *rpc = calloc(1, sizeof(*rpc));
+
+	if (!rpc)
+		return -ENOMEM;
+	rpc->desk = d;
+	rpc->ev = ev;
+	*ret = rpc;
+	return 0;
+}
+
+struct rpc *rpc_free(struct rpc *rpc)
+{
+	free(rpc);
+	return NULL;
+}

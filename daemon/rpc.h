@@ -1,0 +1,31 @@
+/* The JSON-RPC method table: parameter checks and dispatch, the same for
+ * every transport. */
+#ifndef CCPD_RPC_H
+#define CCPD_RPC_H
+
+#include <stddef.h>
+
+struct desk;
+struct events;
+struct rpc;
+struct rpc_peer;
+
+struct rpc_transport {
+	/* Queue one message for the peer (no framing). Returns <0 when the
+	 * peer cannot take it; the transport then drops the peer later. */
+	int (*send)(void *t, const char *msg, size_t len);
+};
+
+int rpc_new(struct rpc **ret, struct desk *d, struct events *ev);
+struct rpc *rpc_free(struct rpc *rpc);
+
+int rpc_peer_new(struct rpc_peer **ret, struct rpc *rpc,
+		 const struct rpc_transport *tp, void *t);
+struct rpc_peer *rpc_peer_free(struct rpc_peer *p);
+
+/* One whole message from the peer. */
+void rpc_peer_input(struct rpc_peer *p, const char *msg, size_t len);
+/* A framing problem the transport found (e.g. a message too large). */
+void rpc_peer_reject(struct rpc_peer *p, int code, const char *reason);
+
+#endif

@@ -1,0 +1,15 @@
+/* Small helpers shared by the daemon's modules. */
+#ifndef CCPD_UTIL_H
+#define CCPD_UTIL_H
+
+#include <stdint.h>
+
+/* Wall-clock time in Unix milliseconds, for timestamps clients see. */
+uint64_t util_now_ms(void);
+/* Monotonic milliseconds, for durations. */
+uint64_t util_mono_ms(void);
+int util_set_nonblock_cloexec(int fd);
+/* mkdir -p with a mode for the last component. */
+int util_mkdir_p(const char *path, unsigned mode);
+
+#endif
