@@ -482,6 +482,8 @@ cJSON *desk_media_json(const struct desk *d)
 	else
 		cJSON_AddNullToObject(o, "pid");
 	cJSON_AddNumberToObject(o, "restarts", media_restarts(d->media));
+	/* shown so that an operator can see who holds it (ss -tnp) */
+	cJSON_AddNumberToObject(o, "ctrlPort", media_ctrl_port(d->media));
 	if (media_last_exit(d->media)[0])
 		cJSON_AddStringToObject(o, "lastExit",
 					media_last_exit(d->media));

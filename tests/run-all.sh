@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Installs what the tests need, builds ccpd twice (once with -Werror, once
+# with AddressSanitizer and UndefinedBehaviorSanitizer), runs every suite
+# against the sanitized build, and ends with one line:
+#   N passed, N failed, N skipped
+# Exit status: 0 only when nothing failed.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+packages=(
+	build-essential meson ninja-build pkg-config
+	libre-dev librem-dev libcjson-dev libsystemd-dev
+	baresip-core sip-tester kamailio systemd
+	python3 python3-pytest
+	clang libclang-rt-14-dev
+)
+
+if [ "${CCPD_SKIP_INSTALL:-0}" != 1 ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null
+	apt-get install -y -qq --no-install-recommends "${packages[@]}" \
+		>/dev/null || { echo "apt-get install failed"; echo "0 passed, 1 failed"; exit 1; }
+fi
+
+passed=0 failed=0 skipped=0
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+
+count() { # suite name, status
+	case $2 in
+	pass) passed=$((passed + 1)) ;;
+	skip) skipped=$((skipped + 1)) ;;
+	*) failed=$((failed + 1)); echo "FAILED: $1" ;;
+	esac
+}
+
+echo "== build with -Werror"
+if meson setup --wipe build-werror -Dwerror=true >"$results/werror.log" 2>&1 ||
+   meson setup build-werror -Dwerror=true >"$results/werror.log" 2>&1; then
+	if ninja -C build-werror >>"$results/werror.log" 2>&1; then
+		count "build -Wall -Wextra -Werror" pass
+	else
+		cat "$results/werror.log"; count "build -Wall -Wextra -Werror" fail
+	fi
+else
+	cat "$results/werror.log"; count "meson setup" fail
+fi
+
+echo "== build with ASan and UBSan"
+rm -rf build-san
+if ! meson setup build-san --buildtype=debug -Db_sanitize=address,undefined \
+	-Db_lundef=false >"$results/san.log" 2>&1 ||
+   ! ninja -C build-san >>"$results/san.log" 2>&1; then
+	cat "$results/san.log"
+	count "sanitized build" fail
+	echo "$passed passed, $failed failed, $skipped skipped"
+	exit 1
+fi
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+echo "== unit tests (meson test)"
+meson test -C build-san --suite unit --print-errorlogs \
+	--num-processes 2 | tee "$results/unit.log"
+u_ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$results/unit.log" | tail -1)
+u_fail=$(sed -n 's/^Fail: *\([0-9]*\).*/\1/p' "$results/unit.log" | tail -1)
+u_skip=$(sed -n 's/^Skipped: *\([0-9]*\).*/\1/p' "$results/unit.log" | tail -1)
+u_to=$(sed -n 's/^Timeout: *\([0-9]*\).*/\1/p' "$results/unit.log" | tail -1)
+passed=$((passed + ${u_ok:-0}))
+failed=$((failed + ${u_fail:-0} + ${u_to:-0}))
+skipped=$((skipped + ${u_skip:-0}))
+[ -n "$u_ok" ] || count "meson test produced no summary" fail
+
+echo "== fuzzers (bounded)"
+if [ -x tests/fuzz/run-fuzz.sh ]; then
+	if FUZZ_SECONDS=${FUZZ_SECONDS:-15} tests/fuzz/run-fuzz.sh \
+		>"$results/fuzz.log" 2>&1; then
+		count fuzz pass
+	else
+		tail -40 "$results/fuzz.log"; count fuzz fail
+	fi
+fi
+
+echo "== integration tests (pytest, real ccpd, baresip, SIPp, kamailio)"
+export CCPD_BIN="$top/build-san/ccpd"
+export CCPCTL_BIN="$top/build-san/ctl/ccpctl"
+/usr/bin/python3 -m pytest -p no:cacheprovider -v -rfEs \
+	--junitxml="$results/integration.xml" tests/integration
+rc=$?
+if [ -f "$results/integration.xml" ]; then
+	read -r i_pass i_fail i_skip < <(/usr/bin/python3 - "$results/integration.xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+t = f = e = s = 0
+for su in suites:
+    t += int(su.get("tests", 0)); f += int(su.get("failures", 0))
+    e += int(su.get("errors", 0)); s += int(su.get("skipped", 0))
+print(t - f - e - s, f + e, s)
+PY
+)
+	passed=$((passed + i_pass)); failed=$((failed + i_fail))
+	skipped=$((skipped + i_skip))
+	# pytest exits 5 when it collected nothing: that is a failure here
+	if [ "$rc" -ne 0 ] && [ "$i_fail" -eq 0 ]; then
+		count "pytest exit status $rc" fail
+	fi
+else
+	count "pytest produced no report (exit $rc)" fail
+fi
+
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
