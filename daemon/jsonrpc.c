@@ -39,16 +39,26 @@ int jsonrpc_decode(const char *buf, size_t len, struct jsonrpc_req *req,
 		   cJSON **err_id, char *reason, size_t reason_size)
 {
 	const cJSON *v, *id, *method, *params;
+	const char *end = NULL;
 	cJSON *doc;
 	int code;
 
 	memset(req, 0, sizeof(*req));
 	*err_id = NULL;
 
-	doc = cJSON_ParseWithLength(buf, len);
+	doc = cJSON_ParseWithLengthOpts(buf, len, &end, false);
 	if (!doc)
 		return fail(reason, reason_size, CCPD_ERR_PARSE,
 			    "the message is not valid JSON");
+	/* one message is one value: anything but blanks after it is an
+	 * error, not a second request to ignore */
+	while (end < buf + len && strchr(" \t\r\n", *end) && *end)
+		end++;
+	if (end != buf + len) {
+		cJSON_Delete(doc);
+		return fail(reason, reason_size, CCPD_ERR_PARSE,
+			    "unexpected data after the JSON value");
+	}
 
 	if (!cJSON_IsObject(doc)) {
 		code = fail(reason, reason_size, CCPD_ERR_INVALID_REQUEST,
@@ -128,6 +138,23 @@ const char *jsonrpc_error_message(int code)
 	return "Error";
 }
 
+/* cJSON prints large integers with 15 significant digits; an id must come
+ * back exactly as the client sent it. */
+static cJSON *copy_id(const cJSON *id)
+{
+	char num[32];
+
+	if (!id)
+		return cJSON_CreateNull();
+	if (cJSON_IsNumber(id) && id->valuedouble == (double)(long long)
+	    id->valuedouble && id->valuedouble <= 9007199254740992.0 &&
+	    id->valuedouble >= -9007199254740992.0) {
+		snprintf(num, sizeof(num), "%lld", (long long)id->valuedouble);
+		return cJSON_CreateRaw(num);
+	}
+	return cJSON_Duplicate(id, true);
+}
+
 static cJSON *envelope(const cJSON *id)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -135,8 +162,7 @@ static cJSON *envelope(const cJSON *id)
 	if (!o)
 		return NULL;
 	cJSON_AddStringToObject(o, "jsonrpc", "2.0");
-	cJSON_AddItemToObject(o, "id", id ? cJSON_Duplicate(id, true)
-					  : cJSON_CreateNull());
+	cJSON_AddItemToObject(o, "id", copy_id(id));
 	return o;
 }
 

@@ -33,6 +33,7 @@
 #define START_DEADLINE_MS 10000
 #define STOP_GRACE_MS 2000
 #define STABLE_MS 30000
+#define TAKEOVER_GRACE_MS 300
 
 struct pending {
 	struct pending *next;
@@ -79,6 +80,7 @@ struct media {
 	struct tmr kill_tmr;
 	struct tmr resp_tmr;
 	struct tmr reset_tmr;   /* deferred teardown after a protocol error */
+	struct tmr takeover_tmr;
 };
 
 static void start_child(struct media *m);
@@ -183,37 +185,44 @@ static void make_aor(struct media *m)
 	snprintf(m->aor, sizeof(m->aor), "sip:%s@%s", c->sip_user, domain);
 }
 
-static int write_accounts(struct media *m)
+/* The account is added over ctrl_tcp once we are connected, not from
+ * baresip's accounts file: an account from the file registers before any
+ * controller is attached, and the outcome of that REGISTER would be lost. */
+static int account_line(const struct media *m, char *out, size_t size)
 {
 	const struct conf *c = m->conf;
+	int n;
+
+	n = snprintf(out, size, "%s%s%s<%s>;answermode=manual",
+		     *c->sip_display_name ? "\"" : "", c->sip_display_name,
+		     *c->sip_display_name ? "\" " : "", m->aor);
+	if (m->registrar) {
+		n += snprintf(out + n, size - (size_t)n,
+			      ";outbound=\"%s\";regint=%u", c->sip_registrar,
+			      c->reg_interval);
+		if (*c->sip_password)
+			n += snprintf(out + n, size - (size_t)n,
+				      ";auth_pass=%s", c->sip_password);
+		if (*c->sip_auth_user)
+			n += snprintf(out + n, size - (size_t)n,
+				      ";auth_user=%s", c->sip_auth_user);
+	} else {
+		n += snprintf(out + n, size - (size_t)n, ";regint=0");
+	}
+	return n < (int)size ? 0 : -ENAMETOOLONG;
+}
+
+static int write_accounts(struct media *m)
+{
 	char path[4200];
 	FILE *f;
-	int fd;
 
+	/* baresip writes a template when the file is missing */
 	snprintf(path, sizeof(path), "%s/accounts", m->dir);
-	/* it may hold a password: readable by us only */
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
+	f = fopen(path, "we");
+	if (!f)
 		return -errno;
-	f = fdopen(fd, "w");
-	if (!f) {
-		close(fd);
-		return -ENOMEM;
-	}
-	if (*c->sip_display_name)
-		fprintf(f, "\"%s\" ", c->sip_display_name);
-	fprintf(f, "<%s>;answermode=manual", m->aor);
-	if (m->registrar) {
-		fprintf(f, ";outbound=\"%s\";regint=%u", c->sip_registrar,
-			c->reg_interval);
-		if (*c->sip_password)
-			fprintf(f, ";auth_pass=%s", c->sip_password);
-		if (*c->sip_auth_user)
-			fprintf(f, ";auth_user=%s", c->sip_auth_user);
-	} else {
-		fprintf(f, ";regint=0");
-	}
-	fprintf(f, "\n");
+	fprintf(f, "# ccpd adds its account at run time\n");
 	return fclose(f) == 0 ? 0 : -EIO;
 }
 
@@ -472,14 +481,29 @@ static void stop_child(struct media *m, const char *reason, bool takeover)
 	}
 }
 
+static void takeover_check(void *arg)
+{
+	struct media *m = arg;
+
+	if (m->stopping || m->shutdown || m->pid <= 0)
+		return;
+	log_error("media: control connection to baresip lost while it runs: "
+		  "taking it as a possible takeover, restarting baresip on a "
+		  "new port");
+	stop_child(m, "control connection lost: possible takeover", true);
+}
+
+/* A crash also closes the connection, often a moment before the exit can
+ * be seen on the pidfd: wait briefly for the exit before calling it a
+ * takeover. Nothing is sent to baresip meanwhile. */
 static void ctrl_lost(struct media *m, const char *why)
 {
 	if (m->stopping || m->shutdown)
 		return;
-	log_error("media: control connection to baresip lost (%s): taking it "
-		  "as a possible takeover, restarting baresip on a new port",
-		  why);
-	stop_child(m, "control connection lost: possible takeover", true);
+	log_warning("media: control connection to baresip lost (%s)", why);
+	ctrl_close(m);
+	fail_pending(m, "control connection lost");
+	tmr_start(&m->takeover_tmr, TAKEOVER_GRACE_MS, takeover_check, m);
 }
 
 static void reset_later(void *arg)
@@ -615,8 +639,11 @@ static int send_command(struct media *m, const char *call_id,
 	m->pending = p;
 	if (!tmr_isrunning(&m->resp_tmr))
 		tmr_start(&m->resp_tmr, 200, resp_timeout, m);
-	log_debug("media: -> %s %s%s%s", cmd, params ? params : "",
-		  call_id ? " on " : "", call_id ? call_id : "");
+	/* the account line may carry a password */
+	log_debug("media: -> %s %s%s%s", cmd,
+		  strcmp(cmd, "uanew") == 0 ? "(account)" :
+		  params ? params : "", call_id ? " on " : "",
+		  call_id ? call_id : "");
 	r = flush_out(m);
 	if (r < 0)
 		ctrl_lost(m, "write failed");
@@ -631,13 +658,17 @@ int media_command(struct media *m, const char *call_id, const char *cmd,
 	return send_command(m, call_id, cmd, params, h, arg);
 }
 
-static void probe_answered(bool ok, const char *data, void *arg)
+static void account_added(bool ok, const char *data, void *arg)
 {
 	struct media *m = arg;
 
-	(void)data;
-	if (!ok || m->state != MEDIA_STATE_STARTING)
+	if (m->state != MEDIA_STATE_STARTING)
 		return;
+	if (!ok) {
+		log_error("media: baresip refused the account: %s", data);
+		stop_child(m, "baresip refused the SIP account", false);
+		return;
+	}
 	tmr_cancel(&m->deadline_tmr);
 	m->up_since = util_mono_ms();
 	log_info("media: baresip (pid %d) is up, control on 127.0.0.1:%u",
@@ -652,6 +683,7 @@ static void connect_done(int flags, void *arg)
 	struct media *m = arg;
 	int soerr = 0;
 	socklen_t len = sizeof(soerr);
+	char account[2048];
 
 	(void)flags;
 	getsockopt(m->fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
@@ -662,8 +694,12 @@ static void connect_done(int flags, void *arg)
 		return;
 	}
 	m->connected = true;
+	if (account_line(m, account, sizeof(account)) < 0) {
+		stop_child(m, "SIP account settings too long", false);
+		return;
+	}
 	if (update_listen(m) < 0 ||
-	    send_command(m, NULL, "reginfo", NULL, probe_answered, m) < 0)
+	    send_command(m, NULL, "uanew", account, account_added, m) < 0)
 		ctrl_lost(m, "could not talk to baresip");
 }
 
@@ -728,6 +764,7 @@ static void child_exited(int flags, void *arg)
 	m->pidfd = -1;
 	tmr_cancel(&m->kill_tmr);
 	tmr_cancel(&m->deadline_tmr);
+	tmr_cancel(&m->takeover_tmr);
 
 	if (m->stopping)
 		log_info("media: baresip (pid %d) %s", (int)m->pid,
@@ -864,6 +901,7 @@ int media_new(struct media **ret, const struct conf *conf,
 	tmr_init(&m->kill_tmr);
 	tmr_init(&m->resp_tmr);
 	tmr_init(&m->reset_tmr);
+	tmr_init(&m->takeover_tmr);
 	snprintf(m->dir, sizeof(m->dir), "%s/baresip", conf->runtime_dir);
 	r = util_mkdir_p(m->dir, 0700);
 	if (r < 0) {
@@ -903,6 +941,7 @@ void media_shutdown(struct media *m)
 		return;
 	m->shutdown = true;
 	tmr_cancel(&m->restart_tmr);
+	tmr_cancel(&m->takeover_tmr);
 	ctrl_close(m);
 	fail_pending(m, "shutting down");
 	if (m->pid > 0) {
@@ -931,6 +970,7 @@ struct media *media_free(struct media *m)
 	tmr_cancel(&m->kill_tmr);
 	tmr_cancel(&m->resp_tmr);
 	tmr_cancel(&m->reset_tmr);
+	tmr_cancel(&m->takeover_tmr);
 	free(m);
 	return NULL;
 }

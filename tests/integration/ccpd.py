@@ -115,6 +115,14 @@ class Client:
             if ev["type"] == etype and (pred is None or pred(ev)):
                 return ev
 
+    def event(self, etype, timeout=15, pred=None):
+        """An event of this type, already received or still to come:
+        for events whose order among others does not matter."""
+        for ev in self.seen:
+            if ev["type"] == etype and (pred is None or pred(ev)):
+                return ev
+        return self.wait_event(etype, timeout, pred)
+
     def wait_state(self, state, timeout=15):
         """Wait until the agent's effective state is `state`."""
         if self.call("agent.getState")["state"] == state:

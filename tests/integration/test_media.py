@@ -1,0 +1,140 @@
+"""The media stack under failure: baresip killed mid-call, a takeover of
+its control port, and SIP registration with digest auth through kamailio
+surviving a baresip restart."""
+
+import os
+import signal
+import socket
+
+import peers
+
+
+def test_baresip_killed_mid_call(agent, customer):
+    c = agent.c
+    c.call("agent.setState", {"state": "Available"})
+    customer.dial(agent.sip_uri)
+    cid = c.wait_event("contact.incoming")["data"]["contact"]["contactId"]
+    c.call("contact.accept", {"contactId": cid})
+    c.wait_event("contact.connected")
+    old = c.call("media.getStatus")
+    assert old["state"] == "up" and old["restarts"] == 0
+
+    os.kill(old["pid"], signal.SIGKILL)
+
+    err = c.wait_event("contact.error")["data"]["contact"]
+    assert err["contactId"] == cid
+    assert err["endReason"] == "media_failure"
+    assert err["disconnectedBy"] == "system"
+    # Error while down, then back to the status the agent had chosen
+    c.wait_event("agent.stateChange",
+                 pred=lambda e: e["data"]["newState"] == "Error")
+    c.wait_event("media.status", pred=lambda e: e["data"]["state"] == "down")
+    assert "killed by signal 9" in c.call("media.getStatus")["lastExit"]
+    c.wait_event("media.status", 15,
+                 pred=lambda e: e["data"]["state"] == "up")
+    c.wait_state("Available")
+    new = c.call("media.getStatus")
+    assert new["restarts"] == 1 and new["pid"] != old["pid"]
+    assert c.call("contact.list") == []
+    # a crash is not a takeover
+    assert not [e for e in c.seen if e["type"] == "media.takeover"]
+    hist = c.call("contact.history", {"limit": 1})[0]
+    assert hist["contactId"] == cid and hist["state"] == "error"
+    assert hist["endReason"] == "media_failure"
+
+    # and it takes calls again (a SIGKILL sends no BYE: the customer's side
+    # only learns by its own means, so it hangs up here)
+    customer.hangup()
+    customer.wait_event("CALL_CLOSED", 10)
+    customer.dial(agent.sip_uri)
+    cid2 = c.wait_event("contact.incoming")["data"]["contact"]["contactId"]
+    assert cid2 != cid
+    c.call("contact.reject", {"contactId": cid2})
+
+
+def test_control_port_takeover_fails_closed(agent, customer):
+    c = agent.c
+    c.call("agent.setState", {"state": "Available"})
+    customer.dial(agent.sip_uri)
+    cid = c.wait_event("contact.incoming")["data"]["contact"]["contactId"]
+    c.call("contact.accept", {"contactId": cid})
+    c.wait_event("contact.connected")
+    old = c.call("media.getStatus")
+
+    # ctrl_tcp hands control to whoever connects last
+    intruder = socket.create_connection(("127.0.0.1", old["ctrlPort"]), 5)
+    try:
+        ev = c.wait_event("media.takeover")
+        assert "takeover" in ev["data"]["reason"]
+        err = c.event("contact.error")["data"]["contact"]
+        assert err["endReason"] == "media_failure"
+        # the calls end: the customer gets a BYE or loses the peer
+        customer.wait_event("CALL_CLOSED", 15)
+        c.wait_event("media.status", 15,
+                     pred=lambda e: e["data"]["state"] == "up")
+    finally:
+        intruder.close()
+    new = c.call("media.getStatus")
+    assert new["pid"] != old["pid"]
+    assert new["ctrlPort"] != old["ctrlPort"]
+    c.wait_state("Available")
+
+
+def test_registration_with_digest_auth_survives_restart(make_ccpd):
+    kam = peers.Kamailio(password="s3cret").start()
+    try:
+        d = make_ccpd(options={
+            "sip_registrar": "sip:127.0.0.1:%d" % kam.port,
+            "sip_password": "s3cret",
+            "reg_interval": "60",
+        }, wait_ready=True)
+        c = d.client()
+        snap = c.call("events.subscribe")["snapshot"]
+        if snap["registration"]["state"] != "registered":
+            c.wait_event("registration.status", 15,
+                         pred=lambda e: e["data"]["state"] == "registered")
+        reg = c.call("registration.getStatus")
+        assert reg["mode"] == "registrar" and reg["state"] == "registered"
+        assert reg["aor"] == "sip:agent@127.0.0.1:%d" % kam.port
+        conf = c.call("agent.getConfiguration")
+        assert conf["sipAddress"] == reg["aor"]
+
+        os.kill(c.call("media.getStatus")["pid"], signal.SIGKILL)
+        c.wait_event("registration.status", 10,
+                     pred=lambda e: e["data"]["state"] != "registered")
+        c.wait_event("registration.status", 30,
+                     pred=lambda e: e["data"]["state"] == "registered")
+
+        # a call routed through the registrar reaches the agent
+        c.call("agent.setState", {"state": "Available"})
+        caller = peers.BaresipPeer(name="caller").start()
+        try:
+            caller.dial("sip:agent@127.0.0.1:%d" % kam.port)
+            ev = c.wait_event("contact.incoming", 15)
+            c.call("contact.reject",
+                   {"contactId": ev["data"]["contact"]["contactId"]})
+            caller.wait_event("CALL_CLOSED", 10)
+        finally:
+            caller.stop()
+    finally:
+        kam.stop()
+
+
+def test_registration_with_a_wrong_password_fails(make_ccpd):
+    kam = peers.Kamailio(password="s3cret").start()
+    try:
+        d = make_ccpd(options={
+            "sip_registrar": "sip:127.0.0.1:%d" % kam.port,
+            "sip_password": "wrong",
+            "reg_interval": "60",
+        })
+        c = d.client()
+        snap = c.call("events.subscribe")["snapshot"]
+        if snap["registration"]["state"] != "failed":
+            c.wait_event("registration.status", 15,
+                         pred=lambda e: e["data"]["state"] == "failed")
+        reg = c.call("registration.getStatus")
+        assert reg["state"] == "failed"
+        assert "401" in reg["reason"], reg
+    finally:
+        kam.stop()
