@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "contact.h"
+#include "jsonrpc.h"
 
 enum mark { M_INITIATED, M_OFFERED, M_ACCEPTED, M_CONNECTED, M_ENDED,
 	    M_ACW_ENDED, M_COUNT };
@@ -414,8 +415,8 @@ cJSON *contact_to_json(const struct contact *c)
 	ts = cJSON_AddObjectToObject(o, "timestamps");
 	for (i = 0; i < M_COUNT; i++) {
 		if (c->marks[i])
-			cJSON_AddNumberToObject(ts, mark_names[i],
-						(double)c->marks[i]);
+			jsonrpc_add_int(ts, mark_names[i],
+					(long long)c->marks[i]);
 		else
 			cJSON_AddNullToObject(ts, mark_names[i]);
 	}

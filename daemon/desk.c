@@ -17,6 +17,7 @@
 #include "contact.h"
 #include "desk.h"
 #include "events.h"
+#include "jsonrpc.h"
 #include "log.h"
 #include "media.h"
 #include "util.h"
@@ -43,6 +44,9 @@ struct desk {
 	enum reg_state reg;
 	char reg_reason[160];
 	char media_reason[160];
+	/* agent.getState is the most frequent question: its answer is kept
+	 * encoded until the agent changes */
+	char *agent_text;
 };
 
 static int fail(struct desk_err *e, int code, const char *fmt, ...)
@@ -72,13 +76,24 @@ cJSON *desk_agent_json(const struct desk *d)
 	cJSON_AddStringToObject(o, "state", agent_state(a));
 	cJSON_AddStringToObject(o, "type",
 				agent_type_name(agent_state_type(a)));
-	cJSON_AddNumberToObject(o, "since", (double)agent_since(a));
+	jsonrpc_add_int(o, "since", (long long)agent_since(a));
 	if (agent_next(a))
 		cJSON_AddStringToObject(o, "next", agent_next(a));
 	else
 		cJSON_AddNullToObject(o, "next");
 	cJSON_AddBoolToObject(o, "routable", agent_routable(a));
 	return o;
+}
+
+const char *desk_agent_text(struct desk *d)
+{
+	if (!d->agent_text) {
+		cJSON *o = desk_agent_json(d);
+
+		d->agent_text = o ? cJSON_PrintUnformatted(o) : NULL;
+		cJSON_Delete(o);
+	}
+	return d->agent_text;
 }
 
 struct agent_view {
@@ -108,6 +123,8 @@ static int feed(struct desk *d, enum agent_input in, int status,
 	if (r < 0)
 		return r;
 	after = view_of(d->agent);
+	free(d->agent_text);
+	d->agent_text = NULL;
 	if (before.state == after.state && before.status == after.status &&
 	    before.next == after.next && before.since == after.since)
 		return 0;
@@ -1041,6 +1058,7 @@ struct desk *desk_free(struct desk *d)
 	}
 	d->contacts = contacts_free(d->contacts);
 	d->agent = agent_free(d->agent);
+	free(d->agent_text);
 	free(d);
 	return NULL;
 }

@@ -37,6 +37,8 @@ int desk_hangup(struct desk *d, const char *contact_id,
 int desk_clear(struct desk *d, const char *contact_id, struct desk_err *e);
 
 cJSON *desk_agent_json(const struct desk *d);
+/* The same, encoded; valid until the next change of the desk. */
+const char *desk_agent_text(struct desk *d);
 cJSON *desk_states_json(const struct desk *d);
 cJSON *desk_config_json(const struct desk *d);
 cJSON *desk_contacts_json(const struct desk *d);

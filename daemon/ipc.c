@@ -35,6 +35,7 @@ struct client {
 	char *out;
 	size_t out_len, out_cap;
 	bool dead;
+	int listening;          /* the fd_listen flags now in force */
 };
 
 struct ipc {
@@ -94,13 +95,21 @@ static void client_kill(struct client *c, const char *why)
 
 static void client_fd(int flags, void *arg);
 
+/* epoll_ctl only when the interest changes: most answers leave in one
+ * send and never need FD_WRITE. */
 static void update_listen(struct client *c)
 {
-	int err = fd_listen(c->fd, FD_READ | (c->out_len ? FD_WRITE : 0),
-			    client_fd, c);
+	int flags = FD_READ | (c->out_len ? FD_WRITE : 0);
+	int err;
 
-	if (err)
+	if (flags == c->listening)
+		return;
+	err = fd_listen(c->fd, flags, client_fd, c);
+	if (err) {
 		client_kill(c, "fd_listen failed");
+		return;
+	}
+	c->listening = flags;
 }
 
 static void flush(struct client *c)
@@ -218,7 +227,7 @@ static void accept_fd(int flags, void *arg)
 	struct ipc *ipc = arg;
 	socklen_t len = sizeof(struct ucred);
 	struct client *c;
-	int fd, err;
+	int fd;
 
 	(void)flags;
 	fd = accept4(ipc->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -254,9 +263,7 @@ static void accept_fd(int flags, void *arg)
 		ipc->clients->prev = c;
 	ipc->clients = c;
 	ipc->n_clients++;
-	err = fd_listen(fd, FD_READ, client_fd, c);
-	if (err)
-		client_kill(c, "fd_listen failed");
+	update_listen(c);
 	log_debug("ipc: client pid %d uid %d connected", (int)c->cred.pid,
 		  (int)c->cred.uid);
 }

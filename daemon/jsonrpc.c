@@ -1,6 +1,7 @@
 /* JSON-RPC 2.0 messages: strict decoding with bounds, and the encoders. */
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ccpd-protocol.h"
@@ -140,15 +141,21 @@ const char *jsonrpc_error_message(int code)
 
 /* cJSON prints large integers with 15 significant digits; an id must come
  * back exactly as the client sent it. */
+static bool exact_int(const cJSON *v)
+{
+	return cJSON_IsNumber(v) &&
+	       v->valuedouble <= 9007199254740992.0 &&
+	       v->valuedouble >= -9007199254740992.0 &&
+	       v->valuedouble == (double)(long long)v->valuedouble;
+}
+
 static cJSON *copy_id(const cJSON *id)
 {
 	char num[32];
 
 	if (!id)
 		return cJSON_CreateNull();
-	if (cJSON_IsNumber(id) && id->valuedouble == (double)(long long)
-	    id->valuedouble && id->valuedouble <= 9007199254740992.0 &&
-	    id->valuedouble >= -9007199254740992.0) {
+	if (exact_int(id)) {
 		snprintf(num, sizeof(num), "%lld", (long long)id->valuedouble);
 		return cJSON_CreateRaw(num);
 	}
@@ -187,6 +194,59 @@ char *jsonrpc_result(const cJSON *id, cJSON *result)
 	return print_and_free(o);
 }
 
+cJSON *jsonrpc_add_int(cJSON *o, const char *name, long long v)
+{
+	char num[24];
+	cJSON *item;
+
+	snprintf(num, sizeof(num), "%lld", v);
+	item = cJSON_CreateRaw(num);
+	if (item && !cJSON_AddItemToObject(o, name, item)) {
+		cJSON_Delete(item);
+		return NULL;
+	}
+	return item;
+}
+
+static int print_id(const cJSON *id, char *out, size_t size)
+{
+	char *s;
+	int n;
+
+	if (!id || cJSON_IsNull(id))
+		return snprintf(out, size, "null");
+	if (exact_int(id))
+		return snprintf(out, size, "%lld", (long long)id->valuedouble);
+	s = cJSON_PrintUnformatted(id);
+	if (!s)
+		return -1;
+	n = snprintf(out, size, "%s", s);
+	cJSON_free(s);
+	return n;
+}
+
+char *jsonrpc_result_raw(const cJSON *id, const char *result)
+{
+	static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":";
+	char idbuf[320], *line;
+	size_t rlen = strlen(result), hlen = sizeof(head) - 1;
+	int ilen = print_id(id, idbuf, sizeof(idbuf));
+
+	if (ilen < 0 || (size_t)ilen >= sizeof(idbuf))
+		return jsonrpc_error(id, CCPD_ERR_INTERNAL,
+				     "the id is too long to echo", NULL);
+	line = malloc(hlen + (size_t)ilen + 10 + rlen + 2);
+	if (!line)
+		return NULL;
+	memcpy(line, head, hlen);
+	memcpy(line + hlen, idbuf, (size_t)ilen);
+	memcpy(line + hlen + ilen, ",\"result\":", 10);
+	memcpy(line + hlen + ilen + 10, result, rlen);
+	line[hlen + ilen + 10 + rlen] = '}';
+	line[hlen + ilen + 10 + rlen + 1] = '\0';
+	return line;
+}
+
 char *jsonrpc_error(const cJSON *id, int code, const char *reason,
 		    cJSON *extra_data)
 {
@@ -215,9 +275,9 @@ char *jsonrpc_event(unsigned long long seq, unsigned long long time_ms,
 	cJSON_AddStringToObject(o, "jsonrpc", "2.0");
 	cJSON_AddStringToObject(o, "method", "event");
 	p = cJSON_AddObjectToObject(o, "params");
-	cJSON_AddNumberToObject(p, "seq", (double)seq);
+	jsonrpc_add_int(p, "seq", (long long)seq);
 	cJSON_AddStringToObject(p, "type", type);
-	cJSON_AddNumberToObject(p, "time", (double)time_ms);
+	jsonrpc_add_int(p, "time", (long long)time_ms);
 	cJSON_AddItemToObject(p, "data", data ? cJSON_Duplicate(data, true)
 					      : cJSON_CreateObject());
 	return print_and_free(o);

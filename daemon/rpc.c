@@ -32,6 +32,7 @@ struct ctx {
 	struct rpc_peer *peer;
 	const cJSON *params;
 	cJSON *result;
+	const char *result_text;   /* already encoded, not owned */
 	struct desk_err err;
 	/* events.subscribe: replay after the answer */
 	bool replay;
@@ -124,7 +125,7 @@ static int with_contact(struct ctx *x,
 
 static int m_get_state(struct ctx *x)
 {
-	x->result = desk_agent_json(x->peer->rpc->desk);
+	x->result_text = desk_agent_text(x->peer->rpc->desk);
 	return 0;
 }
 
@@ -280,8 +281,8 @@ static int m_subscribe(struct ctx *x)
 	x->result = cJSON_CreateObject();
 	cJSON_AddItemToObject(x->result, "snapshot",
 			      desk_snapshot_json(p->rpc->desk));
-	cJSON_AddNumberToObject(x->result, "seq",
-				(double)events_last_seq(p->rpc->ev));
+	jsonrpc_add_int(x->result, "seq",
+			(long long)events_last_seq(p->rpc->ev));
 	cJSON_AddNumberToObject(x->result, "replayed", resync ? 0 : n);
 	cJSON_AddBoolToObject(x->result, "resync", resync);
 	return 0;
@@ -421,7 +422,7 @@ void rpc_peer_input(struct rpc_peer *p, const char *msg, size_t len)
 		r = x.err.code;
 	} else {
 		r = m->h(&x);
-		if (r == 0 && !x.result) {
+		if (r == 0 && !x.result && !x.result_text) {
 			r = x.err.code = CCPD_ERR_INTERNAL;
 			snprintf(x.err.reason, sizeof(x.err.reason),
 				 "out of memory");
@@ -431,6 +432,9 @@ void rpc_peer_input(struct rpc_peer *p, const char *msg, size_t len)
 		if (r < 0)
 			send_line(p, jsonrpc_error(req.id, r, x.err.reason,
 						   NULL));
+		else if (x.result_text)
+			send_line(p, jsonrpc_result_raw(req.id,
+							x.result_text));
 		else
 			send_line(p, jsonrpc_result(req.id, x.result));
 		x.result = NULL;

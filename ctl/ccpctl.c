@@ -1,0 +1,1195 @@
+/* ccpctl: the command line of ccpd: options, commands and their output. */
+/* The top-level build defines it too; guarded so the two agree. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "ccpctl-rpc.h"
+#include "ccpd-protocol.h"
+
+#ifndef CCPCTL_VERSION
+#define CCPCTL_VERSION "unknown"
+#endif
+
+#define EXIT_USAGE 2
+
+#define DEFAULT_SOCKET "/run/ccpd/ccpd.sock"
+#define DEFAULT_TIMEOUT_MS 5000
+/* Keeps the milliseconds within an int and catches a misplaced argument. */
+#define MAX_TIMEOUT_S 86400
+
+struct ctl {
+	const char *socket;
+	bool json;
+	int timeout_ms;
+	long long since; /* -1: not given */
+	struct rpc *rpc;
+	/* Set by watch: the mask its waits run under, its signals blocked
+	 * everywhere else. */
+	const sigset_t *sigmask;
+	sigset_t orig_mask;
+};
+
+struct command;
+typedef int (*command_fn)(struct ctl *ctl, const struct command *cmd,
+                          int argc, char **argv);
+
+struct command {
+	const char *name;
+	const char *args;
+	const char *summary;
+	int min_args;
+	int max_args;
+	command_fn run;
+	const void *data;
+};
+
+/* What accept, reject, hangup and clear need to find and name a contact. */
+struct contact_action {
+	const char *method;
+	const char *const *states; /* NULL-terminated */
+	const char *what;
+	const char *done;
+};
+
+static volatile sig_atomic_t stop_signal;
+
+static int usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("ccpctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'ccpctl --help'.\n", stderr);
+	return EXIT_USAGE;
+}
+
+static int fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("ccpctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_FAILURE;
+}
+
+/* ---- reading answers ---------------------------------------------------- */
+
+static const char *json_str(const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static bool json_num(const cJSON *obj, const char *key, double *ret)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	if (!cJSON_IsNumber(v))
+		return false;
+	*ret = v->valuedouble;
+	return true;
+}
+
+static const char *or_dash(const char *s)
+{
+	return s ? s : "-";
+}
+
+static void print_number(FILE *f, double v)
+{
+	/* Counters and timestamps are integers; %g would turn them into 1e+12. */
+	if (v > -9007199254740992.0 && v < 9007199254740992.0 &&
+	    v == (double)(long long)v)
+		fprintf(f, "%lld", (long long)v);
+	else
+		fprintf(f, "%g", v);
+}
+
+static void print_json_line(FILE *f, const cJSON *v)
+{
+	char *text = cJSON_PrintUnformatted(v);
+
+	if (!text) {
+		fail("out of memory");
+		return;
+	}
+	fprintf(f, "%s", text);
+	cJSON_free(text);
+}
+
+/* Today's times show as 12:03:04, older ones with their date. */
+static void format_time(double ms, char *buf, size_t size)
+{
+	time_t t = (time_t)(ms / 1000), now = time(NULL);
+	struct tm tm, today;
+
+	if (!localtime_r(&t, &tm) || !localtime_r(&now, &today)) {
+		snprintf(buf, size, "?");
+		return;
+	}
+	if (tm.tm_year == today.tm_year && tm.tm_yday == today.tm_yday)
+		strftime(buf, size, "%H:%M:%S", &tm);
+	else
+		strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/* ---- talking to ccpd ---------------------------------------------------- */
+
+static int report_rpc_failure(const struct ctl *ctl, int q)
+{
+	switch (q) {
+	case -EINTR:
+		/* Only watch blocks signals and lets them through here; being
+		 * stopped is how it is meant to end. */
+		return EXIT_SUCCESS;
+	case -ETIMEDOUT:
+		return fail("no answer from %s within %g s", ctl->socket,
+		            ctl->timeout_ms / 1000.0);
+	case -ECONNRESET:
+		return fail("%s: ccpd closed the connection", ctl->socket);
+	case -EBADMSG:
+		return fail("%s: ccpd sent a line that is not a JSON-RPC answer",
+		            ctl->socket);
+	case -EMSGSIZE:
+		return fail("%s: ccpd sent a line longer than %u bytes",
+		            ctl->socket, RPC_LINE_MAX);
+	default:
+		return fail("%s: %s", ctl->socket, strerror(-q));
+	}
+}
+
+static void print_error(const cJSON *error)
+{
+	const char *message = json_str(error, "message");
+	const char *reason = json_str(cJSON_GetObjectItemCaseSensitive(error, "data"),
+	                              "reason");
+	double code;
+
+	if (!message) {
+		fputs("ccpctl: error", stderr);
+		if (json_num(error, "code", &code)) {
+			fputc(' ', stderr);
+			print_number(stderr, code);
+		}
+	} else {
+		fprintf(stderr, "ccpctl: %s", message);
+	}
+	if (reason)
+		fprintf(stderr, ": %s", reason);
+	fputc('\n', stderr);
+}
+
+/*
+ * Connects on first use, so that usage errors are found without a daemon.
+ * Returns the exit status; *ret_result is set only on success, so a caller
+ * that finds it NULL returns the status as it is.
+ */
+static int ctl_call(struct ctl *ctl, const char *method, cJSON *params,
+                    cJSON **ret_result)
+{
+	cJSON *result = NULL, *error = NULL;
+	int q;
+
+	*ret_result = NULL;
+
+	if (!ctl->rpc) {
+		q = rpc_new(&ctl->rpc, ctl->socket, ctl->timeout_ms);
+		if (q < 0) {
+			cJSON_Delete(params);
+			return fail("cannot connect to %s: %s", ctl->socket,
+			            strerror(-q));
+		}
+		if (ctl->sigmask)
+			rpc_set_sigmask(ctl->rpc, ctl->sigmask);
+	}
+
+	q = rpc_call(ctl->rpc, method, params, &result, &error);
+	if (q < 0)
+		return report_rpc_failure(ctl, q);
+	if (error) {
+		print_error(error);
+		cJSON_Delete(error);
+		return EXIT_FAILURE;
+	}
+	*ret_result = result;
+	return EXIT_SUCCESS;
+}
+
+static cJSON *params_with_string(const char *key, const char *value)
+{
+	cJSON *params = cJSON_CreateObject();
+
+	if (params && !cJSON_AddStringToObject(params, key, value))
+		params = (cJSON_Delete(params), NULL);
+	return params;
+}
+
+/* Calls a method and shows its result: raw with --json, else through show. */
+static int call_and_show(struct ctl *ctl, const char *method, cJSON *params,
+                         void (*show)(const cJSON *result))
+{
+	cJSON *result;
+	int q;
+
+	q = ctl_call(ctl, method, params, &result);
+	if (!result)
+		return q;
+	if (ctl->json) {
+		print_json_line(stdout, result);
+		putchar('\n');
+	} else {
+		show(result);
+	}
+	cJSON_Delete(result);
+	return EXIT_SUCCESS;
+}
+
+/* ---- human output ------------------------------------------------------- */
+
+/* "Busy (system) since 12:03:04", without a newline. */
+static void print_agent_line(const cJSON *agent)
+{
+	const char *state = json_str(agent, "state");
+	const char *type = json_str(agent, "type");
+	double since;
+
+	fputs(state ? state : "?", stdout);
+	if (type)
+		printf(" (%s)", type);
+	if (json_num(agent, "since", &since)) {
+		char when[64];
+
+		format_time(since, when, sizeof(when));
+		printf(" since %s", when);
+	}
+}
+
+static void show_agent(const cJSON *agent)
+{
+	const char *state = json_str(agent, "state");
+	const char *status = json_str(agent, "status");
+	const char *next = json_str(agent, "next");
+
+	print_agent_line(agent);
+	putchar('\n');
+	/* The chosen status only tells something when the system overrides it. */
+	if (status && (!state || strcmp(status, state) != 0))
+		printf("status: %s\n", status);
+	if (next)
+		printf("next: %s\n", next);
+}
+
+static void show_states(const cJSON *states)
+{
+	const cJSON *s;
+	int width = 0;
+
+	cJSON_ArrayForEach(s, states) {
+		const char *name = json_str(s, "name");
+
+		if (name && (int)strlen(name) > width)
+			width = (int)strlen(name);
+	}
+	cJSON_ArrayForEach(s, states)
+		printf("%-*s  %s\n", width, or_dash(json_str(s, "name")),
+		       or_dash(json_str(s, "type")));
+}
+
+static const char *contact_customer(const cJSON *contact)
+{
+	const cJSON *customer = cJSON_GetObjectItemCaseSensitive(contact, "customer");
+	const char *e164 = json_str(customer, "e164");
+
+	return e164 ? e164 : or_dash(json_str(customer, "uri"));
+}
+
+/* "failed (486 Busy Here)", or NULL while the contact has not ended. */
+static const char *contact_end(const cJSON *contact, char *buf, size_t size)
+{
+	const char *reason = json_str(contact, "endReason");
+	const char *cause = json_str(contact, "sipCause");
+
+	if (!reason && !cause)
+		return NULL;
+	if (reason && cause)
+		snprintf(buf, size, "%s (%s)", reason, cause);
+	else
+		snprintf(buf, size, "%s", reason ? reason : cause);
+	return buf;
+}
+
+#define CONTACT_COLS 6
+
+/* The columns of one contact; history adds its start and how it ended. */
+struct contact_row {
+	char time[32];
+	char end[128];
+	const char *col[CONTACT_COLS];
+	int n;
+};
+
+static void contact_row_fill(struct contact_row *row, const cJSON *contact,
+                             bool history)
+{
+	const cJSON *ts = cJSON_GetObjectItemCaseSensitive(contact, "timestamps");
+	double initiated;
+
+	row->n = 0;
+	row->col[row->n++] = or_dash(json_str(contact, "contactId"));
+	if (history) {
+		if (json_num(ts, "initiated", &initiated))
+			format_time(initiated, row->time, sizeof(row->time));
+		else
+			snprintf(row->time, sizeof(row->time), "-");
+		row->col[row->n++] = row->time;
+	}
+	row->col[row->n++] = or_dash(json_str(contact, "direction"));
+	row->col[row->n++] = or_dash(json_str(contact, "state"));
+	row->col[row->n++] = contact_customer(contact);
+	if (history)
+		row->col[row->n++] = or_dash(contact_end(contact, row->end,
+		                                         sizeof(row->end)));
+}
+
+/* One contact a line, the columns aligned; the last one is not padded. */
+static void print_contact_table(const cJSON *contacts, bool history)
+{
+	struct contact_row row;
+	const cJSON *c;
+	int width[CONTACT_COLS] = { 0 };
+
+	cJSON_ArrayForEach(c, contacts) {
+		contact_row_fill(&row, c, history);
+		for (int i = 0; i < row.n; i++)
+			if ((int)strlen(row.col[i]) > width[i])
+				width[i] = (int)strlen(row.col[i]);
+	}
+
+	cJSON_ArrayForEach(c, contacts) {
+		contact_row_fill(&row, c, history);
+		for (int i = 0; i < row.n - 1; i++)
+			printf("%-*s  ", width[i], row.col[i]);
+		printf("%s\n", row.col[row.n - 1]);
+	}
+}
+
+static void show_contacts(const cJSON *contacts)
+{
+	print_contact_table(contacts, false);
+}
+
+static void show_history(const cJSON *contacts)
+{
+	print_contact_table(contacts, true);
+}
+
+/* "up, pid 1234, 2 restarts", without a newline. */
+static void print_media_line(const cJSON *media)
+{
+	double pid, restarts;
+
+	fputs(or_dash(json_str(media, "state")), stdout);
+	if (json_num(media, "pid", &pid)) {
+		fputs(", pid ", stdout);
+		print_number(stdout, pid);
+	}
+	if (json_num(media, "restarts", &restarts)) {
+		fputs(", ", stdout);
+		print_number(stdout, restarts);
+		fputs(restarts == 1 ? " restart" : " restarts", stdout);
+	}
+}
+
+static void show_media(const cJSON *media)
+{
+	const cJSON *last = cJSON_GetObjectItemCaseSensitive(media, "lastExit");
+
+	print_media_line(media);
+	putchar('\n');
+	if (last && !cJSON_IsNull(last)) {
+		/* The protocol leaves its shape open; a string reads best. */
+		fputs("last exit: ", stdout);
+		if (cJSON_IsString(last))
+			fputs(last->valuestring, stdout);
+		else
+			print_json_line(stdout, last);
+		putchar('\n');
+	}
+}
+
+/* "registered (registrar) sip:1001@pbx.example.com", without a newline. */
+static void print_registration_line(const cJSON *reg)
+{
+	const char *mode = json_str(reg, "mode");
+	const char *aor = json_str(reg, "aor");
+
+	fputs(or_dash(json_str(reg, "state")), stdout);
+	if (mode)
+		printf(" (%s)", mode);
+	if (aor)
+		printf(" %s", aor);
+}
+
+static void show_registration(const cJSON *reg)
+{
+	const char *reason = json_str(reg, "reason");
+
+	print_registration_line(reg);
+	putchar('\n');
+	if (reason)
+		printf("reason: %s\n", reason);
+}
+
+/* Nested objects become dotted keys so that every line stands alone for grep. */
+static void print_flat(const cJSON *obj, const char *prefix)
+{
+	const cJSON *v;
+
+	cJSON_ArrayForEach(v, obj) {
+		char key[256];
+
+		snprintf(key, sizeof(key), "%s%s", prefix, v->string ? v->string : "?");
+		if (cJSON_IsObject(v) && v->child) {
+			char sub[sizeof(key) + 1];
+
+			snprintf(sub, sizeof(sub), "%s.", key);
+			print_flat(v, sub);
+			continue;
+		}
+		printf("%s: ", key);
+		if (cJSON_IsString(v))
+			fputs(v->valuestring, stdout);
+		else if (cJSON_IsNumber(v))
+			print_number(stdout, v->valuedouble);
+		else if (cJSON_IsNull(v))
+			fputs("-", stdout);
+		else
+			print_json_line(stdout, v);
+		putchar('\n');
+	}
+}
+
+static void show_config(const cJSON *config)
+{
+	print_flat(config, "");
+}
+
+static void show_version(const cJSON *version)
+{
+	double protocol;
+	bool has_protocol = json_num(version, "protocol", &protocol);
+
+	printf("%s %s", or_dash(json_str(version, "name")),
+	       or_dash(json_str(version, "version")));
+	if (has_protocol) {
+		fputs(" (protocol ", stdout);
+		print_number(stdout, protocol);
+		putchar(')');
+	}
+	putchar('\n');
+	/* Not an error: most methods survive a protocol bump unchanged. */
+	if (has_protocol && protocol != CCPD_PROTOCOL_VERSION)
+		fprintf(stderr, "ccpctl: warning: ccpctl was written for protocol %d\n",
+		        CCPD_PROTOCOL_VERSION);
+}
+
+static void print_json_string(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+/* Two-space indentation: cJSON_Print's tabs after every colon read poorly. */
+static void print_pretty(const cJSON *v, int indent)
+{
+	bool object = cJSON_IsObject(v);
+	const cJSON *item;
+
+	if ((!object && !cJSON_IsArray(v)) || !v->child) {
+		print_json_line(stdout, v);
+		return;
+	}
+	putchar(object ? '{' : '[');
+	cJSON_ArrayForEach(item, v) {
+		printf("\n%*s", indent + 2, "");
+		if (object) {
+			print_json_string(item->string ? item->string : "");
+			fputs(": ", stdout);
+		}
+		print_pretty(item, indent + 2);
+		if (item->next)
+			putchar(',');
+	}
+	printf("\n%*s%c", indent, "", object ? '}' : ']');
+}
+
+static void show_pretty(const cJSON *result)
+{
+	print_pretty(result, 0);
+	putchar('\n');
+}
+
+/* ---- commands ----------------------------------------------------------- */
+
+static int cmd_status(struct ctl *ctl, const struct command *cmd,
+                      int argc, char **argv)
+{
+	(void)cmd; (void)argc; (void)argv;
+	return call_and_show(ctl, "agent.getState", NULL, show_agent);
+}
+
+static int cmd_states(struct ctl *ctl, const struct command *cmd,
+                      int argc, char **argv)
+{
+	(void)cmd; (void)argc; (void)argv;
+	return call_and_show(ctl, "agent.listStates", NULL, show_states);
+}
+
+static int cmd_set_state(struct ctl *ctl, const struct command *cmd,
+                         int argc, char **argv)
+{
+	cJSON *params = params_with_string("state", argv[0]);
+
+	(void)cmd; (void)argc;
+	if (!params)
+		return fail("out of memory");
+	return call_and_show(ctl, "agent.setState", params, show_agent);
+}
+
+static int cmd_clear_next(struct ctl *ctl, const struct command *cmd,
+                          int argc, char **argv)
+{
+	(void)cmd; (void)argc; (void)argv;
+	return call_and_show(ctl, "agent.clearNextState", NULL, show_agent);
+}
+
+static void show_contact_id(const cJSON *result)
+{
+	puts(or_dash(json_str(result, "contactId")));
+}
+
+static int cmd_dial(struct ctl *ctl, const struct command *cmd,
+                    int argc, char **argv)
+{
+	cJSON *params = params_with_string("endpoint", argv[0]);
+
+	(void)cmd; (void)argc;
+	if (!params)
+		return fail("out of memory");
+	return call_and_show(ctl, "agent.connect", params, show_contact_id);
+}
+
+static bool contact_fits(const cJSON *contact,
+                         const struct contact_action *action)
+{
+	const char *state = json_str(contact, "state");
+
+	if (!state || !json_str(contact, "contactId"))
+		return false;
+	for (const char *const *s = action->states; *s; s++)
+		if (strcmp(state, *s) == 0)
+			return true;
+	return false;
+}
+
+/* Finds the one live contact the action can apply to; refuses to guess. */
+static int pick_contact(struct ctl *ctl, const struct contact_action *action,
+                        char **ret_id)
+{
+	cJSON *contacts;
+	const cJSON *c;
+	const char *id = NULL;
+	int n = 0, q;
+
+	q = ctl_call(ctl, "contact.list", NULL, &contacts);
+	if (!contacts)
+		return q;
+	if (!cJSON_IsArray(contacts)) {
+		cJSON_Delete(contacts);
+		return fail("%s: contact.list did not answer a list", ctl->socket);
+	}
+
+	cJSON_ArrayForEach(c, contacts) {
+		if (!contact_fits(c, action))
+			continue;
+		if (n++ == 0)
+			id = json_str(c, "contactId");
+	}
+
+	if (n == 0) {
+		q = fail("no %s contact", action->what);
+	} else if (n > 1) {
+		const char *sep = "";
+
+		fprintf(stderr, "ccpctl: %d %s contacts (", n, action->what);
+		cJSON_ArrayForEach(c, contacts) {
+			if (!contact_fits(c, action))
+				continue;
+			fprintf(stderr, "%s%s", sep, json_str(c, "contactId"));
+			sep = ", ";
+		}
+		fputs("); name one\n", stderr);
+		q = EXIT_FAILURE;
+	} else {
+		*ret_id = strdup(id);
+		q = *ret_id ? EXIT_SUCCESS : fail("out of memory");
+	}
+	cJSON_Delete(contacts);
+	return q;
+}
+
+static int cmd_contact_action(struct ctl *ctl, const struct command *cmd,
+                              int argc, char **argv)
+{
+	const struct contact_action *action = cmd->data;
+	char *picked = NULL;
+	const char *id;
+	cJSON *params, *result;
+	int q;
+
+	if (argc > 0) {
+		id = argv[0];
+	} else {
+		q = pick_contact(ctl, action, &picked);
+		if (!picked)
+			return q;
+		id = picked;
+	}
+
+	params = params_with_string("contactId", id);
+	if (!params) {
+		q = fail("out of memory");
+		goto out;
+	}
+	q = ctl_call(ctl, action->method, params, &result);
+	if (!result)
+		goto out;
+	if (ctl->json) {
+		print_json_line(stdout, result);
+		putchar('\n');
+	} else {
+		printf("%s %s\n", action->done, id);
+	}
+	cJSON_Delete(result);
+
+out:
+	free(picked);
+	return q;
+}
+
+static int cmd_contacts(struct ctl *ctl, const struct command *cmd,
+                        int argc, char **argv)
+{
+	(void)cmd; (void)argc; (void)argv;
+	return call_and_show(ctl, "contact.list", NULL, show_contacts);
+}
+
+static int parse_count(const char *s, long long min, long long max,
+                       long long *ret)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+static int cmd_history(struct ctl *ctl, const struct command *cmd,
+                       int argc, char **argv)
+{
+	cJSON *params = NULL;
+	long long limit;
+
+	(void)cmd;
+	if (argc > 0) {
+		/* The upper bound (1000 today) is ccpd's to enforce. */
+		if (parse_count(argv[0], 1, INT_MAX, &limit) < 0)
+			return usage_error("history: '%s' is not a positive number",
+			                   argv[0]);
+		params = cJSON_CreateObject();
+		if (!params || !cJSON_AddNumberToObject(params, "limit", (double)limit)) {
+			cJSON_Delete(params);
+			return fail("out of memory");
+		}
+	}
+	return call_and_show(ctl, "contact.history", params, show_history);
+}
+
+static int cmd_media(struct ctl *ctl, const struct command *cmd,
+                     int argc, char **argv)
+{
+	(void)cmd; (void)argc; (void)argv;
+	return call_and_show(ctl, "media.getStatus", NULL, show_media);
+}
+
+static int cmd_registration(struct ctl *ctl, const struct command *cmd,
+                            int argc, char **argv)
+{
+	(void)cmd; (void)argc; (void)argv;
+	return call_and_show(ctl, "registration.getStatus", NULL, show_registration);
+}
+
+static int cmd_config(struct ctl *ctl, const struct command *cmd,
+                      int argc, char **argv)
+{
+	(void)cmd; (void)argc; (void)argv;
+	return call_and_show(ctl, "agent.getConfiguration", NULL, show_config);
+}
+
+static int cmd_version(struct ctl *ctl, const struct command *cmd,
+                       int argc, char **argv)
+{
+	(void)cmd; (void)argc; (void)argv;
+	return call_and_show(ctl, "daemon.getVersion", NULL, show_version);
+}
+
+static int cmd_call(struct ctl *ctl, const struct command *cmd,
+                    int argc, char **argv)
+{
+	cJSON *params = NULL;
+
+	(void)cmd;
+	if (!*argv[0])
+		return usage_error("call: the method name is empty");
+	if (argc > 1) {
+		const char *end = NULL;
+
+		/* Whether params fit the method is ccpd's to judge; call is
+		 * also for trying out what it says to bad ones. */
+		params = cJSON_ParseWithOpts(argv[1], &end, true);
+		if (!params) {
+			size_t at = end ? (size_t)(end - argv[1]) : 0;
+
+			return usage_error("call: params are not valid JSON (near byte %zu)",
+			                   at);
+		}
+	}
+	return call_and_show(ctl, argv[0], params, show_pretty);
+}
+
+/* ---- watch -------------------------------------------------------------- */
+
+static void on_stop_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static void print_contact_summary(const cJSON *contact)
+{
+	char end[128];
+	const char *ended = contact_end(contact, end, sizeof(end));
+
+	printf(" %s %s %s", or_dash(json_str(contact, "contactId")),
+	       or_dash(json_str(contact, "direction")), contact_customer(contact));
+	if (ended)
+		printf(" %s", ended);
+}
+
+static void print_agent_extras(const cJSON *agent, const char *state)
+{
+	const char *status = json_str(agent, "status");
+	const char *next = json_str(agent, "next");
+
+	if (status && (!state || strcmp(status, state) != 0))
+		printf(", status %s", status);
+	if (next)
+		printf(", next %s", next);
+}
+
+static void print_event(const cJSON *event)
+{
+	const char *type = or_dash(json_str(event, "type"));
+	const cJSON *data = cJSON_GetObjectItemCaseSensitive(event, "data");
+	double seq;
+
+	if (json_num(event, "seq", &seq))
+		print_number(stdout, seq);
+	else
+		fputs("-", stdout);
+	printf(" %s", type);
+
+	if (strcmp(type, "agent.stateChange") == 0) {
+		const char *from = json_str(data, "oldState");
+		const char *to = json_str(data, "newState");
+
+		if (from && to && strcmp(from, to) != 0)
+			printf(" %s -> %s", from, to);
+		else
+			printf(" %s", or_dash(to));
+		print_agent_extras(cJSON_GetObjectItemCaseSensitive(data, "agent"), to);
+	} else if (strncmp(type, "contact.", 8) == 0 &&
+	           cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(data, "contact"))) {
+		print_contact_summary(cJSON_GetObjectItemCaseSensitive(data, "contact"));
+	} else if (strcmp(type, "media.status") == 0) {
+		const char *reason = json_str(data, "reason");
+
+		putchar(' ');
+		print_media_line(data);
+		if (reason)
+			printf(" (%s)", reason);
+	} else if (strcmp(type, "media.takeover") == 0) {
+		printf(" %s", or_dash(json_str(data, "reason")));
+	} else if (strcmp(type, "registration.status") == 0) {
+		const char *reason = json_str(data, "reason");
+
+		putchar(' ');
+		print_registration_line(data);
+		if (reason)
+			printf(" (%s)", reason);
+	} else if (data && !cJSON_IsNull(data)) {
+		/* A type newer than this client: show it rather than hide it. */
+		putchar(' ');
+		print_json_line(stdout, data);
+	}
+	putchar('\n');
+}
+
+/* "42 snapshot Busy (system) since 12:03:04, next Lunch; c-5 connected" */
+static void print_snapshot(const cJSON *subscribed)
+{
+	const cJSON *snapshot = cJSON_GetObjectItemCaseSensitive(subscribed, "snapshot");
+	const cJSON *agent = cJSON_GetObjectItemCaseSensitive(snapshot, "agent");
+	const cJSON *contacts = cJSON_GetObjectItemCaseSensitive(snapshot, "contacts");
+	const cJSON *c;
+	const char *sep = "; ";
+	double seq;
+
+	if (json_num(subscribed, "seq", &seq))
+		print_number(stdout, seq);
+	else
+		fputs("-", stdout);
+	fputs(" snapshot ", stdout);
+	print_agent_line(agent);
+	print_agent_extras(agent, json_str(agent, "state"));
+	cJSON_ArrayForEach(c, contacts) {
+		printf("%s%s %s", sep, or_dash(json_str(c, "contactId")),
+		       or_dash(json_str(c, "state")));
+		sep = ", ";
+	}
+	putchar('\n');
+}
+
+static int cmd_watch(struct ctl *ctl, const struct command *cmd,
+                     int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+	cJSON *params = NULL, *subscribed;
+	const cJSON *resync;
+	sigset_t block;
+	int q;
+
+	(void)cmd; (void)argc; (void)argv;
+
+	if (ctl->since >= 0) {
+		params = cJSON_CreateObject();
+		if (!params || !cJSON_AddNumberToObject(params, "since", (double)ctl->since)) {
+			cJSON_Delete(params);
+			return fail("out of memory");
+		}
+	}
+
+	/* The signals stay blocked except inside the wait for the daemon, so
+	 * one that arrives while an event is printed is not lost, and a line
+	 * is never cut in half. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigprocmask(SIG_BLOCK, &block, &ctl->orig_mask);
+	ctl->sigmask = &ctl->orig_mask;
+
+	q = ctl_call(ctl, "events.subscribe", params, &subscribed);
+	if (!subscribed)
+		return q;
+
+	resync = cJSON_GetObjectItemCaseSensitive(subscribed, "resync");
+	if (ctl->since >= 0 && cJSON_IsTrue(resync))
+		fprintf(stderr, "ccpctl: events after %lld are no longer held; "
+		        "some were missed\n", ctl->since);
+	if (!ctl->json)
+		print_snapshot(subscribed);
+	cJSON_Delete(subscribed);
+	fflush(stdout);
+
+	for (;;) {
+		cJSON *event;
+
+		q = rpc_next_event(ctl->rpc, &event);
+		if (q == -EINTR && !stop_signal)
+			continue;
+		if (q < 0)
+			return report_rpc_failure(ctl, q);
+		if (ctl->json) {
+			print_json_line(stdout, event);
+			putchar('\n');
+		} else {
+			print_event(event);
+		}
+		cJSON_Delete(event);
+		/* Whoever reads a pipe wants each event when it happens. */
+		if (fflush(stdout) != 0)
+			return fail("cannot write output: %s", strerror(errno));
+	}
+}
+
+/* ---- command line ------------------------------------------------------- */
+
+static const char *const states_incoming[] = { "incoming", NULL };
+static const char *const states_live[] = { "connected", "connecting", NULL };
+static const char *const states_done[] = { "ended", "error", NULL };
+
+static const struct contact_action action_accept = {
+	"contact.accept", states_incoming, "incoming", "accepting",
+};
+static const struct contact_action action_reject = {
+	"contact.reject", states_incoming, "incoming", "rejecting",
+};
+static const struct contact_action action_hangup = {
+	"connection.destroy", states_live, "connected or connecting", "hanging up",
+};
+static const struct contact_action action_clear = {
+	"contact.clear", states_done, "ended or failed", "cleared",
+};
+
+static const struct command commands[] = {
+	{ "status", "", "show the agent state", 0, 0, cmd_status, NULL },
+	{ "states", "", "list the statuses the agent may choose", 0, 0, cmd_states, NULL },
+	{ "set-state", "NAME", "choose a status (next one while on a contact)", 1, 1, cmd_set_state, NULL },
+	{ "clear-next", "", "drop the status waiting for the end of a contact", 0, 0, cmd_clear_next, NULL },
+	{ "dial", "ENDPOINT", "call a +E.164 number or sip: URI; print the contact id", 1, 1, cmd_dial, NULL },
+	{ "accept", "[CONTACT]", "answer a ringing contact", 0, 1, cmd_contact_action, &action_accept },
+	{ "reject", "[CONTACT]", "refuse a ringing contact", 0, 1, cmd_contact_action, &action_reject },
+	{ "hangup", "[CONTACT]", "hang up, or cancel a dial", 0, 1, cmd_contact_action, &action_hangup },
+	{ "clear", "[CONTACT]", "end after-contact work or clear a failed call", 0, 1, cmd_contact_action, &action_clear },
+	{ "contacts", "", "list the live contacts", 0, 0, cmd_contacts, NULL },
+	{ "history", "[N]", "list the N most recent contacts, newest first", 0, 1, cmd_history, NULL },
+	{ "media", "", "show the state of the media stack", 0, 0, cmd_media, NULL },
+	{ "registration", "", "show the SIP registration", 0, 0, cmd_registration, NULL },
+	{ "config", "", "show the agent configuration", 0, 0, cmd_config, NULL },
+	{ "version", "", "show the version of ccpd", 0, 0, cmd_version, NULL },
+	{ "call", "METHOD [JSON-PARAMS]", "call any method and print its result", 1, 2, cmd_call, NULL },
+	{ "watch", "", "print events until interrupted", 0, 0, cmd_watch, NULL },
+};
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void print_help(void)
+{
+	printf("Usage: ccpctl [OPTIONS] COMMAND [ARGUMENTS]\n"
+	       "\n"
+	       "Control ccpd, the contact-center softphone daemon.\n"
+	       "\n"
+	       "Commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		char head[64];
+
+		snprintf(head, sizeof(head), "%s %s", commands[i].name, commands[i].args);
+		printf("  %-28s %s\n", head, commands[i].summary);
+	}
+	printf("\n"
+	       "CONTACT defaults to the only contact the command can apply to.\n"
+	       "\n"
+	       "Options:\n"
+	       "  -s, --socket PATH     the socket of ccpd\n"
+	       "      --json            print results, or events, as JSON, one a line\n"
+	       "      --timeout SECONDS how long to wait for an answer (default 5)\n"
+	       "      --since SEQ       watch: replay the events after SEQ first\n"
+	       "  -h, --help            show this help\n"
+	       "      --version         show the version of ccpctl\n"
+	       "\n"
+	       "Exit status: 0 success, 1 ccpd failed or could not be reached,\n"
+	       "2 usage error.\n");
+}
+
+/*
+ * The same order in which ccpd picks its own default: $CCPD_SOCKET aside,
+ * a daemon run by a user lives in $XDG_RUNTIME_DIR/ccpd, or in /tmp/ccpd-UID
+ * without one, and the system daemon in /run/ccpd.
+ */
+static const char *default_socket(char *buf, size_t size)
+{
+	const char *env = getenv("CCPD_SOCKET");
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+	int n;
+
+	if (env && *env)
+		return env;
+	if (geteuid() == 0)
+		return DEFAULT_SOCKET;
+
+	if (xdg && *xdg) {
+		n = snprintf(buf, size, "%s/ccpd/ccpd.sock", xdg);
+		if (n > 0 && (size_t)n < size && access(buf, F_OK) == 0)
+			return buf;
+		return DEFAULT_SOCKET;
+	}
+
+	/* Anyone may create a directory in /tmp: trust only one that is ours
+	 * and that nobody else can write to, as ccpd made it. */
+	n = snprintf(buf, size, "/tmp/ccpd-%u", (unsigned)geteuid());
+	if (n > 0 && (size_t)n < size && lstat(buf, &st) == 0 &&
+	    S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+	    !(st.st_mode & (S_IWGRP | S_IWOTH))) {
+		n = snprintf(buf, size, "/tmp/ccpd-%u/ccpd.sock", (unsigned)geteuid());
+		if (n > 0 && (size_t)n < size && access(buf, F_OK) == 0)
+			return buf;
+	}
+	return DEFAULT_SOCKET;
+}
+
+static int parse_timeout(const char *s, int *ret_ms)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	/* Written so that NaN fails too. */
+	if (errno || end == s || *end || !(v > 0 && v <= MAX_TIMEOUT_S))
+		return -EINVAL;
+	/* Rounded up, so that a tiny timeout still waits a little. */
+	*ret_ms = (int)(v * 1000);
+	if (*ret_ms < v * 1000)
+		(*ret_ms)++;
+	return 0;
+}
+
+enum {
+	OPT_JSON = 0x100,
+	OPT_TIMEOUT,
+	OPT_SINCE,
+	OPT_VERSION,
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "since", required_argument, NULL, OPT_SINCE },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctl ctl = { .timeout_ms = DEFAULT_TIMEOUT_MS, .since = -1 };
+	char socket_buf[PATH_MAX];
+	const struct command *cmd;
+	int c, nargs, q;
+
+	/* Our own messages: getopt's would name argv[0], a path at times. */
+	opterr = 0;
+	/* Options may follow the command ("ccpctl status --json"); "--" ends
+	 * them, for a state name or params starting with '-'. */
+	while ((c = getopt_long(argc, argv, ":s:h", options, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (!*optarg)
+				return usage_error("--socket needs a path");
+			ctl.socket = optarg;
+			break;
+		case OPT_JSON:
+			ctl.json = true;
+			break;
+		case OPT_TIMEOUT:
+			if (parse_timeout(optarg, &ctl.timeout_ms) < 0)
+				return usage_error("--timeout: '%s' is not a number of seconds "
+				                   "between 0 and %d", optarg, MAX_TIMEOUT_S);
+			break;
+		case OPT_SINCE:
+			if (parse_count(optarg, 0, LLONG_MAX, &ctl.since) < 0)
+				return usage_error("--since: '%s' is not an event sequence number",
+				                   optarg);
+			break;
+		case 'h':
+			print_help();
+			return EXIT_SUCCESS;
+		case OPT_VERSION:
+			printf("ccpctl %s\n", CCPCTL_VERSION);
+			return EXIT_SUCCESS;
+		case ':':
+			return usage_error("option '%s' needs an argument", argv[optind - 1]);
+		case '?':
+			if (optopt && optopt < 0x100)
+				return usage_error("unknown option '-%c'", optopt);
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+
+	if (optind >= argc)
+		return usage_error("no command given");
+	cmd = find_command(argv[optind]);
+	if (!cmd)
+		return usage_error("unknown command '%s'", argv[optind]);
+	nargs = argc - optind - 1;
+	if (nargs < cmd->min_args)
+		return usage_error("%s needs %s", cmd->name, cmd->args);
+	if (nargs > cmd->max_args)
+		return usage_error("too many arguments for %s", cmd->name);
+	if (ctl.since >= 0 && cmd->run != cmd_watch)
+		return usage_error("--since is only for watch");
+
+	if (!ctl.socket)
+		ctl.socket = default_socket(socket_buf, sizeof(socket_buf));
+
+	q = cmd->run(&ctl, cmd, nargs, argv + optind + 1);
+	ctl.rpc = rpc_free(ctl.rpc);
+
+	/* Output that did not reach its reader is a failure, not a success. */
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fail("cannot write output: %s", strerror(errno));
+		if (q == EXIT_SUCCESS)
+			q = EXIT_FAILURE;
+	}
+	return q;
+}
