@@ -1,0 +1,143 @@
+"""systemd integration without a running systemd: readiness and the
+watchdog through NOTIFY_SOCKET, socket activation through
+systemd-socket-activate, and the configuration file and -o."""
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import peers
+from ccpd import CCPD, Client
+
+
+def test_ready_only_once_baresip_answers_and_the_socket_listens(make_ccpd):
+    d = make_ccpd()          # waits for READY=1 on NOTIFY_SOCKET
+    c = d.client()           # so the socket must accept now
+    assert c.call("media.getStatus")["state"] == "up"
+    assert c.call("agent.getState")["state"] == "Offline"
+    assert any("READY=1" in n for n in d.notices)
+
+
+def test_watchdog_is_pinged_from_the_loop(make_ccpd, monkeypatch):
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    d = make_ccpd()
+    deadline = time.monotonic() + 5
+    while sum("WATCHDOG=1" in n for n in d.notices) < 3:
+        assert time.monotonic() < deadline, d.notices
+        d.notify.settimeout(1)
+        try:
+            d.notices.append(d.notify.recv(4096).decode())
+        except socket.timeout:
+            pass
+
+
+def test_socket_activation(tmp_path):
+    sock = str(tmp_path / "activated.sock")
+    sip = peers.free_port("both")
+    proc = subprocess.Popen(
+        ["systemd-socket-activate", "-l", sock, CCPD,
+         "-o", "runtime_dir=%s" % (tmp_path / "run"),
+         "-o", "socket=%s" % sock,
+         "-o", "sip_listen=127.0.0.1:%d" % sip,
+         "-o", "rtp_ports=%d-%d" % peers.rtp_port_block()],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "log", "wb"))
+    peers._live.append(proc)
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(sock):
+            assert time.monotonic() < deadline, "no socket"
+            time.sleep(0.02)
+        # the first connection starts ccpd, which serves it on the
+        # inherited socket
+        c = Client(sock)
+        assert c.call("agent.getState", timeout=15)["status"] == "Offline"
+        deadline = time.monotonic() + 15
+        while c.call("media.getStatus")["state"] != "up":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        c.close()
+        log = (tmp_path / "log").read_text()
+        assert "inherited socket" in log, log
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+        # the socket belongs to the activator: ccpd must not remove it
+        assert os.path.exists(sock)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        peers._live.remove(proc)
+
+
+def run_ccpd(*args, timeout=10):
+    return subprocess.run([CCPD] + list(args), stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_configuration_file_and_overrides(make_ccpd):
+    conf = """
+# an agent on break by default
+initial_status = Break
+statuses = Break, Lunch, Training
+ring_timeout = 20   # seconds
+acw_timeout = "45"
+"""
+    d = make_ccpd(config_text=conf, options={"ring_timeout": "7"})
+    c = d.client()
+    assert c.call("agent.getState")["status"] == "Break"
+    cfg = c.call("agent.getConfiguration")
+    assert cfg["ringTimeout"] == 7          # -o wins over the file
+    assert cfg["acwTimeout"] == 45
+    assert "Training" in [s["name"] for s in c.call("agent.listStates")]
+
+
+def test_bad_configuration_is_a_clear_usage_error():
+    with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
+        f.write("ring_timeout = 10\nring_tmeout = 5\n")
+        f.flush()
+        r = run_ccpd("-c", f.name)
+        assert r.returncode == 2
+        assert "%s:2" % f.name in r.stderr
+        assert "unknown setting 'ring_tmeout'" in r.stderr
+    r = run_ccpd("-o", "ring_timeout=0")
+    assert r.returncode == 2 and "ring_timeout" in r.stderr
+    r = run_ccpd("-o", "sip_listen=nowhere")
+    assert r.returncode == 2 and "ADDRESS:PORT" in r.stderr
+    r = run_ccpd("-o", "noequals")
+    assert r.returncode == 2
+    r = run_ccpd("-c", "/nonexistent/ccpd.conf")
+    assert r.returncode == 2 and "No such file" in r.stderr
+    r = run_ccpd("--bogus")
+    assert r.returncode == 2
+
+
+def test_dump_config_shows_defaults_and_hides_the_password():
+    r = run_ccpd("-o", "sip_password=hunter2", "-o", "acw_timeout=30",
+                 "--dump-config")
+    assert r.returncode == 0
+    lines = dict(l.split(" = ", 1) for l in r.stdout.splitlines())
+    assert lines["sip_listen"] == "127.0.0.1:5060"
+    assert lines["ring_timeout"] == "30"
+    assert lines["acw_timeout"] == "30"
+    assert lines["statuses"] == "Break,Lunch"
+    assert "hunter2" not in r.stdout
+    r = run_ccpd("--version")
+    assert r.returncode == 0 and r.stdout.startswith("ccpd ")
+
+
+def test_sigterm_stops_baresip_too(make_ccpd):
+    d = make_ccpd()
+    pid = d.client().call("media.getStatus")["pid"]
+    d.stop()                 # checks exit status 0 and no sanitizer report
+    deadline = time.monotonic() + 5
+    while os.path.exists("/proc/%d" % pid):
+        with open("/proc/%d/stat" % pid) as f:
+            if f.read().split()[2] == "Z":
+                break
+        assert time.monotonic() < deadline, "baresip outlived ccpd"
+        time.sleep(0.02)
