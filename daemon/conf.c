@@ -1,10 +1,12 @@
 /* ccpd's settings: a table of {name, kind, offset, bounds, default}, so the
  * file, -o and the man page stay one list. */
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -276,6 +278,133 @@ static int set_default_dir(char **dir, const char *env, const char *root_dir,
 	return *dir ? 0 : -ENOMEM;
 }
 
+void conf_free_statuses(char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+int conf_split_statuses(const char *list, char ***out, size_t *n)
+{
+	char *copy = strdup(list), *tok, *save = NULL;
+	char **v = NULL;
+	size_t count = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char **nv;
+
+		tok = trim(tok);
+		if (!*tok)
+			continue;
+		nv = realloc(v, (count + 1) * sizeof(*v));
+		if (!nv || !(nv[count] = strdup(tok))) {
+			free(copy);
+			conf_free_statuses(nv ? nv : v, count);
+			return -ENOMEM;
+		}
+		v = nv;
+		count++;
+	}
+	free(copy);
+	*out = v;
+	*n = count;
+	return 0;
+}
+
+/* Names the agent may not take for a status: the built-in ones and every
+ * system or error state, so that a state name always means one thing. */
+static const char *const reserved[] = {
+	"Available", "Offline", "PendingBusy", "CallingCustomer", "Busy",
+	"AfterContactWork", "MissedCallAgent", "FailedConnectCustomer",
+	"FailedConnectAgent", "Error",
+};
+
+static bool valid_status_name(const char *n)
+{
+	size_t i;
+
+	if (!isalpha((unsigned char)n[0]) || strlen(n) > 32)
+		return false;
+	for (i = 0; n[i]; i++)
+		if (!isalnum((unsigned char)n[i]) && n[i] != '_' &&
+		    n[i] != '-')
+			return false;
+	return true;
+}
+
+static int check_statuses(const struct conf *c, char *err, size_t err_size)
+{
+	char **names;
+	size_t n, i, j;
+	bool initial_found = false;
+	int r = conf_split_statuses(c->statuses, &names, &n);
+
+	if (r < 0)
+		return r;
+	if (n > 30) {
+		snprintf(err, err_size, "statuses: at most 30 custom statuses");
+		r = -EINVAL;
+	}
+	for (i = 0; i < n && r == 0; i++) {
+		if (!valid_status_name(names[i])) {
+			snprintf(err, err_size, "statuses: '%s' is not a valid "
+				 "name (a letter, then letters, digits, _ or -; "
+				 "at most 32)", names[i]);
+			r = -EINVAL;
+		}
+		for (j = 0; j < sizeof(reserved) / sizeof(reserved[0]) &&
+		     r == 0; j++)
+			if (strcasecmp(names[i], reserved[j]) == 0) {
+				snprintf(err, err_size, "statuses: '%s' is a "
+					 "state of its own", names[i]);
+				r = -EINVAL;
+			}
+		for (j = 0; j < i && r == 0; j++)
+			if (strcmp(names[i], names[j]) == 0) {
+				snprintf(err, err_size, "statuses: '%s' is "
+					 "listed twice", names[i]);
+				r = -EINVAL;
+			}
+		if (strcmp(names[i], c->initial_status) == 0)
+			initial_found = true;
+	}
+	if (r == 0 && !initial_found &&
+	    strcmp(c->initial_status, "Available") != 0 &&
+	    strcmp(c->initial_status, "Offline") != 0) {
+		snprintf(err, err_size, "initial_status: '%s' is neither "
+			 "Available, Offline nor one of statuses",
+			 c->initial_status);
+		r = -EINVAL;
+	}
+	conf_free_statuses(names, n);
+	return r;
+}
+
+/* Values that go into baresip's account line verbatim cannot hold what
+ * that line uses as syntax. */
+static int check_account_text(const char *name, const char *v,
+			      const char *bad, char *err, size_t err_size)
+{
+	const char *p;
+
+	for (p = v; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f ||
+		    strchr(bad, *p)) {
+			snprintf(err, err_size, "%s: the character '%c' is not "
+				 "allowed here", name,
+				 (unsigned char)*p >= 0x20 ? *p : '?');
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int conf_finish(struct conf *c, char *err, size_t err_size)
 {
 	int r;
@@ -303,6 +432,24 @@ int conf_finish(struct conf *c, char *err, size_t err_size)
 			 c->sip_registrar);
 		return -EINVAL;
 	}
+	if (!*c->sip_user) {
+		snprintf(err, err_size, "sip_user: must not be empty");
+		return -EINVAL;
+	}
+	if ((r = check_account_text("sip_user", c->sip_user,
+				    " \t;,\"<>@:?&=", err, err_size)) < 0 ||
+	    (r = check_account_text("sip_password", c->sip_password,
+				    " \t;,\"<>", err, err_size)) < 0 ||
+	    (r = check_account_text("sip_auth_user", c->sip_auth_user,
+				    " \t;,\"<>", err, err_size)) < 0 ||
+	    (r = check_account_text("sip_display_name", c->sip_display_name,
+				    "\"<>\\", err, err_size)) < 0 ||
+	    (r = check_account_text("sip_registrar", c->sip_registrar,
+				    " \t\"<>", err, err_size)) < 0)
+		return r;
+	r = check_statuses(c, err, err_size);
+	if (r < 0)
+		return r;
 	if (*c->dial_template && !strstr(c->dial_template, "{e164}") &&
 	    !strstr(c->dial_template, "{number}")) {
 		snprintf(err, err_size,

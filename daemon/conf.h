@@ -55,6 +55,11 @@ int conf_load(struct conf *c, const char *path, char *err, size_t err_size);
 /* Fill in what depends on other settings or on the environment. */
 int conf_finish(struct conf *c, char *err, size_t err_size);
 
+/* The custom statuses, split on commas and trimmed; free with
+ * conf_free_statuses. */
+int conf_split_statuses(const char *list, char ***out, size_t *n);
+void conf_free_statuses(char **names, size_t n);
+
 /* Print every setting as the file would hold it (for ccpd --dump-config). */
 void conf_dump(const struct conf *c, void *file);
 

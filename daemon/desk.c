@@ -358,7 +358,7 @@ static void on_closed(struct desk *d, struct contact *c, const char *param)
 	switch (contact_state(c)) {
 	case CONTACT_INCOMING:
 		end_live(d, c, CONTACT_END_ABANDONED, CONTACT_BY_CUSTOMER,
-			 param);
+			 NULL);
 		feed(d, AGENT_IN_ABANDONED, 0, NULL, contact_id(c));
 		publish(d, "contact.ended", c);
 		retire(d, c);
@@ -366,7 +366,7 @@ static void on_closed(struct desk *d, struct contact *c, const char *param)
 	case CONTACT_CONNECTING:
 		if (contact_dir(c) == CONTACT_INBOUND) {
 			end_live(d, c, CONTACT_END_ABANDONED,
-				 CONTACT_BY_CUSTOMER, param);
+				 CONTACT_BY_CUSTOMER, NULL);
 			feed(d, AGENT_IN_ABANDONED, 0, NULL, contact_id(c));
 			publish(d, "contact.ended", c);
 			retire(d, c);
@@ -568,16 +568,34 @@ static void on_media_state(enum media_state st, const char *reason,
 
 /* ---- agent actions ---- */
 
+/* Choosing a status dismisses a failed outbound contact, as clearing it
+ * would: it must not linger in the live list. */
+static void retire_failed(struct desk *d)
+{
+	struct contact *c = contacts_first(d->contacts), *next;
+
+	for (; c; c = next) {
+		next = contacts_next(c);
+		if (contact_state(c) == CONTACT_ERROR)
+			retire(d, c);
+	}
+}
+
 int desk_set_status(struct desk *d, const char *name, struct desk_err *e)
 {
 	int idx = agent_status_find(d->agent, name);
+	bool failed = agent_get_phase(d->agent) == AGENT_PHASE_FAILED;
 
 	if (idx < 0)
 		return fail(e, CCPD_ERR_NOT_FOUND,
 			    "no status named '%s'; see agent.listStates",
 			    name);
-	return feed(d, AGENT_IN_SET_STATUS, idx, NULL, NULL) < 0 ?
-	       fail(e, CCPD_ERR_INVALID_STATE, "cannot set status now") : 0;
+	if (feed(d, AGENT_IN_SET_STATUS, idx, NULL, NULL) < 0)
+		return fail(e, CCPD_ERR_INTERNAL, "the state machine refused "
+			    "status '%s'", name);
+	if (failed)
+		retire_failed(d);
+	return 0;
 }
 
 int desk_clear_next(struct desk *d, struct desk_err *e)
@@ -953,35 +971,6 @@ cJSON *desk_snapshot_json(const struct desk *d)
 
 /* ---- life cycle ---- */
 
-static int split_statuses(const char *list, char ***out, size_t *n)
-{
-	char *copy = strdup(list), *tok, *save = NULL;
-	char **v = NULL;
-	size_t count = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	for (tok = strtok_r(copy, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		char **nv;
-
-		while (isspace((unsigned char)*tok))
-			tok++;
-		tok[strcspn(tok, " \t")] = '\0';
-		if (!*tok)
-			continue;
-		nv = realloc(v, (count + 1) * sizeof(*v));
-		if (!nv)
-			break;
-		v = nv;
-		v[count++] = strdup(tok);
-	}
-	free(copy);
-	*out = v;
-	*n = count;
-	return 0;
-}
-
 int desk_new(struct desk **ret, const struct conf *conf, struct events *ev,
 	     desk_ready_h *ready, void *arg)
 {
@@ -991,7 +980,7 @@ int desk_new(struct desk **ret, const struct conf *conf, struct events *ev,
 	};
 	struct desk *d = calloc(1, sizeof(*d));
 	char **custom = NULL;
-	size_t n = 0, i;
+	size_t n = 0;
 	int r;
 
 	if (!d)
@@ -1000,13 +989,11 @@ int desk_new(struct desk **ret, const struct conf *conf, struct events *ev,
 	d->ev = ev;
 	d->ready_h = ready;
 	d->ready_arg = arg;
-	r = split_statuses(conf->statuses, &custom, &n);
+	r = conf_split_statuses(conf->statuses, &custom, &n);
 	if (r == 0)
 		r = agent_new(&d->agent, (const char *const *)custom, n,
 			      conf->initial_status, util_now_ms());
-	for (i = 0; i < n; i++)
-		free(custom[i]);
-	free(custom);
+	conf_free_statuses(custom, n);
 	if (r < 0) {
 		log_error("desk: bad statuses '%s' or initial_status '%s': %s",
 			  conf->statuses, conf->initial_status,

@@ -1,6 +1,9 @@
 /* The event stream. Each event is encoded once and kept, encoded, in a ring
  * so that a client that reconnects can be replayed what it missed. */
 #include <errno.h>
+#include <stdio.h>
+#include <sys/random.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,11 +25,28 @@ struct events_sub {
 };
 
 struct events {
+	char instance[17];
 	struct held *ring;
 	unsigned cap;
 	uint64_t seq;
 	struct events_sub *subs;
 };
+
+/* Sequence numbers start again at 1 when ccpd restarts; the instance tells
+ * a client that its since belongs to another life of the daemon. */
+static void make_instance(char *out, size_t size)
+{
+	uint64_t v = 0;
+
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v))
+		v = util_now_ms() ^ ((uint64_t)getpid() << 32);
+	snprintf(out, size, "%016llx", (unsigned long long)v);
+}
+
+const char *events_instance(const struct events *ev)
+{
+	return ev->instance;
+}
 
 int events_new(struct events **ret, unsigned capacity)
 {
@@ -40,6 +60,7 @@ int events_new(struct events **ret, unsigned capacity)
 		return -ENOMEM;
 	}
 	ev->cap = capacity;
+	make_instance(ev->instance, sizeof(ev->instance));
 	*ret = ev;
 	return 0;
 }

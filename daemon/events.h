@@ -20,6 +20,8 @@ struct events *events_free(struct events *ev);
  * when it could not be encoded. */
 uint64_t events_emit(struct events *ev, const char *type, cJSON *data);
 uint64_t events_last_seq(const struct events *ev);
+/* A random name for this run of the daemon. */
+const char *events_instance(const struct events *ev);
 
 int events_subscribe(struct events *ev, struct events_sub **ret,
 		     events_sink_h *h, void *arg);

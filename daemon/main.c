@@ -49,9 +49,13 @@ static void usage(FILE *f)
 		"See ccpd(8) and ccpd.conf(5).\n");
 }
 
+static volatile sig_atomic_t caught_signal;
+
+/* Runs in signal context (libre calls it from its own handler): only
+ * async-signal-safe work here; the loop logs once it has returned. */
 static void signal_handler(int sig)
 {
-	log_info("main: caught signal %d, shutting down", sig);
+	caught_signal = sig;
 	re_cancel();
 }
 
@@ -252,9 +256,16 @@ int main(int argc, char **argv)
 	log_info("main: ccpd %s starting", CCPD_VERSION);
 	r = start(&dm);
 	if (r == 0) {
+		/* no reload yet: a hang-up stops cleanly rather than killing
+		 * ccpd and leaving baresip behind */
+		signal(SIGHUP, signal_handler);
 		err = re_main(signal_handler);
 		if (err)
 			log_error("main: event loop failed: %s", strerror(err));
+		if (caught_signal)
+			log_info("main: caught signal %d (%s), shutting down",
+				 (int)caught_signal,
+				 strsignal((int)caught_signal));
 	} else {
 		log_error("main: start-up failed: %s", strerror(-r));
 	}

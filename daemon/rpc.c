@@ -258,12 +258,19 @@ static int m_subscribe(struct ctx *x)
 	struct rpc_peer *p = x->peer;
 	unsigned long long since = 0;
 	bool present, resync = false;
+	const char *instance;
 	int n = 0, r;
 
 	r = get_uint(x, "since", 0, 1ULL << 53, &present, &since);
+	if (r == 0)
+		r = get_str(x, "instance", false, 64, &instance);
 	if (r < 0)
 		return r;
-	if (present) {
+	/* a since from another run of the daemon means nothing here */
+	if (present && instance &&
+	    strcmp(instance, events_instance(p->rpc->ev)) != 0) {
+		resync = true;
+	} else if (present) {
 		r = events_replay(p->rpc->ev, since, count_line, &n);
 		resync = r == -ESPIPE;
 		x->replay = !resync && n > 0;
@@ -284,6 +291,8 @@ static int m_subscribe(struct ctx *x)
 	jsonrpc_add_int(x->result, "seq",
 			(long long)events_last_seq(p->rpc->ev));
 	cJSON_AddNumberToObject(x->result, "replayed", resync ? 0 : n);
+	cJSON_AddStringToObject(x->result, "instance",
+				events_instance(p->rpc->ev));
 	cJSON_AddBoolToObject(x->result, "resync", resync);
 	return 0;
 }

@@ -160,6 +160,23 @@ def test_outbound_busy_fails_with_sip_cause(make_ccpd):
     c.call("contact.clear", {"contactId": res["contactId"]})
     c.wait_state("Lunch")
     assert uas.wait(20) == 0, uas.errors()
+    assert c.call("contact.list") == []
+
+
+def test_choosing_a_status_dismisses_a_failed_dial(make_ccpd):
+    uas = peers.Sipp("uas_busy", timeout=20).start()
+    uas.wait_listening()
+    d = make_ccpd(options={"initial_status": "Available"})
+    c = d.client()
+    c.call("events.subscribe")
+    cid = c.call("agent.connect", {"endpoint": uas.uri})["contactId"]
+    c.wait_state("FailedConnectCustomer")
+    st = c.call("agent.setState", {"state": "Break"})
+    assert st["state"] == "Break"
+    gone = c.event("contact.destroyed")["data"]["contact"]
+    assert gone["contactId"] == cid and gone["endReason"] == "failed"
+    assert c.call("contact.list") == []
+    assert uas.wait(20) == 0, uas.errors()
 
 
 def test_offer_to_offline_agent_is_refused_at_once(agent):

@@ -162,6 +162,15 @@ def test_subscribe_replays_missed_events_by_sequence(make_ccpd):
     # a since from the future (a restarted daemon) also means resync
     res = cl.call("events.subscribe", {"since": res["seq"] + 1000})
     assert res["resync"] is True
+    # and so does a since from another run, named by its instance
+    inst = res["instance"]
+    assert len(inst) == 16
+    res = cl.call("events.subscribe", {"since": res["seq"],
+                                       "instance": inst})
+    assert res["resync"] is False
+    res = cl.call("events.subscribe", {"since": 1,
+                                       "instance": "0" * 16})
+    assert res["resync"] is True and res["replayed"] == 0
 
 
 def test_state_changes_carry_old_and_new(make_ccpd):

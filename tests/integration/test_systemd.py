@@ -9,6 +9,8 @@ import subprocess
 import tempfile
 import time
 
+import pytest
+
 import peers
 from ccpd import CCPD, Client
 
@@ -114,6 +116,17 @@ def test_bad_configuration_is_a_clear_usage_error():
     assert r.returncode == 2 and "No such file" in r.stderr
     r = run_ccpd("--bogus")
     assert r.returncode == 2
+    for opt, words in [
+            ("statuses=Break,Busy", "'Busy' is a state of its own"),
+            ("statuses=Coffee break", "not a valid name"),
+            ("statuses=Lunch,Lunch", "listed twice"),
+            ("initial_status=Nap", "initial_status"),
+            ("sip_password=a;b", "sip_password"),
+            ("sip_display_name=Bob \"X\"", "sip_display_name"),
+            ("sip_registrar=127.0.0.1", "sip: URI")]:
+        r = run_ccpd("-o", opt)
+        assert r.returncode == 2, (opt, r.stderr)
+        assert words in r.stderr, (opt, r.stderr)
 
 
 def test_dump_config_shows_defaults_and_hides_the_password():
@@ -130,10 +143,15 @@ def test_dump_config_shows_defaults_and_hides_the_password():
     assert r.returncode == 0 and r.stdout.startswith("ccpd ")
 
 
-def test_sigterm_stops_baresip_too(make_ccpd):
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT,
+                                 signal.SIGHUP])
+def test_a_signal_stops_ccpd_and_baresip_cleanly(make_ccpd, sig):
     d = make_ccpd()
     pid = d.client().call("media.getStatus")["pid"]
+    d.proc.send_signal(sig)
     d.stop()                 # checks exit status 0 and no sanitizer report
+    assert not os.path.exists(d.socket)
     deadline = time.monotonic() + 5
     while os.path.exists("/proc/%d" % pid):
         with open("/proc/%d/stat" % pid) as f:
