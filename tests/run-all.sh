@@ -11,7 +11,7 @@ cd "$top"
 
 packages=(
 	build-essential meson ninja-build pkg-config
-	libre-dev librem-dev libcjson-dev libsystemd-dev
+	libre-dev libcjson-dev libsystemd-dev
 	baresip-core sip-tester kamailio systemd
 	python3 python3-pytest
 	clang libclang-rt-14-dev

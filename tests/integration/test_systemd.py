@@ -159,3 +159,31 @@ def test_a_signal_stops_ccpd_and_baresip_cleanly(make_ccpd, sig):
                 break
         assert time.monotonic() < deadline, "baresip outlived ccpd"
         time.sleep(0.02)
+
+
+def test_units_pass_systemd_analyze_verify(tmp_path):
+    """The units meson generates are valid for systemd (the binary path is
+    pointed at this build so that ExecStart can be checked)."""
+    build = os.path.dirname(CCPD)
+    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    top = os.path.dirname(top)
+    for name in ("ccpd.service", "ccpd@.service"):
+        with open(os.path.join(build, name)) as f:
+            text = f.read()
+        lines = [("ExecStart=%s %s" % (CCPD, l.split(" ", 1)[1])
+                  if l.startswith("ExecStart=") else l)
+                 for l in text.splitlines()]
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+    with open(os.path.join(top, "contrib/systemd/ccpd.socket")) as f:
+        (tmp_path / "ccpd.socket").write_text(f.read())
+    r = subprocess.run(["systemd-analyze", "verify", "--man=no",
+                        str(tmp_path / "ccpd.service"),
+                        str(tmp_path / "ccpd.socket"),
+                        str(tmp_path / "ccpd@agent1.service")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    service = (tmp_path / "ccpd.service").read_text()
+    for want in ("Type=notify", "WatchdogSec=", "RuntimeDirectory=ccpd",
+                 "StateDirectory=ccpd", "ProtectSystem=strict",
+                 "NoNewPrivileges=yes", "User=ccpd"):
+        assert want in service
