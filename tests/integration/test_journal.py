@@ -1,0 +1,96 @@
+"""Structured journal fields. ccpd writes native journal entries when its
+stderr is the journal ($JOURNAL_STREAM names it); the test plays journald in
+a private mount namespace, where a directory of its own is bind-mounted over
+/run so that /run/systemd/journal/socket is the test's socket."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+import peers
+from ccpd import CCPD, Client
+
+
+def have_unshare():
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return False
+    r = subprocess.run(["unshare", "--mount", "true"], capture_output=True)
+    return r.returncode == 0
+
+
+@pytest.mark.skipif(not have_unshare(), reason="needs root and unshare")
+def test_contact_and_state_fields_reach_the_journal(tmp_path):
+    fake_run = tmp_path / "run"
+    (fake_run / "systemd" / "journal").mkdir(parents=True)
+    journal = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    journal.bind(str(fake_run / "systemd" / "journal" / "socket"))
+    journal.settimeout(0.5)
+    sip = peers.free_port("both")
+    sock = str(tmp_path / "ccpd.sock")
+    stderr = open(tmp_path / "stderr", "wb")
+    st = os.fstat(stderr.fileno())
+    env = dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
+    env.pop("NOTIFY_SOCKET", None)
+    args = [CCPD, "-o", "runtime_dir=%s" % (tmp_path / "rt"),
+            "-o", "socket=%s" % sock,
+            "-o", "sip_listen=127.0.0.1:%d" % sip,
+            "-o", "rtp_ports=%d-%d" % peers.rtp_port_block()]
+    proc = subprocess.Popen(
+        ["unshare", "--mount", "--", "sh", "-c",
+         'mount --bind "$0" /run && exec "$@"', str(fake_run)] + args,
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
+        env=env)
+    peers._live.append(proc)
+    entries = []
+
+    def drain():
+        while True:
+            try:
+                data = journal.recv(65536).decode()
+            except socket.timeout:
+                return
+            entries.append(dict(l.split("=", 1)
+                                for l in data.splitlines() if "=" in l))
+
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.exists(sock):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        c = Client(sock)
+        while c.call("media.getStatus")["state"] != "up":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        c.call("agent.setState", {"state": "Available"})
+        c.call("agent.setState", {"state": "Offline"})
+        uac = peers.Sipp("uac_expect_refusal", target=sip, service="agent",
+                         timeout=10)
+        assert uac.run() == 0, uac.errors()
+        deadline = time.monotonic() + 10
+        while not any(e.get("CONTACT_ID") == "c-1" for e in entries):
+            assert time.monotonic() < deadline, json.dumps(entries[-10:])
+            drain()
+        c.close()
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        peers._live.remove(proc)
+        stderr.close()
+    drain()
+    assert all(e.get("SYSLOG_IDENTIFIER") == "ccpd" for e in entries)
+    assert all(e.get("PRIORITY", "").isdigit() for e in entries)
+    states = [e for e in entries if "STATE" in e]
+    assert any(e["STATE"] == "Available" and
+               "Offline -> Available" in e["MESSAGE"] for e in states)
+    refused = [e for e in entries if e.get("CONTACT_ID") == "c-1"]
+    assert any("refusing offer c-1" in e["MESSAGE"] and
+               e.get("STATE") == "Offline" for e in refused), refused
+    # with native entries, nothing went to plain stderr but what the
+    # sanitizers or libc might print
+    assert b"<6>" not in (tmp_path / "stderr").read_bytes()
+    assert proc.returncode == 0
