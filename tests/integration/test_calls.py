@@ -336,3 +336,37 @@ def test_actions_in_the_wrong_state(agent, customer):
     ans = c.request("agent.connect", {"endpoint": "sip:x@127.0.0.1:9"})
     assert ans["error"]["code"] == -32003
     assert "Offline" in ans["error"]["data"]["reason"]
+
+
+def no_sound_card():
+    try:
+        with open("/proc/asound/cards") as f:
+            return "no soundcards" in f.read()
+    except OSError:
+        return True
+
+
+def test_default_audio_path_without_a_sound_card(make_ccpd, customer):
+    """With no configuration, a machine without a sound card still takes
+    calls: the agent hears the caller (recorded here to check) and sends
+    nothing."""
+    import pytest
+    if not no_sound_card():
+        pytest.skip("this machine has a sound card: auto picks ALSA")
+    snd = peers._mkdtemp("ccpd-snd-")
+    d = make_ccpd(options={"snd_path": snd, "initial_status": "Available"})
+    c = d.client()
+    c.call("events.subscribe")
+    customer.dial(d.sip_uri)
+    cid = c.wait_event("contact.incoming")["data"]["contact"]["contactId"]
+    c.call("contact.accept", {"contactId": cid})
+    c.wait_event("contact.connected")
+    customer.wait_event("CALL_ESTABLISHED", 10)
+    time.sleep(TALK_SECONDS)
+    customer.hangup()
+    c.wait_event("contact.acw")
+    heard = wait_wav(snd)
+    assert peers.heard_tone(heard, CUSTOMER_TONE, [AGENT_TONE])
+    for wav in customer.heard_wavs():
+        rep = peers.tone_report(wav, [CUSTOMER_TONE, AGENT_TONE])
+        assert rep["rms"] < peers.SILENCE_RMS, rep
