@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #endif
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -727,6 +728,10 @@ static int parse_count(const char *s, long long min, long long max,
 	char *end;
 	long long v;
 
+	/* strtoll would also take leading blanks and a sign: " 5" and "+5"
+	 * are as malformed as "5 ". */
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (errno || end == s || *end || v < min || v > max)
@@ -1092,6 +1097,10 @@ static int parse_timeout(const char *s, int *ret_ms)
 	char *end;
 	double v;
 
+	/* Decimal only: strtod would also take blanks, a sign, "inf" and
+	 * hexadecimal ("0x10" for 16 seconds). */
+	if (!(isdigit((unsigned char)*s) || *s == '.') || strpbrk(s, "xXpP"))
+		return -EINVAL;
 	errno = 0;
 	v = strtod(s, &end);
 	/* Written so that NaN fails too. */

@@ -145,7 +145,7 @@ class Ccpd:
                  wait_ready=True):
         self.dir = tempfile.mkdtemp(prefix="ccpd-test-")
         peers._tmpdirs.append(self.dir)
-        self.sip_port = sip_port or peers.free_port("udp")
+        self.sip_port = sip_port or peers.free_port("sip")
         self.socket = os.path.join(self.dir, "ccpd.sock")
         self.log_path = os.path.join(self.dir, "ccpd.log")
         self.options = {

@@ -150,28 +150,44 @@ def _bind_probe(kind, port):
             s.close()
 
 
+# Listening ports come from a block below both the RTP blocks and the
+# kernel's ephemeral range (32768-60999): a port the kernel handed out for
+# bind(0) can be handed out again for any outgoing connection on the
+# machine once the probe closes it, which made parallel runs collide.
+_LISTEN_LOW, _LISTEN_HIGH = 10000, 19990
+_listen_next = [_LISTEN_LOW + random.randrange(_LISTEN_HIGH - _LISTEN_LOW)]
+
+
 def free_port(kind="udp"):
     """A free 127.0.0.1 port.
 
-    kind is "udp", "tcp" or "both" (free for UDP and TCP at once, which a
-    SIP listener such as baresip's sip_listen needs).  A port is never
-    handed out twice by this process.
+    kind is "udp", "tcp", "both" (free for UDP and TCP at once) or "sip":
+    both, and the next port free for TCP too, since baresip's sip_listen
+    also opens SIP over TLS on port + 1.  A port is never handed out twice
+    by this process.
     """
-    if kind not in ("udp", "tcp", "both"):
-        raise ValueError("kind must be udp, tcp or both")
+    if kind not in ("udp", "tcp", "both", "sip"):
+        raise ValueError("kind must be udp, tcp, both or sip")
     with _port_lock:
-        for _ in range(200):
+        for _ in range(2000):
+            port = _listen_next[0]
+            _listen_next[0] = port + 2 if port + 2 < _LISTEN_HIGH \
+                else _LISTEN_LOW
+            if port in _handed_out or port + 1 in _handed_out:
+                continue
             try:
-                if kind == "both":
-                    port = _bind_probe("udp", 0)
+                if kind in ("udp", "both", "sip"):
+                    _bind_probe("udp", port)
+                if kind in ("tcp", "both", "sip"):
                     _bind_probe("tcp", port)
-                else:
-                    port = _bind_probe(kind, 0)
+                if kind == "sip":
+                    _bind_probe("tcp", port + 1)
             except OSError:
                 continue
-            if port not in _handed_out:
-                _handed_out.add(port)
-                return port
+            _handed_out.add(port)
+            if kind == "sip":
+                _handed_out.add(port + 1)
+            return port
     raise HarnessError("no free %s port found" % kind)
 
 
@@ -180,8 +196,8 @@ def free_ports(n, kind="udp"):
     return [free_port(kind) for _ in range(n)]
 
 
-# RTP port blocks: below the Linux ephemeral range (32768-60999) so that
-# free_port() (which binds port 0) never hands out a port inside a block.
+# RTP port blocks: between the listening block and the kernel's ephemeral
+# range (32768-60999), apart from both.
 _RTP_LOW, _RTP_HIGH = 20000, 32000
 _rtp_next = [_RTP_LOW + 2 * random.randrange((_RTP_HIGH - _RTP_LOW) // 4)]
 
@@ -281,7 +297,7 @@ class BaresipPeer:
         self.tone = int(tone)
         self.answermode = answermode
         self.user = user
-        self.sip_port = sip_port or free_port("both")
+        self.sip_port = sip_port or free_port("sip")
         self.ctrl_port = ctrl_port or free_port("tcp")
         self.rtp_ports = rtp_ports or rtp_port_block(20)
         self.dir = workdir or _mkdtemp("baresip-%s-" % name)

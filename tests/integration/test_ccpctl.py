@@ -155,7 +155,9 @@ def test_usage_errors_exit_2(agent):
     for args in (["bogus"], ["set-state"], ["dial"], ["call"], [],
                  ["status", "extra"], ["history", "0"], ["history", "x"],
                  ["--since", "3", "status"], ["--timeout", "0", "status"],
-                 ["--no-such-option", "status"]):
+                 ["--no-such-option", "status"], ["history", "+5"],
+                 ["history", " 5"], ["--timeout", "0x10", "status"],
+                 ["--timeout", " 1", "status"], ["--since", "+1", "watch"]):
         r = agent.ctl(*args)
         assert r.returncode == 2, (args, r.returncode, r.stdout, r.stderr)
         assert r.stdout == "", args
@@ -290,6 +292,36 @@ def test_dial_prints_the_contact_id(agent):
         agent.c.wait_event("contact.acw")
         assert ctl_json(agent, "clear", cid) == {}
         assert ctl_json(agent, "status")["state"] == "Available"
+    finally:
+        callee.stop()
+
+
+def test_next_state_and_hangup_cancels_a_dial(agent):
+    callee = peers.BaresipPeer(name="callee", tone=440).start()
+    try:
+        ok(agent, "set-state", "Available")
+        cid = ok(agent, "dial", callee.uri).strip()
+        callee.wait_event("CALL_INCOMING", 10)
+        rows = [ln.split() for ln in ok(agent, "contacts").splitlines()]
+        assert rows == [[cid, "outbound", "connecting", callee.uri]], rows
+
+        out = ok(agent, "set-state", "Lunch")
+        assert re.fullmatch(r"CallingCustomer \(system\) since %s\n"
+                            r"status: Available\nnext: Lunch\n" % TIME,
+                            out), out
+        assert ctl_json(agent, "clear-next")["next"] is None
+        assert ok(agent, "status").endswith("status: Available\n")
+        ok(agent, "set-state", "Break")
+
+        # still ringing: hangup cancels it
+        assert ok(agent, "hangup") == "hanging up %s\n" % cid
+        callee.wait_event("CALL_CLOSED", 10)
+        agent.c.wait_event("contact.acw")
+        out = ok(agent, "status")
+        assert out.startswith("AfterContactWork (system) since "), out
+        assert out.endswith("\nstatus: Available\nnext: Break\n"), out
+        assert ok(agent, "clear") == "cleared %s\n" % cid
+        assert ok(agent, "status").startswith("Break (not_routable) since ")
     finally:
         callee.stop()
 

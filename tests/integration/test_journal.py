@@ -30,7 +30,7 @@ def test_contact_and_state_fields_reach_the_journal(tmp_path):
     journal = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     journal.bind(str(fake_run / "systemd" / "journal" / "socket"))
     journal.settimeout(0.5)
-    sip = peers.free_port("both")
+    sip = peers.free_port("sip")
     sock = str(tmp_path / "ccpd.sock")
     stderr = open(tmp_path / "stderr", "wb")
     st = os.fstat(stderr.fileno())

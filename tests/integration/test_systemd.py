@@ -39,7 +39,7 @@ def test_watchdog_is_pinged_from_the_loop(make_ccpd, monkeypatch):
 
 def test_socket_activation(tmp_path):
     sock = str(tmp_path / "activated.sock")
-    sip = peers.free_port("both")
+    sip = peers.free_port("sip")
     proc = subprocess.Popen(
         ["systemd-socket-activate", "-l", sock, CCPD,
          "-o", "runtime_dir=%s" % (tmp_path / "run"),
