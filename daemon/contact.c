@@ -183,6 +183,17 @@ struct contact *contacts_find_call(const struct contacts *cs,
 	return NULL;
 }
 
+bool contacts_retired_call(const struct contacts *cs, const char *call_id)
+{
+	unsigned i;
+
+	for (i = 0; call_id && i < cs->hist_cap; i++)
+		if (cs->hist[i] && cs->hist[i]->call_id &&
+		    strcmp(cs->hist[i]->call_id, call_id) == 0)
+			return true;
+	return false;
+}
+
 struct contact *contacts_find_unbound_outbound(const struct contacts *cs)
 {
 	struct contact *c;

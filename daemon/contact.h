@@ -50,6 +50,9 @@ int contact_new(struct contacts *cs, struct contact **ret,
 struct contact *contacts_find(const struct contacts *cs, const char *id);
 struct contact *contacts_find_call(const struct contacts *cs,
 				   const char *call_id);
+/* Whether a retired contact (in the history) had this Call-ID: baresip's
+ * events for a call can arrive after ccpd has finished with it. */
+bool contacts_retired_call(const struct contacts *cs, const char *call_id);
 /* The outbound contact still waiting to learn its Call-ID. */
 struct contact *contacts_find_unbound_outbound(const struct contacts *cs);
 /* Live contacts, in order of creation; NULL ends. */

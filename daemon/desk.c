@@ -333,6 +333,10 @@ static struct contact *find_for_event(struct desk *d,
 
 	if (c || !ev->outgoing || !ev->call_id)
 		return c;
+	/* a late event about a call already finished (its CALL_CLOSED after
+	 * an agent hang-up) must not be taken for the new dial's */
+	if (contacts_retired_call(d->contacts, ev->call_id))
+		return NULL;
 	c = contacts_find_unbound_outbound(d->contacts);
 	if (c && contact_bind_call(c, ev->call_id) < 0)
 		return NULL;

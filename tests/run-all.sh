@@ -13,7 +13,7 @@ packages=(
 	build-essential meson ninja-build pkg-config
 	libre-dev libcjson-dev libsystemd-dev
 	baresip-core sip-tester kamailio systemd
-	python3 python3-pytest
+	python3 python3-pytest python3-jsonschema
 	clang libclang-rt-14-dev
 )
 

@@ -370,3 +370,35 @@ def test_default_audio_path_without_a_sound_card(make_ccpd, customer):
     for wav in customer.heard_wavs():
         rep = peers.tone_report(wav, [CUSTOMER_TONE, AGENT_TONE])
         assert rep["rms"] < peers.SILENCE_RMS, rep
+
+
+def test_late_close_of_a_cleared_call_is_not_taken_for_the_next_dial(
+        make_ccpd):
+    """baresip's CALL_CLOSED for a call the agent hung up can arrive after
+    the contact was cleared; it must not fail the next dial."""
+    callee = peers.BaresipPeer(name="callee", answermode="auto").start()
+    uas = peers.Sipp("uas_busy", timeout=20).start()
+    uas.wait_listening()
+    try:
+        d = make_ccpd(options={"initial_status": "Available"})
+        c = d.client()
+        c.call("events.subscribe")
+        for _ in range(3):
+            cid = c.call("agent.connect", {"endpoint": callee.uri})[
+                "contactId"]
+            c.wait_event("contact.connected")
+            # hang up and clear in one go, then dial at once
+            c.send_raw(("".join(
+                '{"jsonrpc":"2.0","id":"%s","method":"%s","params":'
+                '{"contactId":"%s"}}\n' % (m, m, cid)
+                for m in ("connection.destroy", "contact.clear"))).encode())
+            assert "result" in c.answer() and "result" in c.answer()
+            callee.wait_event("CALL_CLOSED", 10)
+        busy = c.call("agent.connect", {"endpoint": uas.uri})["contactId"]
+        err = c.wait_event("contact.error")["data"]["contact"]
+        assert err["contactId"] == busy
+        assert "486" in err["sipCause"], err
+        assert uas.wait(20) == 0, uas.errors()
+    finally:
+        callee.stop()
+        uas.stop()

@@ -19,16 +19,13 @@ import os
 import re
 import signal
 import socket
-import time
-
-import pytest
-
-import peers
-from ccpd import Client, RpcError, TOP
 
 import jsonschema
 from jsonschema import Draft202012Validator, RefResolver
 from jsonschema.exceptions import best_match
+
+import peers
+from ccpd import Client, RpcError, TOP
 
 SCHEMA_PATH = os.path.join(TOP, "proto", "ccpd-protocol.schema.json")
 PROTOCOL_MD = os.path.join(TOP, "proto", "PROTOCOL.md")
@@ -476,7 +473,7 @@ def _direct_daemon(d, customer, callee):
 
 def _kill_baresip(d, c):
     """baresip killed with SIGKILL while idle: media.status down, starting
-    and up; meanwhile a dial is refused as Media unavailable."""
+    and up; a dial meanwhile is refused, never made."""
     c.call("agent.setState", {"state": "Offline"})
     c.wait_state("Offline")
     old = c.call("media.getStatus")
