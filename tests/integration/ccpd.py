@@ -62,14 +62,17 @@ class Client:
                 buf += data
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
-                    msg = json.loads(line)
-                    if msg.get("method") == "event":
-                        self.events.put(msg["params"])
-                    else:
-                        self.answers.put(msg)
+                    self.on_message(json.loads(line))
         except (OSError, ValueError):
             pass
         self.closed.set()
+
+    def on_message(self, msg):
+        """Sort one received message (runs on the reader thread)."""
+        if isinstance(msg, dict) and msg.get("method") == "event":
+            self.events.put(msg["params"])
+        else:
+            self.answers.put(msg)
 
     def send_raw(self, data):
         self.sock.sendall(data)
@@ -122,6 +125,17 @@ class Client:
             if ev["type"] == etype and (pred is None or pred(ev)):
                 return ev
         return self.wait_event(etype, timeout, pred)
+
+    def answered_call(self, peer, uri):
+        """peer dials uri, the agent accepts: returns the contact id once
+        both sides have the call connected."""
+        peer.dial(uri)
+        ev = self.wait_event("contact.incoming")
+        cid = ev["data"]["contact"]["contactId"]
+        self.call("contact.accept", {"contactId": cid})
+        self.wait_event("contact.connected")
+        peer.wait_event("CALL_ESTABLISHED", 10)
+        return cid
 
     def wait_state(self, state, timeout=15):
         """Wait until the agent's effective state is `state`."""

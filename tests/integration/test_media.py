@@ -12,10 +12,7 @@ import peers
 def test_baresip_killed_mid_call(agent, customer):
     c = agent.c
     c.call("agent.setState", {"state": "Available"})
-    customer.dial(agent.sip_uri)
-    cid = c.wait_event("contact.incoming")["data"]["contact"]["contactId"]
-    c.call("contact.accept", {"contactId": cid})
-    c.wait_event("contact.connected")
+    cid = c.answered_call(customer, agent.sip_uri)
     old = c.call("media.getStatus")
     assert old["state"] == "up" and old["restarts"] == 0
 
@@ -55,10 +52,7 @@ def test_baresip_killed_mid_call(agent, customer):
 def test_control_port_takeover_fails_closed(agent, customer):
     c = agent.c
     c.call("agent.setState", {"state": "Available"})
-    customer.dial(agent.sip_uri)
-    cid = c.wait_event("contact.incoming")["data"]["contact"]["contactId"]
-    c.call("contact.accept", {"contactId": cid})
-    c.wait_event("contact.connected")
+    c.answered_call(customer, agent.sip_uri)
     old = c.call("media.getStatus")
 
     # ctrl_tcp hands control to whoever connects last

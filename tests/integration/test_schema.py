@@ -103,28 +103,9 @@ class CheckedClient(Client):
         self.checked = 0        # how much of wire has been checked
         super().__init__(path, timeout)
 
-    # Client._read, keeping each message in self.wire as well.
-    def _read(self):
-        buf = b""
-        self.sock.settimeout(None)
-        try:
-            while True:
-                data = self.sock.recv(65536)
-                if not data:
-                    break
-                buf += data
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    msg = json.loads(line)
-                    self.wire.append(msg)
-                    if isinstance(msg, dict) and \
-                            msg.get("method") == "event":
-                        self.events.put(msg["params"])
-                    else:
-                        self.answers.put(msg)
-        except (OSError, ValueError):
-            pass
-        self.closed.set()
+    def on_message(self, msg):
+        self.wire.append(msg)
+        super().on_message(msg)
 
     def request(self, method, params=ABSENT, timeout=10):
         """As Client.request, but params=None sends "params": null; leave
