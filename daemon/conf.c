@@ -522,10 +522,25 @@ static int check_phone_settings(struct conf *c, char *err, size_t err_size)
 			      err_size)) < 0)
 		return r;
 	r = conf_split_list(c->dialable_countries, &items, &n);
-	for (i = 0; r == 0 && i < n; i++)
+	if (r == 0 && !(joined = calloc(1, n * 4 + 1)))
+		r = -ENOMEM;
+	for (i = 0; r == 0 && i < n; i++) {
 		r = check_region("dialable_countries", items[i], err,
 				 err_size);
+		if (r == 0)
+			len += (size_t)sprintf(joined + len, "%s%.3s",
+					       i ? "," : "", items[i]);
+	}
 	conf_free_list(items, n);
+	if (r == 0) {
+		/* upper case and no spaces, as agent.getConfiguration shows */
+		free(c->dialable_countries);
+		c->dialable_countries = joined;
+	} else {
+		free(joined);
+	}
+	joined = NULL;
+	len = 0;
 	if (r < 0)
 		return r;
 	r = conf_split_list(c->blocked_prefixes, &items, &n);

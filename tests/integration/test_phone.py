@@ -184,7 +184,7 @@ def test_dialable_countries_and_blocked_prefixes_refuse_before_dialing(
         make_ccpd):
     uas = peers.Sipp("uas_answer", timeout=30).start()
     uas.wait_listening()
-    d = phone_ccpd(make_ccpd, region="US", dialable_countries="US, CA",
+    d = phone_ccpd(make_ccpd, region="US", dialable_countries="us, CA",
                    blocked_prefixes="+1900,+1809",
                    dial_template="sip:{e164}@127.0.0.1:%d" % uas.port)
     c = d.c
