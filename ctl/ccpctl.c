@@ -617,6 +617,61 @@ static int cmd_dial(struct ctl *ctl, const struct command *cmd,
 	return call_and_show(ctl, "agent.connect", params, show_contact_id);
 }
 
+static void show_phone(const cJSON *result)
+{
+	static const char *const keys[] = {
+		"e164", "international", "national", "region", "type",
+	};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		printf("%-14s %s\n", keys[i], or_dash(json_str(result, keys[i])));
+}
+
+static void show_formatted(const cJSON *result)
+{
+	puts(or_dash(json_str(result, "formatted")));
+}
+
+/* phone normalize NUMBER [REGION] | phone format NUMBER FORMAT [REGION] */
+static int cmd_phone(struct ctl *ctl, const struct command *cmd,
+                     int argc, char **argv)
+{
+	bool format = strcmp(argv[0], "format") == 0;
+	int want = format ? 3 : 2;
+	cJSON *params;
+	char fmt[16];
+
+	(void)cmd;
+	if (!format && strcmp(argv[0], "normalize") != 0)
+		return usage_error("phone: '%s' is neither normalize nor format",
+		                   argv[0]);
+	if (argc < want || argc > want + 1)
+		return usage_error(format ? "phone format needs NUMBER FORMAT [REGION]"
+		                          : "phone normalize needs NUMBER [REGION]");
+	params = params_with_string("number", argv[1]);
+	if (!params)
+		return fail("out of memory");
+	if (format) {
+		size_t i;
+
+		/* ccpd's names are upper case; e164 and national read as well */
+		for (i = 0; argv[2][i] && i + 1 < sizeof(fmt); i++)
+			fmt[i] = (char)toupper((unsigned char)argv[2][i]);
+		fmt[i] = '\0';
+		if (argv[2][i] || (strcmp(fmt, "E164") && strcmp(fmt, "INTERNATIONAL") &&
+		    strcmp(fmt, "NATIONAL") && strcmp(fmt, "RFC3966"))) {
+			cJSON_Delete(params);
+			return usage_error("phone format: '%s' is not E164, "
+			                   "INTERNATIONAL, NATIONAL or RFC3966", argv[2]);
+		}
+		cJSON_AddStringToObject(params, "format", fmt);
+	}
+	if (argc > want)
+		cJSON_AddStringToObject(params, "region", argv[want]);
+	return call_and_show(ctl, format ? "phone.format" : "phone.normalize",
+	                     params, format ? show_formatted : show_phone);
+}
+
 static bool contact_fits(const cJSON *contact,
                          const struct contact_action *action)
 {
@@ -1004,7 +1059,7 @@ static const struct command commands[] = {
 	{ "states", "", "list the statuses the agent may choose", 0, 0, cmd_states, NULL },
 	{ "set-state", "NAME", "choose a status (next one while on a contact)", 1, 1, cmd_set_state, NULL },
 	{ "clear-next", "", "drop the status waiting for the end of a contact", 0, 0, cmd_clear_next, NULL },
-	{ "dial", "ENDPOINT", "call a +E.164 number or sip: URI; print the contact id", 1, 1, cmd_dial, NULL },
+	{ "dial", "ENDPOINT", "call a phone number or sip: URI; print the contact id", 1, 1, cmd_dial, NULL },
 	{ "accept", "[CONTACT]", "answer a ringing contact", 0, 1, cmd_contact_action, &action_accept },
 	{ "reject", "[CONTACT]", "refuse a ringing contact", 0, 1, cmd_contact_action, &action_reject },
 	{ "hangup", "[CONTACT]", "hang up, or cancel a dial", 0, 1, cmd_contact_action, &action_hangup },
@@ -1014,6 +1069,8 @@ static const struct command commands[] = {
 	{ "media", "", "show the state of the media stack", 0, 0, cmd_media, NULL },
 	{ "registration", "", "show the SIP registration", 0, 0, cmd_registration, NULL },
 	{ "config", "", "show the agent configuration", 0, 0, cmd_config, NULL },
+	{ "phone", "normalize NUMBER [REGION]", "show a number in E.164 and other forms, its region and type", 2, 4, cmd_phone, NULL },
+	{ "phone", "format NUMBER FORMAT [REGION]", "write a number as E164, INTERNATIONAL, NATIONAL or RFC3966", 2, 4, cmd_phone, NULL },
 	{ "version", "", "show the version of ccpd", 0, 0, cmd_version, NULL },
 	{ "call", "METHOD [JSON-PARAMS]", "call any method and print its result", 1, 2, cmd_call, NULL },
 	{ "watch", "", "print events until interrupted", 0, 0, cmd_watch, NULL },

@@ -10,8 +10,9 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "phone.h"
 
-enum kind { K_STR, K_UINT, K_ADDR, K_MODE };
+enum kind { K_STR, K_UINT, K_ADDR, K_MODE, K_BOOL };
 
 struct setting {
 	const char *name;
@@ -49,6 +50,14 @@ static const struct setting settings[] = {
 	S(rtp_ports,        K_STR,  0, 0, "16384-32767"),
 	S(snd_path,         K_STR,  0, 0, ""),
 	S(dial_template,    K_STR,  0, 0, ""),
+	S(region,           K_STR,  0, 0, ""),
+	S(agent_region,     K_STR,  0, 0, ""),
+	S(dialable_countries, K_STR, 0, 0, ""),
+	S(blocked_prefixes, K_STR,  0, 0, ""),
+	S(allow_sip_uris,   K_BOOL, 0, 0, "true"),
+	S(phone_numbers,    K_STR,  0, 0, ""),
+	S(caller_id,        K_STR,  0, 0, ""),
+	S(agent_caller_id,  K_STR,  0, 0, ""),
 	S(event_buffer,     K_UINT, 16, 1000000, "1024"),
 	S(history_size,     K_UINT, 1, 100000, "200"),
 	S(max_clients,      K_UINT, 1, 10000, "64"),
@@ -137,6 +146,20 @@ int conf_set(struct conf *c, const char *name, const char *value,
 			return -EINVAL;
 		}
 		*(unsigned *)((char *)c + s->offset) = (unsigned)n;
+		return 0;
+	case K_BOOL:
+		if (!strcasecmp(value, "true") || !strcasecmp(value, "yes") ||
+		    !strcasecmp(value, "on") || !strcmp(value, "1")) {
+			*(bool *)((char *)c + s->offset) = true;
+		} else if (!strcasecmp(value, "false") ||
+			   !strcasecmp(value, "no") ||
+			   !strcasecmp(value, "off") || !strcmp(value, "0")) {
+			*(bool *)((char *)c + s->offset) = false;
+		} else {
+			snprintf(err, err_size, "%s: '%s' is neither true nor "
+				 "false", name, value);
+			return -EINVAL;
+		}
 		return 0;
 	}
 	return -EINVAL;
@@ -278,6 +301,21 @@ static int set_default_dir(char **dir, const char *env, const char *root_dir,
 	return *dir ? 0 : -ENOMEM;
 }
 
+void conf_free_list(char **items, size_t n)
+{
+	conf_free_statuses(items, n);
+}
+
+int conf_split_list(const char *list, char ***out, size_t *n)
+{
+	return conf_split_statuses(list, out, n);
+}
+
+const char *conf_default_region(const struct conf *c)
+{
+	return *c->agent_region ? c->agent_region : c->region;
+}
+
 void conf_free_statuses(char **names, size_t n)
 {
 	size_t i;
@@ -405,6 +443,156 @@ static int check_account_text(const char *name, const char *v,
 	return 0;
 }
 
+static int check_region(const char *name, char *v, char *err,
+			size_t err_size)
+{
+	char *p;
+
+	if (!*v)
+		return 0;
+	if (!phone_region_known(v)) {
+		snprintf(err, err_size, "%s: '%s' is not a region (an ISO "
+			 "3166 code such as US or GB)", name, v);
+		return -EINVAL;
+	}
+	for (p = v; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+	return 0;
+}
+
+/* A number setting in any written form becomes its E.164 form. */
+static int normalise_number(const struct conf *c, const char *name,
+			    const char *v, char *out, size_t size, char *err,
+			    size_t err_size)
+{
+	struct phone_number *n = NULL;
+	enum phone_error why;
+	int r = phone_parse(v, conf_default_region(c), &n, &why);
+
+	if (r == -EINVAL)
+		snprintf(err, err_size, "%s: '%s' is %s", name, v,
+			 phone_error_reason(why));
+	if (r < 0)
+		return r;
+	r = phone_format(n, PHONE_FMT_E164, out, size);
+	phone_number_free(n);
+	return r;
+}
+
+static int check_number_setting(struct conf *c, const char *name,
+				char **value, char **numbers, size_t n,
+				char *err, size_t err_size)
+{
+	char e164[PHONE_E164_MAX], *copy;
+	size_t i;
+	int r;
+
+	if (!**value)
+		return 0;
+	r = normalise_number(c, name, *value, e164, sizeof(e164), err,
+			     err_size);
+	if (r < 0)
+		return r;
+	for (i = 0; i < n && strcmp(numbers[i], e164) != 0; i++)
+		;
+	if (n && i == n) {
+		snprintf(err, err_size, "%s: %s is not one of phone_numbers",
+			 name, e164);
+		return -EINVAL;
+	}
+	copy = strdup(e164);
+	if (!copy)
+		return -ENOMEM;
+	free(*value);
+	*value = copy;
+	return 0;
+}
+
+/* Settings read by the dial plan, checked with libphonenumber at start so
+ * that a typo stops ccpd instead of refusing calls later. Numbers are
+ * rewritten in E.164. */
+static int check_phone_settings(struct conf *c, char *err, size_t err_size)
+{
+	char **items = NULL, e164[PHONE_E164_MAX], *joined = NULL;
+	size_t n = 0, i, len = 0;
+	int r;
+
+	if ((r = check_region("region", c->region, err, err_size)) < 0 ||
+	    (r = check_region("agent_region", c->agent_region, err,
+			      err_size)) < 0)
+		return r;
+	r = conf_split_list(c->dialable_countries, &items, &n);
+	if (r == 0 && !(joined = calloc(1, n * 4 + 1)))
+		r = -ENOMEM;
+	for (i = 0; r == 0 && i < n; i++) {
+		r = check_region("dialable_countries", items[i], err,
+				 err_size);
+		if (r == 0)
+			len += (size_t)sprintf(joined + len, "%s%.3s",
+					       i ? "," : "", items[i]);
+	}
+	conf_free_list(items, n);
+	if (r == 0) {
+		/* upper case and no spaces, as agent.getConfiguration shows */
+		free(c->dialable_countries);
+		c->dialable_countries = joined;
+	} else {
+		free(joined);
+	}
+	joined = NULL;
+	len = 0;
+	if (r < 0)
+		return r;
+	r = conf_split_list(c->blocked_prefixes, &items, &n);
+	for (i = 0; r == 0 && i < n; i++) {
+		size_t d = strspn(items[i] + 1, "0123456789");
+
+		if (items[i][0] != '+' || d < 1 || d > 15 || items[i][d + 1]) {
+			snprintf(err, err_size, "blocked_prefixes: '%s' is not "
+				 "an E.164 prefix (+ and 1 to 15 digits)",
+				 items[i]);
+			r = -EINVAL;
+		}
+	}
+	conf_free_list(items, n);
+	if (r < 0)
+		return r;
+	r = conf_split_list(c->phone_numbers, &items, &n);
+	if (r < 0)
+		return r;
+	joined = calloc(1, n * sizeof(e164) + 1);
+	if (!joined)
+		r = -ENOMEM;
+	for (i = 0; r == 0 && i < n; i++) {
+		r = normalise_number(c, "phone_numbers", items[i], e164,
+				     sizeof(e164), err, err_size);
+		if (r == 0) {
+			free(items[i]);
+			items[i] = strdup(e164);
+			if (!items[i])
+				r = -ENOMEM;
+		}
+		if (r == 0)
+			len += (size_t)sprintf(joined + len, "%s%s",
+					       i ? "," : "", e164);
+	}
+	if (r == 0) {
+		free(c->phone_numbers);
+		c->phone_numbers = joined;
+		joined = NULL;
+	}
+	if (r == 0)
+		r = check_number_setting(c, "caller_id", &c->caller_id, items,
+					 n, err, err_size);
+	if (r == 0)
+		r = check_number_setting(c, "agent_caller_id",
+					 &c->agent_caller_id, items, n, err,
+					 err_size);
+	free(joined);
+	conf_free_list(items, n);
+	return r;
+}
+
 int conf_finish(struct conf *c, char *err, size_t err_size)
 {
 	int r;
@@ -450,6 +638,9 @@ int conf_finish(struct conf *c, char *err, size_t err_size)
 	r = check_statuses(c, err, err_size);
 	if (r < 0)
 		return r;
+	r = check_phone_settings(c, err, err_size);
+	if (r < 0)
+		return r;
 	if (*c->dial_template && !strstr(c->dial_template, "{e164}") &&
 	    !strstr(c->dial_template, "{number}")) {
 		snprintf(err, err_size,
@@ -482,6 +673,10 @@ void conf_dump(const struct conf *c, void *file)
 			break;
 		case K_MODE:
 			fprintf(f, "%s = %04o\n", s->name, *(const unsigned *)p);
+			break;
+		case K_BOOL:
+			fprintf(f, "%s = %s\n", s->name,
+				*(const bool *)p ? "true" : "false");
 			break;
 		}
 	}

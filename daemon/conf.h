@@ -31,6 +31,14 @@ struct conf {
 	char *rtp_ports;
 	char *snd_path;
 	char *dial_template;
+	char *region;
+	char *agent_region;
+	char *dialable_countries;
+	char *blocked_prefixes;
+	bool allow_sip_uris;
+	char *phone_numbers;
+	char *caller_id;
+	char *agent_caller_id;
 	unsigned event_buffer;
 	unsigned history_size;
 	unsigned max_clients;
@@ -59,6 +67,14 @@ int conf_finish(struct conf *c, char *err, size_t err_size);
  * conf_free_statuses. */
 int conf_split_statuses(const char *list, char ***out, size_t *n);
 void conf_free_statuses(char **names, size_t n);
+/* Any comma-separated setting (dialable_countries, phone_numbers, ...),
+ * the same way. */
+int conf_split_list(const char *list, char ***out, size_t *n);
+void conf_free_list(char **items, size_t n);
+
+/* The region national numbers are read in: the agent's, else the
+ * instance's; "" when neither is set. */
+const char *conf_default_region(const struct conf *c);
 
 /* Print every setting as the file would hold it (for ccpd --dump-config). */
 void conf_dump(const struct conf *c, void *file);

@@ -1,7 +1,6 @@
 /* Contacts and their timestamps. A contact lives in the live list from its
  * offer (or dial) until it is cleared, then in a bounded history so that
  * clients can still read how it ended. */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +25,8 @@ struct contact {
 	char *uri;
 	char *name;
 	char e164[20];
+	char *international;
+	char caller_id[20];
 	uint64_t marks[M_COUNT];
 	enum contact_end end;
 	enum contact_by by;
@@ -48,6 +49,7 @@ static void contact_destroy(struct contact *c)
 	free(c->call_id);
 	free(c->uri);
 	free(c->name);
+	free(c->international);
 	free(c->sip_cause);
 	free(c);
 }
@@ -92,33 +94,25 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-void contact_e164_of_uri(const char *uri, char *out, size_t size)
+int contact_set_number(struct contact *c, const char *e164,
+		       const char *international)
 {
-	const char *p, *user;
-	size_t n = 0;
+	char *intl = strdup(international);
 
-	out[0] = '\0';
-	if (!uri)
-		return;
-	p = strchr(uri, '<');
-	p = p ? p + 1 : uri;
-	if (strncmp(p, "sip:", 4) == 0)
-		p += 4;
-	else if (strncmp(p, "sips:", 5) == 0)
-		p += 5;
-	else if (strncmp(p, "tel:", 4) == 0)
-		p += 4;
-	user = p;
-	if (*user != '+')
-		return;
-	for (p = user + 1; isdigit((unsigned char)*p); p++)
-		n++;
-	if (n < 7 || n > 15 || (*p && *p != '@' && *p != ';' && *p != '>'))
-		return;
-	if (n + 2 > size)
-		return;
-	memcpy(out, user, n + 1);
-	out[n + 1] = '\0';
+	if (!intl)
+		return -ENOMEM;
+	snprintf(c->e164, sizeof(c->e164), "%s", e164);
+	free(c->international);
+	c->international = intl;
+	return 0;
+}
+
+int contact_set_caller_id(struct contact *c, const char *e164)
+{
+	c->caller_id[0] = '\0';
+	if (e164)
+		snprintf(c->caller_id, sizeof(c->caller_id), "%s", e164);
+	return 0;
 }
 
 int contact_new(struct contacts *cs, struct contact **ret,
@@ -141,7 +135,6 @@ int contact_new(struct contacts *cs, struct contact **ret,
 		contact_destroy(c);
 		return -ENOMEM;
 	}
-	contact_e164_of_uri(uri, c->e164, sizeof(c->e164));
 	c->marks[M_INITIATED] = now_ms;
 	if (dir == CONTACT_INBOUND)
 		c->marks[M_OFFERED] = now_ms;
@@ -413,6 +406,7 @@ cJSON *contact_to_json(const struct contact *c)
 	cust = cJSON_AddObjectToObject(o, "customer");
 	add_str_or_null(cust, "uri", c->uri);
 	add_str_or_null(cust, "e164", c->e164[0] ? c->e164 : NULL);
+	add_str_or_null(cust, "international", c->international);
 	add_str_or_null(cust, "displayName", c->name);
 	conns = cJSON_AddArrayToObject(o, "connections");
 	conn = cJSON_CreateObject();
@@ -434,6 +428,7 @@ cJSON *contact_to_json(const struct contact *c)
 	add_str_or_null(o, "endReason", contact_end_name(c->end));
 	add_str_or_null(o, "disconnectedBy", by_name(c->by));
 	add_str_or_null(o, "sipCause", c->sip_cause);
+	add_str_or_null(o, "callerId", c->caller_id[0] ? c->caller_id : NULL);
 	return o;
 }
 

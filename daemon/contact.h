@@ -88,8 +88,11 @@ cJSON *contacts_history_json(const struct contacts *cs, unsigned limit);
 const char *contact_state_name(enum contact_state st);
 const char *contact_end_name(enum contact_end e);
 
-/* The E.164 form of a SIP URI's user part when it is one ("+" and 7 to 15
- * digits), else an empty string. */
-void contact_e164_of_uri(const char *uri, char *out, size_t size);
+/* The customer's phone number, in E.164 and international format. */
+int contact_set_number(struct contact *c, const char *e164,
+		       const char *international);
+/* The number an outbound contact presents to the called party; NULL for
+ * none (the agent's SIP account). */
+int contact_set_caller_id(struct contact *c, const char *e164);
 
 #endif

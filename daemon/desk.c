@@ -2,12 +2,12 @@
  * update the contact, tell baresip, then publish events. Actions the agent
  * takes change state at once rather than waiting for baresip's echo, so a
  * client's answer already reflects what it did. */
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <re.h>
 
@@ -20,6 +20,7 @@
 #include "jsonrpc.h"
 #include "log.h"
 #include "media.h"
+#include "phone.h"
 #include "util.h"
 
 enum reg_state { REG_NONE, REG_REGISTERING, REG_REGISTERED, REG_FAILED };
@@ -285,6 +286,34 @@ static void ring_expired(void *arg)
 
 /* ---- media events ---- */
 
+/* The customer's number, in E.164 and international format, when the
+ * text (a SIP URI's user part, or a number) is one; national forms are read
+ * in the default region. */
+static int set_customer_number(struct desk *d, struct contact *c,
+			       const char *text)
+{
+	char e164[PHONE_E164_MAX], intl[64];
+	struct phone_number *n = NULL;
+	enum phone_error why;
+	int r;
+
+	if (!text)
+		return 0;
+	r = phone_parse(text, conf_default_region(d->conf), &n, &why);
+	if (r == -EINVAL)
+		return 0;
+	if (r < 0)
+		return r;
+	r = phone_format(n, PHONE_FMT_E164, e164, sizeof(e164));
+	if (r == 0)
+		r = phone_format(n, PHONE_FMT_INTERNATIONAL, intl,
+				 sizeof(intl));
+	phone_number_free(n);
+	if (r < 0)
+		return 0;
+	return contact_set_number(c, e164, intl);
+}
+
 static void on_incoming(struct desk *d, const struct media_event *ev)
 {
 	enum agent_action act = AGENT_ACT_NONE;
@@ -295,7 +324,8 @@ static void on_incoming(struct desk *d, const struct media_event *ev)
 		return;
 	if (contact_new(d->contacts, &c, CONTACT_INBOUND, ev->call_id,
 			ev->peer_uri, ev->peer_name, util_now_ms()) < 0 ||
-	    attach_slot(d, c) < 0) {
+	    attach_slot(d, c) < 0 ||
+	    set_customer_number(d, c, ev->peer_uri) < 0) {
 		log_error("desk: out of memory; refusing call %s",
 			  ev->call_id);
 		media_command(d->media, ev->call_id, "hangup", NULL, NULL,
@@ -741,32 +771,11 @@ int desk_clear(struct desk *d, const char *contact_id_, struct desk_err *e)
 
 /* ---- dialing ---- */
 
-/* Until the phone-number module lands, a number is dialable in strict
- * E.164 form; common punctuation is dropped first. */
-static bool to_e164(const char *in, char *out, size_t size)
-{
-	size_t n = 0;
-	const char *p;
-
-	if (*in != '+')
-		return false;
-	out[n++] = '+';
-	for (p = in + 1; *p; p++) {
-		if (strchr(" -.()/", *p))
-			continue;
-		if (!isdigit((unsigned char)*p) || n + 1 >= size)
-			return false;
-		out[n++] = *p;
-	}
-	out[n] = '\0';
-	return n >= 8 && n <= 16 && out[1] != '0';
-}
-
 static bool valid_sip_uri(const char *s)
 {
 	const char *p;
 
-	if (strncmp(s, "sip:", 4) != 0 && strncmp(s, "sips:", 5) != 0)
+	if (strncasecmp(s, "sip:", 4) != 0 && strncasecmp(s, "sips:", 5) != 0)
 		return false;
 	for (p = s; *p; p++)
 		if ((unsigned char)*p <= ' ' || *p == '"' || *p == '<' ||
@@ -809,31 +818,147 @@ static int expand_template(const char *tmpl, const char *e164, char *out,
 	return *p ? -ENAMETOOLONG : 0;
 }
 
-static int endpoint_uri(struct desk *d, const char *endpoint, char *uri,
-			size_t size, struct desk_err *e)
+/* The number an outbound call presents to the called party: the agent's
+ * own caller ID, else the instance's default; NULL to present the agent's
+ * SIP account as it is. The one place the choice is made, so that numbers
+ * kept elsewhere (the instance's store) can come in here. */
+static const char *caller_id_for(const struct desk *d)
 {
-	char e164[20];
+	if (*d->conf->agent_caller_id)
+		return d->conf->agent_caller_id;
+	if (*d->conf->caller_id)
+		return d->conf->caller_id;
+	return NULL;
+}
 
+static bool in_list(const char *list, const char *item, size_t item_len)
+{
+	const char *p = list;
+
+	while (*p) {
+		size_t n;
+
+		p += strspn(p, " \t,");
+		n = strcspn(p, ",");
+		while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n && n == item_len && strncasecmp(p, item, n) == 0)
+			return true;
+		p += strcspn(p, ",");
+	}
+	return false;
+}
+
+/* The first blocked prefix the number starts with, into out; false when
+ * none does. */
+static bool blocked_prefix(const char *list, const char *e164, char *out,
+			   size_t size)
+{
+	const char *p = list;
+
+	while (*p) {
+		size_t n;
+
+		p += strspn(p, " \t,");
+		n = strcspn(p, ", \t");
+		if (n && strncmp(e164, p, n) == 0) {
+			snprintf(out, size, "%.*s", (int)n, p);
+			return true;
+		}
+		p += strcspn(p, ",");
+	}
+	return false;
+}
+
+/* A number that may be dialed: in the dialable countries and under no
+ * blocked prefix. The refusal names the rule. */
+static int check_number(struct desk *d, const struct phone_number *n,
+			const char *e164, struct desk_err *e)
+{
+	char region[8], prefix[24];
+
+	phone_region_of(n, region, sizeof(region));
+	if (*d->conf->dialable_countries &&
+	    !in_list(d->conf->dialable_countries, region, strlen(region)))
+		return fail(e, CCPD_ERR_INVALID_PHONE_NUMBER,
+			    "%s is a number of %s, which is not one of the "
+			    "dialable countries (%s)", e164,
+			    strcmp(region, "001") == 0 ? "no country (a "
+			    "non-geographic number)" : region,
+			    d->conf->dialable_countries);
+	if (blocked_prefix(d->conf->blocked_prefixes, e164, prefix,
+			   sizeof(prefix)))
+		return fail(e, CCPD_ERR_INVALID_PHONE_NUMBER,
+			    "%s starts with %s, a blocked prefix", e164,
+			    prefix);
+	return 0;
+}
+
+static int bad_number(struct desk_err *e, const char *endpoint,
+		      enum phone_error why, const char *region)
+{
+	if (why == PHONE_ERR_NOT_VALID && *region)
+		return fail(e, CCPD_ERR_INVALID_PHONE_NUMBER,
+			    "'%s' is not a valid phone number: not valid for "
+			    "the region (read in %s)", endpoint, region);
+	return fail(e, CCPD_ERR_INVALID_PHONE_NUMBER,
+		    "'%s' is not a valid phone number: %s", endpoint,
+		    phone_error_reason(why));
+}
+
+/* Turn what the agent (or a CRM) typed into the URI to dial. Numbers, in
+ * any written form, become E.164 and go through the dial plan; plain SIP
+ * URIs are dialed as they are, when allowed. */
+static int endpoint_uri(struct desk *d, const char *endpoint, char *uri,
+			size_t size, char *e164, size_t e164_size,
+			struct desk_err *e)
+{
+	const char *region = conf_default_region(d->conf);
+	struct phone_number *n = NULL;
+	enum phone_error why;
+	bool sip;
+	int r;
+
+	e164[0] = '\0';
 	if (strlen(endpoint) > CCPD_MAX_ENDPOINT)
 		return fail(e, CCPD_ERR_INVALID_PHONE_NUMBER,
 			    "endpoint longer than %d characters",
 			    CCPD_MAX_ENDPOINT);
-	if (strncmp(endpoint, "sip:", 4) == 0 ||
-	    strncmp(endpoint, "sips:", 5) == 0) {
-		if (!valid_sip_uri(endpoint))
-			return fail(e, CCPD_ERR_INVALID_PHONE_NUMBER,
-				    "'%s' is not a valid SIP URI", endpoint);
+	sip = strncasecmp(endpoint, "sip:", 4) == 0 ||
+	      strncasecmp(endpoint, "sips:", 5) == 0;
+	if (sip && !valid_sip_uri(endpoint))
+		return fail(e, CCPD_ERR_INVALID_PHONE_NUMBER,
+			    "'%s' is not a valid SIP URI", endpoint);
+	if (sip && !phone_sip_uri_is_number(endpoint, region)) {
+		if (!d->conf->allow_sip_uris)
+			return fail(e, CCPD_ERR_FORBIDDEN, "dialing SIP URIs "
+				    "is not allowed here (allow_sip_uris); "
+				    "dial a phone number");
 		snprintf(uri, size, "%s", endpoint);
 		return 0;
 	}
-	if (!to_e164(endpoint, e164, sizeof(e164)))
-		return fail(e, CCPD_ERR_INVALID_PHONE_NUMBER,
-			    "'%s' is neither a number in E.164 form (+ and 7 "
-			    "to 15 digits) nor a sip: URI", endpoint);
-	if (!d->conf->dial_template[0])
+	r = phone_parse(endpoint, region, &n, &why);
+	if (r == -ENOMEM)
+		return fail(e, CCPD_ERR_INTERNAL, "out of memory");
+	if (r < 0)
+		return bad_number(e, endpoint, why, region);
+	r = phone_format(n, PHONE_FMT_E164, e164, e164_size);
+	if (r == 0)
+		r = check_number(d, n, e164, e);
+	phone_number_free(n);
+	if (r < 0)
+		return r;
+	if (!d->conf->dial_template[0]) {
+		/* no dial plan: a SIP URI naming a number still says where to
+		 * send it */
+		if (sip && d->conf->allow_sip_uris) {
+			snprintf(uri, size, "%s", endpoint);
+			return 0;
+		}
 		return fail(e, CCPD_ERR_INVALID_PHONE_NUMBER,
 			    "cannot dial %s: no dial plan is configured "
 			    "(set dial_template)", e164);
+	}
 	if (expand_template(d->conf->dial_template, e164, uri, size) < 0)
 		return fail(e, CCPD_ERR_INVALID_PHONE_NUMBER,
 			    "the dialed URI would be too long");
@@ -860,12 +985,13 @@ static void dial_answered(bool ok, const char *data, void *arg)
 int desk_dial(struct desk *d, const char *endpoint, char *out_id,
 	      size_t id_size, struct desk_err *e)
 {
-	char uri[CCPD_MAX_ENDPOINT + 128];
+	char uri[CCPD_MAX_ENDPOINT + 128], e164[PHONE_E164_MAX];
+	const char *cid = caller_id_for(d);
 	struct contact *c;
 	char *cookie;
 	int r;
 
-	r = endpoint_uri(d, endpoint, uri, sizeof(uri), e);
+	r = endpoint_uri(d, endpoint, uri, sizeof(uri), e164, sizeof(e164), e);
 	if (r < 0)
 		return r;
 	if (media_get_state(d->media) != MEDIA_STATE_UP)
@@ -880,8 +1006,15 @@ int desk_dial(struct desk *d, const char *endpoint, char *out_id,
 			    "dial");
 	r = contact_new(d->contacts, &c, CONTACT_OUTBOUND, NULL, uri, NULL,
 			util_now_ms());
-	if (r < 0 || attach_slot(d, c) < 0)
+	if (r < 0 || attach_slot(d, c) < 0 ||
+	    set_customer_number(d, c, *e164 ? e164 : uri) < 0 ||
+	    contact_set_caller_id(c, cid) < 0) {
+		if (r == 0) {
+			contact_set_state(c, CONTACT_ERROR);
+			retire(d, c);
+		}
 		return fail(e, CCPD_ERR_INTERNAL, "out of memory");
+	}
 	/* the answer handler finds the contact by id, not by pointer: the
 	 * contact may be gone by then */
 	cookie = malloc(sizeof(d) + strlen(contact_id(c)) + 1);
@@ -889,7 +1022,7 @@ int desk_dial(struct desk *d, const char *endpoint, char *out_id,
 		memcpy(cookie, &d, sizeof(d));
 		strcpy(cookie + sizeof(d), contact_id(c));
 	}
-	r = media_command(d->media, NULL, "dial", uri, dial_answered, cookie);
+	r = media_dial(d->media, cid, uri, dial_answered, cookie);
 	if (r < 0) {
 		free(cookie);
 		contact_set_state(c, CONTACT_ERROR);
@@ -903,6 +1036,11 @@ int desk_dial(struct desk *d, const char *endpoint, char *out_id,
 }
 
 /* ---- views ---- */
+
+const char *desk_default_region(const struct desk *d)
+{
+	return conf_default_region(d->conf);
+}
 
 cJSON *desk_states_json(const struct desk *d)
 {
@@ -921,6 +1059,28 @@ cJSON *desk_states_json(const struct desk *d)
 	return a;
 }
 
+static void add_str_or_null(cJSON *o, const char *k, const char *v)
+{
+	if (v)
+		cJSON_AddStringToObject(o, k, v);
+	else
+		cJSON_AddNullToObject(o, k);
+}
+
+static cJSON *list_json(const char *list)
+{
+	cJSON *a = cJSON_CreateArray();
+	char **items = NULL;
+	size_t n = 0, i;
+
+	if (a && conf_split_list(list, &items, &n) == 0) {
+		for (i = 0; i < n; i++)
+			cJSON_AddItemToArray(a, cJSON_CreateString(items[i]));
+		conf_free_list(items, n);
+	}
+	return a;
+}
+
 cJSON *desk_config_json(const struct desk *d)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -928,6 +1088,11 @@ cJSON *desk_config_json(const struct desk *d)
 	if (!o)
 		return NULL;
 	cJSON_AddStringToObject(o, "name", d->conf->sip_user);
+	add_str_or_null(o, "region", *conf_default_region(d->conf) ?
+			conf_default_region(d->conf) : NULL);
+	add_str_or_null(o, "callerId", caller_id_for(d));
+	cJSON_AddItemToObject(o, "dialableCountries",
+			      list_json(d->conf->dialable_countries));
 	cJSON_AddStringToObject(o, "sipAddress", media_aor(d->media));
 	cJSON_AddBoolToObject(o, "softphoneEnabled", true);
 	cJSON_AddNullToObject(o, "extension");

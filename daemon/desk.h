@@ -36,6 +36,9 @@ int desk_hangup(struct desk *d, const char *contact_id,
 		const char *connection_id, struct desk_err *e);
 int desk_clear(struct desk *d, const char *contact_id, struct desk_err *e);
 
+/* The region national numbers are read in ("" for none). */
+const char *desk_default_region(const struct desk *d);
+
 cJSON *desk_agent_json(const struct desk *d);
 /* The same, encoded; valid until the next change of the desk. */
 const char *desk_agent_text(struct desk *d);

@@ -34,6 +34,9 @@
 #define STOP_GRACE_MS 2000
 #define STABLE_MS 30000
 #define TAKEOVER_GRACE_MS 300
+#define MAX_CID_ACCOUNTS 16
+#define MAX_CALL_ACCOUNTS 16
+#define MEDIA_AOR_MAX 512
 
 struct pending {
 	struct pending *next;
@@ -54,7 +57,23 @@ struct media {
 	unsigned port;
 	char dir[4096];
 	char aor[512];
+	char domain[300];
 	bool registrar;
+	/* caller-ID accounts: one more account per number presented, added
+	 * to this run of baresip (see media_dial) */
+	struct {
+		char aor[MEDIA_AOR_MAX];
+		enum { CID_PENDING, CID_ADDED, CID_FAILED } state;
+	} cid[MAX_CID_ACCOUNTS];
+	unsigned n_cid;
+	/* which account each live call is on, from baresip's events, so
+	 * that a command reaches the call through the right account */
+	struct {
+		char call_id[128];
+		char aor[MEDIA_AOR_MAX];
+	} calls[MAX_CALL_ACCOUNTS];
+	unsigned next_call_slot;
+	char dial_aor[MEDIA_AOR_MAX];   /* the account of the last dial */
 	char last_exit[128];
 	unsigned restarts;
 	unsigned failures;      /* consecutive, for back-off */
@@ -182,24 +201,33 @@ static void make_aor(struct media *m)
 	} else if (!m->registrar) {
 		domain = c->sip_listen;
 	}
+	snprintf(m->domain, sizeof(m->domain), "%s", domain);
 	snprintf(m->aor, sizeof(m->aor), "sip:%s@%s", c->sip_user, domain);
 }
 
 /* The account is added over ctrl_tcp once we are connected, not from
  * baresip's accounts file: an account from the file registers before any
  * controller is attached, and the outcome of that REGISTER would be lost. */
-static int account_line(const struct media *m, char *out, size_t size)
+static int account_line(const struct media *m, const char *aor,
+			char *out, size_t size)
 {
 	const struct conf *c = m->conf;
+	bool main_account = strcmp(aor, m->aor) == 0;
 	int n;
 
 	n = snprintf(out, size, "%s%s%s<%s>;answermode=manual",
 		     *c->sip_display_name ? "\"" : "", c->sip_display_name,
-		     *c->sip_display_name ? "\" " : "", m->aor);
+		     *c->sip_display_name ? "\" " : "", aor);
 	if (m->registrar) {
+		/* a caller-ID account does not register: it only sends
+		 * INVITEs, through the registrar, with the agent's
+		 * credentials */
 		n += snprintf(out + n, size - (size_t)n,
 			      ";outbound=\"%s\";regint=%u", c->sip_registrar,
-			      c->reg_interval);
+			      main_account ? c->reg_interval : 0);
+		if (!main_account && !*c->sip_auth_user)
+			n += snprintf(out + n, size - (size_t)n,
+				      ";auth_user=%s", c->sip_user);
 		if (*c->sip_password)
 			n += snprintf(out + n, size - (size_t)n,
 				      ";auth_pass=%s", c->sip_password);
@@ -394,6 +422,8 @@ static const char *str_item(const cJSON *o, const char *name)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+static void track_call(struct media *m, const struct media_event *ev);
+
 static void handle_event(struct media *m, const cJSON *msg)
 {
 	struct media_event ev = { .type = MEDIA_EV_OTHER };
@@ -415,6 +445,7 @@ static void handle_event(struct media *m, const cJSON *msg)
 	ev.aor = str_item(msg, "accountaor");
 	log_debug("media: event %s call=%s param=%s", ev.name,
 		  ev.call_id ? ev.call_id : "-", ev.param ? ev.param : "-");
+	track_call(m, &ev);
 	if (m->h.event)
 		m->h.event(&ev, m->arg);
 }
@@ -607,6 +638,8 @@ static int queue_command(struct media *m, const char *cmd, const char *params,
 	return r;
 }
 
+static const char *call_aor(const struct media *m, const char *call_id);
+
 static int send_command(struct media *m, const char *call_id,
 			const char *cmd, const char *params,
 			media_resp_h *h, void *arg)
@@ -616,6 +649,14 @@ static int send_command(struct media *m, const char *call_id,
 
 	if (!m->connected)
 		return -ENOTCONN;
+	if (m->n_cid && (call_id || strcmp(cmd, "hangup") == 0)) {
+		/* with caller-ID accounts, a call is on one of several: the
+		 * call commands act on the current account's calls */
+		r = queue_command(m, "uafind", call_aor(m, call_id),
+				  ++m->next_token);
+		if (r < 0)
+			return r;
+	}
 	if (call_id) {
 		/* baresip's call commands act on the "current" call: select
 		 * ours in the same write */
@@ -676,6 +717,147 @@ static void account_added(bool ok, const char *data, void *arg)
 	set_state(m, MEDIA_STATE_UP, "baresip answers", false);
 }
 
+/* ---- caller ID ----
+ *
+ * baresip 1.0.0 puts the account's address in the From header of an
+ * INVITE and has no way, over ctrl_tcp, to set another From or to add a
+ * P-Asserted-Identity header. So a call that presents a number is placed
+ * from an account of its own whose address has that number for its user
+ * part (sip:+15551234567@domain), selected with uafind before the dial. */
+
+static int cid_find(const struct media *m, const char *aor)
+{
+	unsigned i;
+
+	for (i = 0; i < m->n_cid; i++)
+		if (strcmp(m->cid[i].aor, aor) == 0)
+			return (int)i;
+	return -1;
+}
+
+struct cid_cookie {
+	struct media *m;
+	char aor[MEDIA_AOR_MAX];
+};
+
+static void cid_added(bool ok, const char *data, void *arg)
+{
+	struct cid_cookie *ck = arg;
+	struct media *m = ck->m;
+	int i = cid_find(m, ck->aor);
+
+	if (i >= 0) {
+		m->cid[i].state = ok ? CID_ADDED : CID_FAILED;
+		if (!ok)
+			log_error("media: baresip refused the caller-ID "
+				  "account %s: %s", ck->aor, data);
+		else
+			log_debug("media: caller-ID account %s added",
+				  ck->aor);
+	}
+	free(ck);
+}
+
+static int add_cid_account(struct media *m, const char *number)
+{
+	char aor[MEDIA_AOR_MAX], account[2048];
+	struct cid_cookie *cookie;
+	int r, i;
+
+	snprintf(aor, sizeof(aor), "sip:%s@%s", number, m->domain);
+	if (strcmp(aor, m->aor) == 0 || cid_find(m, aor) >= 0)
+		return 0;
+	if (m->n_cid == MAX_CID_ACCOUNTS)
+		return -ENOSPC;
+	if (account_line(m, aor, account, sizeof(account)) < 0)
+		return -ENAMETOOLONG;
+	cookie = calloc(1, sizeof(*cookie));
+	if (!cookie)
+		return -ENOMEM;
+	i = (int)m->n_cid++;
+	snprintf(m->cid[i].aor, sizeof(m->cid[i].aor), "%s", aor);
+	m->cid[i].state = CID_PENDING;
+	cookie->m = m;
+	snprintf(cookie->aor, sizeof(cookie->aor), "%s", aor);
+	r = send_command(m, NULL, "uanew", account, cid_added, cookie);
+	if (r < 0) {
+		m->n_cid--;
+		free(cookie);
+	}
+	return r;
+}
+
+/* Remember which account a call is on; forget it when it closes. */
+static void track_call(struct media *m, const struct media_event *ev)
+{
+	unsigned i;
+
+	if (!ev->call_id || !ev->aor)
+		return;
+	for (i = 0; i < MAX_CALL_ACCOUNTS; i++) {
+		if (strcmp(m->calls[i].call_id, ev->call_id) != 0)
+			continue;
+		if (ev->type == MEDIA_EV_CALL_CLOSED)
+			m->calls[i].call_id[0] = '\0';
+		return;
+	}
+	if (ev->type == MEDIA_EV_CALL_CLOSED || strlen(ev->call_id) >=
+	    sizeof(m->calls[0].call_id))
+		return;
+	i = m->next_call_slot++ % MAX_CALL_ACCOUNTS;
+	snprintf(m->calls[i].call_id, sizeof(m->calls[i].call_id), "%s",
+		 ev->call_id);
+	snprintf(m->calls[i].aor, sizeof(m->calls[i].aor), "%s", ev->aor);
+}
+
+static const char *call_aor(const struct media *m, const char *call_id)
+{
+	unsigned i;
+
+	if (!call_id)
+		return m->dial_aor[0] ? m->dial_aor : m->aor;
+	for (i = 0; i < MAX_CALL_ACCOUNTS; i++)
+		if (strcmp(m->calls[i].call_id, call_id) == 0)
+			return m->calls[i].aor;
+	return m->aor;
+}
+
+static void reset_accounts(struct media *m)
+{
+	m->n_cid = 0;
+	memset(m->calls, 0, sizeof(m->calls));
+	m->dial_aor[0] = '\0';
+}
+
+int media_dial(struct media *m, const char *caller_id, const char *uri,
+	       media_resp_h *h, void *arg)
+{
+	char aor[MEDIA_AOR_MAX];
+	int r, i;
+
+	if (m->state != MEDIA_STATE_UP)
+		return -ENOTCONN;
+	snprintf(aor, sizeof(aor), "%s", m->aor);
+	if (caller_id) {
+		snprintf(aor, sizeof(aor), "sip:%s@%s", caller_id, m->domain);
+		/* a number not configured at start gets its account now:
+		 * baresip runs the commands of one write in order */
+		r = add_cid_account(m, caller_id);
+		if (r < 0)
+			return r;
+		i = cid_find(m, aor);
+		if (i >= 0 && m->cid[i].state == CID_FAILED)
+			return -EADDRNOTAVAIL;
+	}
+	if (m->n_cid) {
+		r = send_command(m, NULL, "uafind", aor, NULL, NULL);
+		if (r < 0)
+			return r;
+	}
+	snprintf(m->dial_aor, sizeof(m->dial_aor), "%s", aor);
+	return send_command(m, NULL, "dial", uri, h, arg);
+}
+
 static void try_connect(void *arg);
 
 static void connect_done(int flags, void *arg)
@@ -694,13 +876,20 @@ static void connect_done(int flags, void *arg)
 		return;
 	}
 	m->connected = true;
-	if (account_line(m, account, sizeof(account)) < 0) {
+	if (account_line(m, m->aor, account, sizeof(account)) < 0) {
 		stop_child(m, "SIP account settings too long", false);
 		return;
 	}
 	if (update_listen(m) < 0 ||
-	    send_command(m, NULL, "uanew", account, account_added, m) < 0)
+	    send_command(m, NULL, "uanew", account, account_added, m) < 0) {
 		ctrl_lost(m, "could not talk to baresip");
+		return;
+	}
+	/* the configured caller IDs are ready before the first dial */
+	if (*m->conf->caller_id)
+		(void)add_cid_account(m, m->conf->caller_id);
+	if (*m->conf->agent_caller_id)
+		(void)add_cid_account(m, m->conf->agent_caller_id);
 }
 
 static void try_connect(void *arg)
@@ -838,6 +1027,7 @@ static void start_child(struct media *m)
 	if (m->shutdown || m->pid > 0)
 		return;
 	set_state(m, MEDIA_STATE_STARTING, "starting baresip", false);
+	reset_accounts(m);
 	r = pick_port(&m->port);
 	if (r == 0)
 		r = write_config(m);

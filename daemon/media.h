@@ -68,6 +68,13 @@ void media_shutdown(struct media *m);
 int media_command(struct media *m, const char *call_id, const char *cmd,
 		  const char *params, media_resp_h *h, void *arg);
 
+/* Dial a URI. With caller_id (an E.164 number) the call is placed from an
+ * account whose address has that number for its user part, so the called
+ * party sees it in From; NULL dials from the agent's account. Returns as
+ * media_command, or -EADDRNOTAVAIL when baresip refused that account. */
+int media_dial(struct media *m, const char *caller_id, const char *uri,
+	       media_resp_h *h, void *arg);
+
 enum media_state media_get_state(const struct media *m);
 const char *media_state_name(enum media_state st);
 pid_t media_pid(const struct media *m);

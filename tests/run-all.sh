@@ -10,8 +10,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 packages=(
-	build-essential meson ninja-build pkg-config
-	libre-dev libcjson-dev libsystemd-dev
+	build-essential g++ meson ninja-build pkg-config
+	libre-dev libcjson-dev libsystemd-dev libphonenumber-dev
 	baresip-core sip-tester kamailio systemd
 	python3 python3-pytest python3-jsonschema
 	clang libclang-rt-14-dev

@@ -330,6 +330,17 @@ def _direct_daemon(d, customer, callee):
     _expect_error(c, -32006, "contact.get", {"contactId": "c-999"})
     _expect_error(c, -32006, "agent.setState", {"state": "Nap"})
     _expect_error(c, -32005, "agent.connect", {"endpoint": "hello"})
+    # phone numbers, in several forms, and refusals of each kind
+    c.call("phone.normalize", {"number": "+44 20 7183 8750"})
+    c.call("phone.normalize", {"number": "020 7183 8750", "region": "GB"})
+    c.call("phone.format", {"number": "+1 201 555 0123",
+                            "format": "NATIONAL"})
+    c.call("phone.format", {"number": "tel:+1-201-555-0123"})
+    _expect_error(c, -32005, "phone.normalize", {"number": "+44 20"})
+    _expect_error(c, -32005, "phone.format", {"number": "020 7183 8750"})
+    _expect_error(c, -32602, "phone.format",
+                  {"number": "+44 20 7183 8750", "format": "x"})
+    _expect_error(c, -32602, "phone.normalize", {"region": "GB"})
     _expect_error(c, -32003, "agent.connect",
                   {"endpoint": "sip:nobody@127.0.0.1:9"})   # Offline
     _expect_error(c, -32602, "contact.history", {"limit": 0})
