@@ -219,6 +219,12 @@ static int start(struct daemon *dm)
 
 static void stop(struct daemon *dm)
 {
+	/* already stopping: a second SIGTERM (systemd's, or an impatient
+	 * operator's) must not cut the orderly stop short and leave baresip
+	 * behind */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	sd_notify(0, "STOPPING=1");
 	tmr_cancel(&dm->watchdog_tmr);
 	/* the socket goes first so that no client acts on a dying desk */
