@@ -31,6 +31,8 @@ struct conf {
 	char *rtp_ports;
 	char *snd_path;
 	char *dial_template;
+	char *quick_connects;
+	char *transfer_method;
 	unsigned event_buffer;
 	unsigned history_size;
 	unsigned max_clients;
@@ -59,6 +61,13 @@ int conf_finish(struct conf *c, char *err, size_t err_size);
  * conf_free_statuses. */
 int conf_split_statuses(const char *list, char ***out, size_t *n);
 void conf_free_statuses(char **names, size_t n);
+
+/* quick_connects: "Name=endpoint, Name=endpoint". Split into names and
+ * endpoints (free both with conf_free_statuses), or look one name up. */
+int conf_split_quick_connects(const char *list, char ***names,
+			      char ***values, size_t *n);
+int conf_quick_connect(const char *list, const char *name, char *out,
+		       size_t size);
 
 /* Print every setting as the file would hold it (for ccpd --dump-config). */
 void conf_dump(const struct conf *c, void *file);

@@ -68,6 +68,27 @@ void media_shutdown(struct media *m);
 int media_command(struct media *m, const char *call_id, const char *cmd,
 		  const char *params, media_resp_h *h, void *arg);
 
+/* The accounts ccpd keeps in baresip: the agent's own, one that places
+ * consult calls (so that the two calls can be given different audio
+ * devices and bridged), and one that never has calls (so that switching
+ * the default devices touches no live call). */
+enum media_account {
+	MEDIA_ACCOUNT_AGENT,
+	MEDIA_ACCOUNT_CONSULT,
+	MEDIA_ACCOUNT_IDLE,
+};
+
+/* A command that is no call command, with that account made current. */
+int media_command_ua(struct media *m, enum media_account acc,
+		     const char *cmd, const char *params, media_resp_h *h,
+		     void *arg);
+const char *media_account_aor(const struct media *m, enum media_account acc);
+/* Join the audio of the agent account's calls and the consult account's
+ * calls (aubridge devices named after name), then put the default devices
+ * for later calls back. */
+int media_bridge(struct media *m, const char *name);
+int media_restore_devices(struct media *m);
+
 enum media_state media_get_state(const struct media *m);
 const char *media_state_name(enum media_state st);
 pid_t media_pid(const struct media *m);
