@@ -327,3 +327,142 @@ def test_consult_swap_and_leave(agent, customer, third):
     assert heard == [CUSTOMER, THIRD], heard
     agent.c.call("contact.clear", {"contactId": cid})
     agent.c.wait_state("Available")
+
+
+def test_blind_transfer_by_bridge(agent, customer, third):
+    cid = connect_customer(agent, customer)
+    t0 = time.monotonic()
+    time.sleep(TALK)
+    agent.c.call("contact.transfer",
+                 {"contactId": cid, "endpoint": third.uri})
+    ev = agent.c.wait_event("contact.transferred")["data"]
+    assert ev["method"] == "bridge" and ev["endpoint"] == third.uri
+    agent.c.wait_event("contact.acw")
+    assert agent.c.call("contact.get",
+                        {"contactId": cid})["endReason"] == "transferred"
+    t_left = time.monotonic()
+    wait_packets(customer, 40)
+    time.sleep(1.5)
+    t_end = time.monotonic()
+    to_cust = sent(agent, 0, t0, t_left + 0.5, t_end - 0.2)
+    note("blind transfer: sent to the customer after it", to_cust)
+    assert dominant(to_cust) == THIRD, show(to_cust)
+    third.hangup()
+    customer.wait_event("CALL_CLOSED", 10)
+    thr = third.wait_heard_wav(5)
+    t_heard = report(thr, 0.3, -0.2)
+    note("blind transfer: the target heard", t_heard)
+    assert dominant(t_heard) == CUSTOMER, show(t_heard)
+
+
+def test_refused_transfer_returns_the_customer_on_hold(agent, customer):
+    busy = peers.Sipp("uas_busy", timeout=20).start()
+    busy.wait_listening()
+    cid = connect_customer(agent, customer)
+    time.sleep(1.0)
+    agent.c.call("contact.transfer",
+                 {"contactId": cid, "endpoint": busy.uri})
+    ev = agent.c.wait_event("contact.transferFailed")["data"]
+    assert "486" in ev["reason"], ev
+    contact = agent.c.call("contact.get", {"contactId": cid})
+    assert contact["state"] == "connected"
+    states = [k["state"] for k in contact["connections"]]
+    assert states == ["connected", "hold", "disconnected"], states
+    assert agent.c.call("agent.getState")["state"] == "Busy"
+    time.sleep(1.0)
+    agent.c.call("connection.resume", {"contactId": cid})
+    conn_event(agent, cid + "-1", "connected")
+    wait_packets(customer, 40)
+    agent.c.call("connection.destroy", {"contactId": cid})
+    agent.c.wait_event("contact.acw")
+    assert busy.wait(20) == 0, busy.errors()
+
+
+def test_blind_transfer_by_refer(agent, customer, third):
+    cid = connect_customer(agent, customer)
+    time.sleep(1.2)
+    agent.c.call("contact.transfer", {"contactId": cid,
+                                      "endpoint": third.uri,
+                                      "method": "refer"})
+    ev = agent.c.wait_event("contact.transferred")["data"]
+    assert ev["method"] == "refer"
+    agent.c.wait_event("contact.acw")
+    third.wait_event("CALL_ESTABLISHED", 10)
+    time.sleep(TALK)
+    third.hangup()
+    thr = third.wait_heard_wav(5)
+    t_heard = report(thr, 0.3, -0.2)
+    note("REFER transfer: the target heard", t_heard)
+    assert dominant(t_heard) == CUSTOMER, show(t_heard)
+
+
+def test_refused_refer_is_reported(agent, customer):
+    """baresip 1.0.0 ends the referred call when the REFER fails: the
+    failure is reported and the contact ends as transfer_failed."""
+    busy = peers.Sipp("uas_busy", timeout=20).start()
+    busy.wait_listening()
+    cid = connect_customer(agent, customer)
+    agent.c.call("contact.transfer", {"contactId": cid,
+                                      "endpoint": busy.uri,
+                                      "method": "refer"})
+    ev = agent.c.wait_event("contact.transferFailed")["data"]
+    assert "486" in ev["reason"], ev
+    agent.c.wait_event("contact.acw")
+    assert agent.c.call("contact.get", {"contactId": cid})["endReason"] \
+        == "transfer_failed"
+    busy.wait(20)
+
+
+def test_conference_is_refused_without_a_mixer(agent, customer, third):
+    cid = connect_customer(agent, customer)
+    agent.c.call("contact.addConnection",
+                 {"contactId": cid, "endpoint": "Billing"})
+    ans = agent.c.request("contact.conferenceConnections",
+                          {"contactId": cid})
+    # the quick connect named Billing was dialed (nobody answers on :9)
+    assert ans["error"]["code"] in (-32003, -32004), ans
+    agent.c.call("connection.destroy", {"contactId": cid,
+                                        "connectionId": cid + "-2"})
+    conn_event(agent, cid + "-2", "disconnected")
+    agent.c.call("connection.destroy", {"contactId": cid})
+    agent.c.wait_event("contact.acw")
+
+
+def test_ccpctl_call_control(agent, customer, third):
+    cid = connect_customer(agent, customer)
+    r = agent.ctl("hold")
+    assert r.returncode == 0 and r.stdout == "holding %s\n" % cid, r
+    conn_event(agent, cid + "-1", "hold")
+    time.sleep(0.5)
+    assert agent.ctl("resume").returncode == 0
+    conn_event(agent, cid + "-1", "connected")
+    r = agent.ctl("mute")
+    assert r.returncode == 0, r
+    assert agent.c.wait_event("agent.muteToggle")["data"]["muted"] is True
+    assert agent.ctl("unmute").returncode == 0
+    assert agent.c.wait_event("agent.muteToggle")["data"]["muted"] is False
+    customer.drain_events()
+    assert agent.ctl("digits", "42#").returncode == 0
+    got = "".join(customer.wait_event("CALL_DTMF_START", 10)["param"]
+                  for _ in range(3))
+    assert got == "42#"
+    assert agent.ctl("digits", "9x").returncode == 1
+    r = agent.ctl("endpoints")
+    assert r.stdout.split("\n")[0].split() == ["Billing",
+                                               "sip:billing@127.0.0.1:9"]
+    time.sleep(0.5)
+    r = agent.ctl("consult", third.uri)
+    assert r.returncode == 0 and r.stdout == cid + "-2\n", r
+    conn_event(agent, cid + "-2", "connected")
+    time.sleep(0.5)
+    assert agent.ctl("swap").returncode == 0
+    conn_event(agent, cid + "-1", "connected")
+    time.sleep(0.5)
+    assert agent.ctl("join").returncode == 1
+    r = agent.ctl("leave")
+    assert r.returncode == 0, r
+    agent.c.wait_event("contact.acw")
+    customer.hangup()
+    conn_event(agent, cid + "-2", "disconnected")
+    r = agent.ctl("transfer", third.uri, cid)
+    assert r.returncode == 1 and "is ended" in r.stderr, r
