@@ -41,7 +41,17 @@ def agent(make_ccpd):
     d.snd_dir = snd
     d.c = d.client()
     d.c.call("events.subscribe")
-    return d
+    yield d
+    # every event of the session matches the protocol's schema
+    from test_schema import Schema, load_schema
+    schema = Schema(load_schema())
+    while not d.c.events.empty():
+        d.c.seen.append(d.c.events.get())
+    problems = []
+    for ev in d.c.seen:
+        problems += ["%s: %s" % (ev["type"], p) for p in schema.problems(
+            "/events/%s" % ev["type"], ev["data"])]
+    assert not problems, "\n".join(problems[:10])
 
 
 @pytest.fixture
