@@ -770,6 +770,68 @@ out:
 	return q;
 }
 
+/* What digits, consult and transfer send along with the contact. */
+struct contact_param {
+	const char *method;
+	const char *key;
+	const char *done;
+};
+
+static const char *const states_connected[] = { "connected", NULL };
+static const struct contact_action action_connected = {
+	NULL, states_connected, "connected", NULL,
+};
+
+static int cmd_contact_param(struct ctl *ctl, const struct command *cmd,
+                             int argc, char **argv)
+{
+	const struct contact_param *cp = cmd->data;
+	char *picked = NULL;
+	const char *id;
+	cJSON *params, *result;
+	int q;
+
+	if (argc > 1) {
+		id = argv[1];
+	} else {
+		q = pick_contact(ctl, &action_connected, &picked);
+		if (!picked)
+			return q;
+		id = picked;
+	}
+	params = params_with_string("contactId", id);
+	if (!params || !cJSON_AddStringToObject(params, cp->key, argv[0])) {
+		cJSON_Delete(params);
+		q = fail("out of memory");
+		goto out;
+	}
+	q = ctl_call(ctl, cp->method, params, &result);
+	if (!result)
+		goto out;
+	if (ctl->json) {
+		print_json_line(stdout, result);
+		putchar('\n');
+	} else if (json_str(result, "connectionId")) {
+		puts(json_str(result, "connectionId"));
+	} else {
+		printf("%s %s\n", cp->done, id);
+	}
+	cJSON_Delete(result);
+out:
+	free(picked);
+	return q;
+}
+
+static int cmd_mute(struct ctl *ctl, const struct command *cmd,
+                    int argc, char **argv)
+{
+	(void)argc; (void)argv;
+	return call_and_show(ctl, cmd->data, NULL, show_agent);
+}
+
+static int cmd_call_simple(struct ctl *ctl, const struct command *cmd,
+                           int argc, char **argv);
+
 static int cmd_contacts(struct ctl *ctl, const struct command *cmd,
                         int argc, char **argv)
 {
@@ -866,6 +928,22 @@ static int cmd_call(struct ctl *ctl, const struct command *cmd,
 		}
 	}
 	return call_and_show(ctl, argv[0], params, show_pretty);
+}
+
+static void show_endpoints(const cJSON *endpoints)
+{
+	const cJSON *e;
+
+	cJSON_ArrayForEach(e, endpoints)
+		printf("%-24s %s\n", or_dash(json_str(e, "name")),
+		       or_dash(json_str(e, "endpoint")));
+}
+
+static int cmd_call_simple(struct ctl *ctl, const struct command *cmd,
+                           int argc, char **argv)
+{
+	(void)argc; (void)argv;
+	return call_and_show(ctl, cmd->data, NULL, show_endpoints);
 }
 
 /* ---- watch -------------------------------------------------------------- */
@@ -1054,6 +1132,33 @@ static const struct contact_action action_clear = {
 	"contact.clear", states_done, "ended or failed", "cleared",
 };
 
+static const struct contact_action action_hold = {
+	"connection.hold", states_connected, "connected", "holding",
+};
+static const struct contact_action action_resume = {
+	"connection.resume", states_connected, "connected", "resuming",
+};
+static const struct contact_action action_swap = {
+	"contact.toggleActiveConnections", states_connected, "connected",
+	"swapped",
+};
+static const struct contact_action action_join = {
+	"contact.conferenceConnections", states_connected, "connected",
+	"joined",
+};
+static const struct contact_action action_leave = {
+	"connection.destroy", states_connected, "connected", "leaving",
+};
+static const struct contact_param param_digits = {
+	"connection.sendDigits", "digits", "sent digits on",
+};
+static const struct contact_param param_consult = {
+	"contact.addConnection", "endpoint", "consulting on",
+};
+static const struct contact_param param_transfer = {
+	"contact.transfer", "endpoint", "transferring",
+};
+
 static const struct command commands[] = {
 	{ "status", "", "show the agent state", 0, 0, cmd_status, NULL },
 	{ "states", "", "list the statuses the agent may choose", 0, 0, cmd_states, NULL },
@@ -1064,6 +1169,17 @@ static const struct command commands[] = {
 	{ "reject", "[CONTACT]", "refuse a ringing contact", 0, 1, cmd_contact_action, &action_reject },
 	{ "hangup", "[CONTACT]", "hang up, or cancel a dial", 0, 1, cmd_contact_action, &action_hangup },
 	{ "clear", "[CONTACT]", "end after-contact work or clear a failed call", 0, 1, cmd_contact_action, &action_clear },
+	{ "hold", "[CONTACT]", "put the party the agent talks to on hold", 0, 1, cmd_contact_action, &action_hold },
+	{ "resume", "[CONTACT]", "take the held party off hold", 0, 1, cmd_contact_action, &action_resume },
+	{ "mute", "", "mute the agent on every call", 0, 0, cmd_mute, "agent.mute" },
+	{ "unmute", "", "unmute the agent", 0, 0, cmd_mute, "agent.unmute" },
+	{ "digits", "DIGITS [CONTACT]", "send DTMF digits (0-9 * # A-D)", 1, 2, cmd_contact_param, &param_digits },
+	{ "consult", "ENDPOINT [CONTACT]", "hold the customer and call a third party; print its connection id", 1, 2, cmd_contact_param, &param_consult },
+	{ "swap", "[CONTACT]", "talk to the held party, hold the other", 0, 1, cmd_contact_action, &action_swap },
+	{ "join", "[CONTACT]", "conference the parties (needs a mixer)", 0, 1, cmd_contact_action, &action_join },
+	{ "leave", "[CONTACT]", "drop out, leaving the parties talking", 0, 1, cmd_contact_action, &action_leave },
+	{ "transfer", "ENDPOINT [CONTACT]", "blind-transfer the customer", 1, 2, cmd_contact_param, &param_transfer },
+	{ "endpoints", "", "list the quick connects", 0, 0, cmd_call_simple, "agent.getEndpoints" },
 	{ "contacts", "", "list the live contacts", 0, 0, cmd_contacts, NULL },
 	{ "history", "[N]", "list the N most recent contacts, newest first", 0, 1, cmd_history, NULL },
 	{ "media", "", "show the state of the media stack", 0, 0, cmd_media, NULL },

@@ -58,6 +58,8 @@ static const struct setting settings[] = {
 	S(phone_numbers,    K_STR,  0, 0, ""),
 	S(caller_id,        K_STR,  0, 0, ""),
 	S(agent_caller_id,  K_STR,  0, 0, ""),
+	S(quick_connects,   K_STR,  0, 0, ""),
+	S(transfer_method,  K_STR,  0, 0, "bridge"),
 	S(event_buffer,     K_UINT, 16, 1000000, "1024"),
 	S(history_size,     K_UINT, 1, 100000, "200"),
 	S(max_clients,      K_UINT, 1, 10000, "64"),
@@ -355,6 +357,69 @@ int conf_split_statuses(const char *list, char ***out, size_t *n)
 	return 0;
 }
 
+int conf_split_quick_connects(const char *list, char ***names,
+			      char ***values, size_t *n)
+{
+	char **entries = NULL, **nv = NULL, **vv = NULL;
+	size_t count = 0, i;
+	int r = conf_split_statuses(list, &entries, &count);
+
+	if (r < 0)
+		return r;
+	nv = calloc(count + 1, sizeof(*nv));
+	vv = calloc(count + 1, sizeof(*vv));
+	if (!nv || !vv) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < count; i++) {
+		char *eq = strchr(entries[i], '=');
+
+		if (!eq || eq == entries[i]) {
+			r = -EINVAL;
+			goto out;
+		}
+		*eq = '\0';
+		nv[i] = strdup(trim(entries[i]));
+		vv[i] = strdup(trim(eq + 1));
+		if (!nv[i] || !vv[i]) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+out:
+	conf_free_statuses(entries, count);
+	if (r < 0) {
+		conf_free_statuses(nv, count);
+		conf_free_statuses(vv, count);
+		return r;
+	}
+	*names = nv;
+	*values = vv;
+	*n = count;
+	return 0;
+}
+
+int conf_quick_connect(const char *list, const char *name, char *out,
+		       size_t size)
+{
+	char **names, **values;
+	size_t n, i;
+	int r = conf_split_quick_connects(list, &names, &values, &n);
+
+	if (r < 0)
+		return r;
+	r = -ENOENT;
+	for (i = 0; i < n && r < 0; i++)
+		if (strcmp(names[i], name) == 0) {
+			snprintf(out, size, "%s", values[i]);
+			r = 0;
+		}
+	conf_free_statuses(names, n);
+	conf_free_statuses(values, n);
+	return r;
+}
+
 /* Names the agent may not take for a status: the built-in ones and every
  * system or error state, so that a state name always means one thing. */
 static const char *const reserved[] = {
@@ -593,6 +658,53 @@ static int check_phone_settings(struct conf *c, char *err, size_t err_size)
 	return r;
 }
 
+/* Each entry "Name=endpoint": a name of letters, digits, spaces, _ and -
+ * that is no endpoint itself, and a +number or sip:/sips: URI. */
+static int check_quick_connects(const struct conf *c, char *err,
+				size_t err_size)
+{
+	char **names, **values;
+	size_t n, i, j;
+	int r = conf_split_quick_connects(c->quick_connects, &names, &values,
+					  &n);
+
+	if (r == -EINVAL) {
+		snprintf(err, err_size, "quick_connects: expected "
+			 "'Name=endpoint, Name=endpoint'");
+		return r;
+	}
+	if (r < 0)
+		return r;
+	for (i = 0; i < n && r == 0; i++) {
+		const char *p;
+
+		if (!*names[i] || strlen(names[i]) > 64 ||
+		    !isalpha((unsigned char)names[i][0]))
+			r = -EINVAL;
+		for (p = names[i]; *p && r == 0; p++)
+			if (!isalnum((unsigned char)*p) &&
+			    !strchr(" _-", *p))
+				r = -EINVAL;
+		if (r == 0 && values[i][0] != '+' &&
+		    strncmp(values[i], "sip:", 4) != 0 &&
+		    strncmp(values[i], "sips:", 5) != 0)
+			r = -EINVAL;
+		if (r == 0 && strlen(values[i]) > 256)
+			r = -EINVAL;
+		for (j = 0; j < i && r == 0; j++)
+			if (strcmp(names[i], names[j]) == 0)
+				r = -EINVAL;
+		if (r < 0)
+			snprintf(err, err_size, "quick_connects: '%s=%s' needs "
+				 "a unique name (a letter, then letters, "
+				 "digits, spaces, _ or -) and a +number or "
+				 "sip: URI", names[i], values[i]);
+	}
+	conf_free_statuses(names, n);
+	conf_free_statuses(values, n);
+	return r;
+}
+
 int conf_finish(struct conf *c, char *err, size_t err_size)
 {
 	int r;
@@ -639,6 +751,15 @@ int conf_finish(struct conf *c, char *err, size_t err_size)
 	if (r < 0)
 		return r;
 	r = check_phone_settings(c, err, err_size);
+	if (r < 0)
+		return r;
+	if (strcmp(c->transfer_method, "bridge") != 0 &&
+	    strcmp(c->transfer_method, "refer") != 0) {
+		snprintf(err, err_size, "transfer_method: '%s' is neither "
+			 "bridge nor refer", c->transfer_method);
+		return -EINVAL;
+	}
+	r = check_quick_connects(c, err, err_size);
 	if (r < 0)
 		return r;
 	if (*c->dial_template && !strstr(c->dial_template, "{e164}") &&

@@ -39,6 +39,8 @@ struct conf {
 	char *phone_numbers;
 	char *caller_id;
 	char *agent_caller_id;
+	char *quick_connects;
+	char *transfer_method;
 	unsigned event_buffer;
 	unsigned history_size;
 	unsigned max_clients;
@@ -75,6 +77,13 @@ void conf_free_list(char **items, size_t n);
 /* The region national numbers are read in: the agent's, else the
  * instance's; "" when neither is set. */
 const char *conf_default_region(const struct conf *c);
+
+/* quick_connects: "Name=endpoint, Name=endpoint". Split into names and
+ * endpoints (free both with conf_free_statuses), or look one name up. */
+int conf_split_quick_connects(const char *list, char ***names,
+			      char ***values, size_t *n);
+int conf_quick_connect(const char *list, const char *name, char *out,
+		       size_t size);
 
 /* Print every setting as the file would hold it (for ccpd --dump-config). */
 void conf_dump(const struct conf *c, void *file);

@@ -16,8 +16,26 @@ static const char *const mark_names[M_COUNT] = {
 	"initiated", "offered", "accepted", "connected", "ended", "acwEnded",
 };
 
+struct conn {
+	struct contact *c;
+	unsigned idx;
+	char id[32];
+	enum conn_type type;
+	enum conn_party party;
+	enum conn_state state;
+	char *call_id;          /* third parties only */
+	char *uri;
+	char *reason;
+	enum contact_by by;
+	bool muted;
+	unsigned holds;
+	uint64_t hold_since, hold_ms;
+};
+
 struct contact {
 	struct contact *prev, *next;
+	struct conn conns[CONTACT_MAX_CONNS];
+	unsigned n_conns;
 	char id[24];
 	enum contact_dir dir;
 	enum contact_state state;
@@ -44,8 +62,15 @@ struct contacts {
 
 static void contact_destroy(struct contact *c)
 {
+	unsigned i;
+
 	if (!c)
 		return;
+	for (i = 0; i < c->n_conns; i++) {
+		free(c->conns[i].call_id);
+		free(c->conns[i].uri);
+		free(c->conns[i].reason);
+	}
 	free(c->call_id);
 	free(c->uri);
 	free(c->name);
@@ -124,6 +149,8 @@ int contact_new(struct contacts *cs, struct contact **ret,
 	if (!c)
 		return -ENOMEM;
 	snprintf(c->id, sizeof(c->id), "c-%lu", ++cs->next_id);
+	snprintf(c->conns[0].id, sizeof(c->conns[0].id), "%s-0", c->id);
+	snprintf(c->conns[1].id, sizeof(c->conns[1].id), "%s-1", c->id);
 	c->dir = dir;
 	c->state = dir == CONTACT_INBOUND ? CONTACT_INCOMING
 					  : CONTACT_CONNECTING;
@@ -135,6 +162,18 @@ int contact_new(struct contacts *cs, struct contact **ret,
 		contact_destroy(c);
 		return -ENOMEM;
 	}
+	for (c->n_conns = 0; c->n_conns < 2; c->n_conns++) {
+		struct conn *k = &c->conns[c->n_conns];
+
+		k->c = c;
+		k->idx = c->n_conns;
+		k->state = CONN_CONNECTING;
+	}
+	c->conns[0].type = CONN_AGENT;
+	c->conns[0].party = PARTY_AGENT;
+	c->conns[1].type = dir == CONTACT_INBOUND ? CONN_INBOUND
+						  : CONN_OUTBOUND;
+	c->conns[1].party = PARTY_CUSTOMER;
 	c->marks[M_INITIATED] = now_ms;
 	if (dir == CONTACT_INBOUND)
 		c->marks[M_OFFERED] = now_ms;
@@ -233,6 +272,10 @@ void contacts_retire(struct contacts *cs, struct contact *c, uint64_t now_ms)
 		   c->state == CONTACT_CONNECTED) {
 		c->state = CONTACT_DESTROYED;
 	}
+	for (unsigned i = 0; i < c->n_conns; i++)
+		if (conn_is_live(&c->conns[i]))
+			conn_set_state(&c->conns[i], CONN_DISCONNECTED,
+				       now_ms);
 	c->user = NULL;
 	contact_destroy(cs->hist[cs->hist_pos]);
 	cs->hist[cs->hist_pos] = c;
@@ -347,17 +390,20 @@ const char *contact_end_name(enum contact_end e)
 	case CONTACT_END_REFUSED:         return "refused";
 	case CONTACT_END_FAILED:          return "failed";
 	case CONTACT_END_MEDIA_FAILURE:   return "media_failure";
+	case CONTACT_END_TRANSFERRED:     return "transferred";
+	case CONTACT_END_TRANSFER_FAILED: return "transfer_failed";
 	}
 	return NULL;
 }
 
-static const char *by_name(enum contact_by b)
+const char *contact_by_name(enum contact_by b)
 {
 	switch (b) {
-	case CONTACT_BY_NONE:     return NULL;
-	case CONTACT_BY_CUSTOMER: return "customer";
-	case CONTACT_BY_AGENT:    return "agent";
-	case CONTACT_BY_SYSTEM:   return "system";
+	case CONTACT_BY_NONE:        return NULL;
+	case CONTACT_BY_CUSTOMER:    return "customer";
+	case CONTACT_BY_AGENT:       return "agent";
+	case CONTACT_BY_SYSTEM:      return "system";
+	case CONTACT_BY_THIRD_PARTY: return "thirdParty";
 	}
 	return NULL;
 }
@@ -370,29 +416,10 @@ static void add_str_or_null(cJSON *o, const char *k, const char *v)
 		cJSON_AddNullToObject(o, k);
 }
 
-static const char *connection_state(const struct contact *c)
-{
-	switch (c->state) {
-	case CONTACT_INCOMING:
-	case CONTACT_CONNECTING:
-		return "connecting";
-	case CONTACT_CONNECTED:
-		return "connected";
-	case CONTACT_ENDED:
-	case CONTACT_MISSED:
-	case CONTACT_REJECTED:
-	case CONTACT_REFUSED:
-	case CONTACT_ERROR:
-	case CONTACT_DESTROYED:
-		return "disconnected";
-	}
-	return "disconnected";
-}
-
 cJSON *contact_to_json(const struct contact *c)
 {
-	cJSON *o = cJSON_CreateObject(), *cust, *conns, *conn, *ts;
-	char conn_id[32];
+	cJSON *o = cJSON_CreateObject(), *cust, *conns, *ts;
+	unsigned k;
 	int i;
 
 	if (!o)
@@ -409,14 +436,11 @@ cJSON *contact_to_json(const struct contact *c)
 	add_str_or_null(cust, "international", c->international);
 	add_str_or_null(cust, "displayName", c->name);
 	conns = cJSON_AddArrayToObject(o, "connections");
-	conn = cJSON_CreateObject();
-	snprintf(conn_id, sizeof(conn_id), "%s-1", c->id);
-	cJSON_AddStringToObject(conn, "connectionId", conn_id);
-	cJSON_AddStringToObject(conn, "type", c->dir == CONTACT_INBOUND ?
-				"inbound" : "outbound");
-	cJSON_AddStringToObject(conn, "state", connection_state(c));
-	add_str_or_null(conn, "callId", c->call_id);
-	cJSON_AddItemToArray(conns, conn);
+	for (k = 0; k < c->n_conns; k++)
+		cJSON_AddItemToArray(conns, conn_to_json(&c->conns[k]));
+	jsonrpc_add_int(o, "holdCount", c->conns[CONN_CUSTOMER_IDX].holds);
+	jsonrpc_add_int(o, "holdDuration",
+			(long long)contact_hold_ms(c, 0));
 	ts = cJSON_AddObjectToObject(o, "timestamps");
 	for (i = 0; i < M_COUNT; i++) {
 		if (c->marks[i])
@@ -426,7 +450,7 @@ cJSON *contact_to_json(const struct contact *c)
 			cJSON_AddNullToObject(ts, mark_names[i]);
 	}
 	add_str_or_null(o, "endReason", contact_end_name(c->end));
-	add_str_or_null(o, "disconnectedBy", by_name(c->by));
+	add_str_or_null(o, "disconnectedBy", contact_by_name(c->by));
 	add_str_or_null(o, "sipCause", c->sip_cause);
 	add_str_or_null(o, "callerId", c->caller_id[0] ? c->caller_id : NULL);
 	return o;
@@ -460,4 +484,270 @@ cJSON *contacts_history_json(const struct contacts *cs, unsigned limit)
 		cJSON_AddItemToArray(a, contact_to_json(cs->hist[pos]));
 	}
 	return a;
+}
+
+/* ---- connections ---- */
+
+unsigned contact_conn_count(const struct contact *c)
+{
+	return c->n_conns;
+}
+
+struct conn *contact_conn(const struct contact *c, unsigned i)
+{
+	return i < c->n_conns ? (struct conn *)&c->conns[i] : NULL;
+}
+
+struct conn *contact_conn_find(const struct contact *c, const char *id)
+{
+	unsigned i;
+
+	for (i = 0; i < c->n_conns; i++)
+		if (strcmp(c->conns[i].id, id) == 0)
+			return (struct conn *)&c->conns[i];
+	return NULL;
+}
+
+struct conn *contacts_find_conn_call(const struct contacts *cs,
+				     const char *call_id,
+				     struct contact **ret)
+{
+	struct contact *c;
+	unsigned i;
+
+	if (!call_id)
+		return NULL;
+	for (c = cs->head; c; c = c->next) {
+		if (c->call_id && strcmp(c->call_id, call_id) == 0) {
+			*ret = c;
+			return &c->conns[CONN_CUSTOMER_IDX];
+		}
+		for (i = 2; i < c->n_conns; i++)
+			if (c->conns[i].call_id &&
+			    strcmp(c->conns[i].call_id, call_id) == 0) {
+				*ret = c;
+				return &c->conns[i];
+			}
+	}
+	return NULL;
+}
+
+struct conn *contacts_find_unbound_third(const struct contacts *cs,
+					 struct contact **ret)
+{
+	struct contact *c;
+	unsigned i;
+
+	for (c = cs->head; c; c = c->next)
+		for (i = 2; i < c->n_conns; i++)
+			if (!c->conns[i].call_id &&
+			    c->conns[i].state == CONN_CONNECTING) {
+				*ret = c;
+				return &c->conns[i];
+			}
+	return NULL;
+}
+
+int contact_add_third(struct contact *c, const char *uri, struct conn **ret)
+{
+	struct conn *k;
+
+	if (c->n_conns == CONTACT_MAX_CONNS)
+		return -E2BIG;
+	k = &c->conns[c->n_conns];
+	memset(k, 0, sizeof(*k));
+	k->uri = uri ? strdup(uri) : NULL;
+	if (uri && !k->uri)
+		return -ENOMEM;
+	k->c = c;
+	k->idx = c->n_conns;
+	snprintf(k->id, sizeof(k->id), "%s-%u", c->id, c->n_conns);
+	k->type = CONN_OUTBOUND;
+	k->party = PARTY_THIRD_PARTY;
+	k->state = CONN_CONNECTING;
+	c->n_conns++;
+	*ret = k;
+	return 0;
+}
+
+unsigned contact_live_parties(const struct contact *c)
+{
+	unsigned i, n = 0;
+
+	for (i = 1; i < c->n_conns; i++)
+		if (conn_is_live(&c->conns[i]))
+			n++;
+	return n;
+}
+
+uint64_t contact_hold_ms(const struct contact *c, uint64_t now_ms)
+{
+	const struct conn *k = &c->conns[CONN_CUSTOMER_IDX];
+	uint64_t ms = k->hold_ms;
+
+	if (k->state == CONN_HOLD && now_ms > k->hold_since)
+		ms += now_ms - k->hold_since;
+	return ms;
+}
+
+const char *conn_id(const struct conn *k)
+{
+	return k->id;
+}
+
+unsigned conn_index(const struct conn *k)
+{
+	return k->idx;
+}
+
+enum conn_type conn_type(const struct conn *k)
+{
+	return k->type;
+}
+
+enum conn_party conn_party(const struct conn *k)
+{
+	return k->party;
+}
+
+enum conn_state conn_state(const struct conn *k)
+{
+	return k->state;
+}
+
+const char *conn_call_id(const struct conn *k)
+{
+	switch (k->party) {
+	case PARTY_AGENT:       return NULL;
+	case PARTY_CUSTOMER:    return k->c->call_id;
+	case PARTY_THIRD_PARTY: return k->call_id;
+	}
+	return NULL;
+}
+
+int conn_bind_call(struct conn *k, const char *call_id)
+{
+	char *s;
+
+	if (k->party == PARTY_CUSTOMER)
+		return contact_bind_call(k->c, call_id);
+	s = strdup(call_id);
+	if (!s)
+		return -ENOMEM;
+	free(k->call_id);
+	k->call_id = s;
+	return 0;
+}
+
+const char *conn_endpoint(const struct conn *k)
+{
+	switch (k->party) {
+	case PARTY_AGENT:       return NULL;
+	case PARTY_CUSTOMER:    return k->c->uri;
+	case PARTY_THIRD_PARTY: return k->uri;
+	}
+	return NULL;
+}
+
+bool conn_is_live(const struct conn *k)
+{
+	return k->state != CONN_DISCONNECTED;
+}
+
+enum conn_state conn_set_state(struct conn *k, enum conn_state st,
+			       uint64_t now_ms)
+{
+	enum conn_state old = k->state;
+
+	if (old == st)
+		return old;
+	if (st == CONN_HOLD) {
+		k->holds++;
+		k->hold_since = now_ms;
+	} else if (old == CONN_HOLD && now_ms > k->hold_since) {
+		k->hold_ms += now_ms - k->hold_since;
+	}
+	k->state = st;
+	return old;
+}
+
+void conn_set_end(struct conn *k, const char *reason, enum contact_by by)
+{
+	free(k->reason);
+	k->reason = reason && *reason ? strdup(reason) : NULL;
+	k->by = by;
+}
+
+const char *conn_reason(const struct conn *k)
+{
+	return k->reason;
+}
+
+enum contact_by conn_ended_by(const struct conn *k)
+{
+	return k->by;
+}
+
+bool conn_muted(const struct conn *k)
+{
+	return k->muted;
+}
+
+void conn_set_muted(struct conn *k, bool muted)
+{
+	k->muted = muted;
+}
+
+struct contact *conn_contact(const struct conn *k)
+{
+	return k->c;
+}
+
+const char *conn_state_name(enum conn_state st)
+{
+	switch (st) {
+	case CONN_CONNECTING:   return "connecting";
+	case CONN_CONNECTED:    return "connected";
+	case CONN_HOLD:         return "hold";
+	case CONN_DISCONNECTED: return "disconnected";
+	}
+	return "disconnected";
+}
+
+const char *conn_party_name(enum conn_party p)
+{
+	switch (p) {
+	case PARTY_AGENT:       return "agent";
+	case PARTY_CUSTOMER:    return "customer";
+	case PARTY_THIRD_PARTY: return "thirdParty";
+	}
+	return "agent";
+}
+
+static const char *conn_type_name(enum conn_type t)
+{
+	switch (t) {
+	case CONN_AGENT:    return "agent";
+	case CONN_INBOUND:  return "inbound";
+	case CONN_OUTBOUND: return "outbound";
+	}
+	return "agent";
+}
+
+cJSON *conn_to_json(const struct conn *k)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (!o)
+		return NULL;
+	cJSON_AddStringToObject(o, "connectionId", k->id);
+	cJSON_AddStringToObject(o, "type", conn_type_name(k->type));
+	cJSON_AddStringToObject(o, "party", conn_party_name(k->party));
+	cJSON_AddStringToObject(o, "state", conn_state_name(k->state));
+	add_str_or_null(o, "endpoint", conn_endpoint(k));
+	add_str_or_null(o, "callId", conn_call_id(k));
+	jsonrpc_add_int(o, "holdDuration", (long long)k->hold_ms);
+	add_str_or_null(o, "reason", k->reason);
+	add_str_or_null(o, "disconnectedBy", contact_by_name(k->by));
+	return o;
 }

@@ -25,12 +25,19 @@
 
 enum reg_state { REG_NONE, REG_REGISTERING, REG_REGISTERED, REG_FAILED };
 
+/* How a transfer in progress is being made. */
+enum xfer { XFER_NONE, XFER_REFER, XFER_BRIDGE };
+
 /* What the desk keeps per live contact. */
 struct slot {
 	struct desk *d;
 	char id[24];
 	struct tmr ring_tmr;
 	struct tmr acw_tmr;
+	unsigned active;        /* the connection the agent talks to */
+	bool left;              /* the agent left; the parties are bridged */
+	enum xfer xfer;
+	char xfer_target[CCPD_MAX_ENDPOINT + 128];
 };
 
 struct desk {
@@ -48,6 +55,11 @@ struct desk {
 	/* agent.getState is the most frequent question: its answer is kept
 	 * encoded until the agent changes */
 	char *agent_text;
+	bool muted;             /* what the agent asked for; authoritative */
+	/* the two calls joined after a leave: when one ends, so does the
+	 * other. One bridge at a time (ausrc switches a whole account). */
+	char *bridge[2];
+	unsigned bridge_seq;
 };
 
 static int fail(struct desk_err *e, int code, const char *fmt, ...)
@@ -62,6 +74,14 @@ static int fail(struct desk_err *e, int code, const char *fmt, ...)
 	vsnprintf(e->reason, sizeof(e->reason), fmt, ap);
 	va_end(ap);
 	return code;
+}
+
+static void add_str(cJSON *o, const char *k, const char *v)
+{
+	if (v)
+		cJSON_AddStringToObject(o, k, v);
+	else
+		cJSON_AddNullToObject(o, k);
 }
 
 /* ---- publishing ---- */
@@ -83,6 +103,7 @@ cJSON *desk_agent_json(const struct desk *d)
 	else
 		cJSON_AddNullToObject(o, "next");
 	cJSON_AddBoolToObject(o, "routable", agent_routable(a));
+	cJSON_AddBoolToObject(o, "muted", d->muted);
 	return o;
 }
 
@@ -160,6 +181,52 @@ static void publish(struct desk *d, const char *type, const struct contact *c)
 	events_emit(d->ev, type, data);
 }
 
+/* A connection changed state: tell clients which one, who it is, why and
+ * who ended it. */
+static void conn_change(struct desk *d, struct contact *c, struct conn *k,
+			enum conn_state st, const char *reason,
+			enum contact_by by)
+{
+	enum conn_state old;
+	cJSON *data;
+
+	if (st == CONN_DISCONNECTED && conn_is_live(k))
+		conn_set_end(k, reason, by);
+	old = conn_set_state(k, st, util_now_ms());
+	if (old == st)
+		return;
+	log_fields(LOG_INFO, contact_id(c), agent_state(d->agent),
+		   "contact: %s connection %s (%s) %s -> %s%s%s", contact_id(c),
+		   conn_id(k), conn_party_name(conn_party(k)),
+		   conn_state_name(old), conn_state_name(st),
+		   reason ? ": " : "", reason ? reason : "");
+	data = cJSON_CreateObject();
+	if (!data)
+		return;
+	cJSON_AddStringToObject(data, "contactId", contact_id(c));
+	cJSON_AddStringToObject(data, "connectionId", conn_id(k));
+	cJSON_AddStringToObject(data, "party", conn_party_name(conn_party(k)));
+	cJSON_AddStringToObject(data, "oldState", conn_state_name(old));
+	cJSON_AddStringToObject(data, "newState", conn_state_name(st));
+	cJSON_AddItemToObject(data, "connection", conn_to_json(k));
+	cJSON_AddItemToObject(data, "contact", contact_to_json(c));
+	events_emit(d->ev, "connection.stateChange", data);
+}
+
+/* Every live connection of the contact ends (the agent's included). */
+static void disconnect_all(struct desk *d, struct contact *c,
+			   const char *reason, enum contact_by by)
+{
+	unsigned i;
+
+	for (i = 0; i < contact_conn_count(c); i++) {
+		struct conn *k = contact_conn(c, i);
+
+		if (conn_is_live(k))
+			conn_change(d, c, k, CONN_DISCONNECTED, reason, by);
+	}
+}
+
 /* ---- per-contact timers ---- */
 
 static struct slot *slot_of(const struct contact *c)
@@ -174,6 +241,7 @@ static int attach_slot(struct desk *d, struct contact *c)
 	if (!s)
 		return -ENOMEM;
 	s->d = d;
+	s->active = CONN_CUSTOMER_IDX;
 	snprintf(s->id, sizeof(s->id), "%s", contact_id(c));
 	tmr_init(&s->ring_tmr);
 	tmr_init(&s->acw_tmr);
@@ -190,7 +258,10 @@ static void retire(struct desk *d, struct contact *c)
 		tmr_cancel(&s->ring_tmr);
 		tmr_cancel(&s->acw_tmr);
 		free(s);
+		contact_set_user(c, NULL);
 	}
+	/* parties the agent left talking keep talking: the bridge outlives
+	 * the contact's place in the live list */
 	contacts_retire(d->contacts, c, util_now_ms());
 	publish(d, "contact.destroyed", c);
 }
@@ -218,6 +289,43 @@ static int call_command(struct desk *d, const struct contact *c,
 			     log_refusal, strdup(what));
 }
 
+static int conn_command(struct desk *d, const struct conn *k,
+			const char *cmd, const char *params)
+{
+	char what[96];
+
+	snprintf(what, sizeof(what), "%s of %s", cmd, conn_id(k));
+	if (!conn_call_id(k))
+		return -ENOENT;
+	return media_command(d->media, conn_call_id(k), cmd, params,
+			     log_refusal, strdup(what));
+}
+
+/* baresip's mute toggles one call's microphone, and a new call starts
+ * unmuted: bring every call the agent speaks on to the agent's choice.
+ * Calls of a bridge carry the parties' voices and are never muted. */
+static void sync_mute(struct desk *d)
+{
+	struct contact *c;
+	unsigned i;
+
+	for (c = contacts_first(d->contacts); c; c = contacts_next(c)) {
+		struct slot *s = slot_of(c);
+
+		for (i = 1; i < contact_conn_count(c); i++) {
+			struct conn *k = contact_conn(c, i);
+			bool want = d->muted && s && !s->left;
+
+			if (!conn_call_id(k) || !conn_is_live(k) ||
+			    conn_state(k) == CONN_CONNECTING ||
+			    conn_muted(k) == want)
+				continue;
+			if (conn_command(d, k, "mute", NULL) == 0)
+				conn_set_muted(k, want);
+		}
+	}
+}
+
 /* ---- endings ---- */
 
 static void end_live(struct desk *d, struct contact *c, enum contact_end why,
@@ -237,6 +345,13 @@ static void start_acw_timer(struct desk *d, struct contact *c);
 static void to_acw(struct desk *d, struct contact *c, enum contact_end why,
 		   enum contact_by by)
 {
+	struct slot *s = slot_of(c);
+
+	if (!s || !s->left)
+		disconnect_all(d, c, contact_end_name(why), by);
+	else
+		conn_change(d, c, contact_conn(c, CONN_AGENT_IDX),
+			    CONN_DISCONNECTED, contact_end_name(why), by);
 	end_live(d, c, why, by, NULL);
 	contact_set_state(c, CONTACT_ENDED);
 	feed(d, AGENT_IN_ENDED, 0, NULL, contact_id(c));
@@ -354,41 +469,157 @@ static void on_incoming(struct desk *d, const struct media_event *ev)
 	retire(d, c);
 }
 
-/* Outbound calls learn their Call-ID from the first event baresip sends
- * about them: its dial command does not return one. */
-static struct contact *find_for_event(struct desk *d,
-				      const struct media_event *ev)
+static bool on_account(const struct desk *d, const struct media_event *ev,
+		       enum media_account acc)
 {
-	struct contact *c = contacts_find_call(d->contacts, ev->call_id);
+	return ev->aor &&
+	       strcmp(ev->aor, media_account_aor(d->media, acc)) == 0;
+}
 
-	if (c || !ev->outgoing || !ev->call_id)
-		return c;
+/* Outbound calls learn their Call-ID from the first event baresip sends
+ * about them: its dial command does not return one. A call of the consult
+ * account is a third party's; any other is the customer's. */
+static struct conn *find_for_event(struct desk *d,
+				   const struct media_event *ev,
+				   struct contact **ret)
+{
+	struct conn *k = contacts_find_conn_call(d->contacts, ev->call_id,
+						 ret);
+	struct contact *c;
+
+	if (k || !ev->outgoing || !ev->call_id)
+		return k;
 	/* a late event about a call already finished (its CALL_CLOSED after
-	 * an agent hang-up) must not be taken for the new dial's */
+	 * an agent hang-up) must not be taken for a new dial's */
 	if (contacts_retired_call(d->contacts, ev->call_id))
 		return NULL;
+	if (on_account(d, ev, MEDIA_ACCOUNT_CONSULT)) {
+		k = contacts_find_unbound_third(d->contacts, ret);
+		if (k && conn_bind_call(k, ev->call_id) < 0)
+			return NULL;
+		return k;
+	}
 	c = contacts_find_unbound_outbound(d->contacts);
-	if (c && contact_bind_call(c, ev->call_id) < 0)
+	if (!c || contact_bind_call(c, ev->call_id) < 0)
 		return NULL;
-	return c;
+	*ret = c;
+	return contact_conn(c, CONN_CUSTOMER_IDX);
 }
 
-static void on_established(struct desk *d, struct contact *c)
+static void leave(struct desk *d, struct contact *c);
+static void transfer_failed(struct desk *d, struct contact *c,
+			    const char *reason);
+
+static void on_established(struct desk *d, struct contact *c, struct conn *k)
 {
 	enum contact_state st = contact_state(c);
+	struct slot *s = slot_of(c);
 
+	if (conn_party(k) == PARTY_THIRD_PARTY) {
+		if (conn_state(k) != CONN_CONNECTING)
+			return;
+		conn_change(d, c, k, CONN_CONNECTED, NULL, CONTACT_BY_NONE);
+		sync_mute(d);
+		if (s && s->xfer == XFER_BRIDGE) {
+			/* a transfer: the agent drops out once the target
+			 * answers, and the two parties talk */
+			s->xfer = XFER_NONE;
+			leave(d, c);
+		}
+		return;
+	}
 	if (st != CONTACT_INCOMING && st != CONTACT_CONNECTING)
 		return;
-	if (slot_of(c))
-		tmr_cancel(&slot_of(c)->ring_tmr);
+	if (s)
+		tmr_cancel(&s->ring_tmr);
 	contact_set_state(c, CONTACT_CONNECTED);
 	contact_mark(c, "connected", util_now_ms());
+	conn_change(d, c, contact_conn(c, CONN_AGENT_IDX), CONN_CONNECTED,
+		    NULL, CONTACT_BY_NONE);
+	conn_change(d, c, k, CONN_CONNECTED, NULL, CONTACT_BY_NONE);
 	feed(d, AGENT_IN_CONNECTED, 0, NULL, contact_id(c));
 	publish(d, "contact.connected", c);
+	sync_mute(d);
 }
 
-static void on_closed(struct desk *d, struct contact *c, const char *param)
+/* The other leg of a bridge ends with this one. */
+static void bridge_leg_closed(struct desk *d, const char *call_id)
 {
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (!d->bridge[i] || strcmp(d->bridge[i], call_id) != 0)
+			continue;
+		free(d->bridge[i]);
+		d->bridge[i] = NULL;
+		if (d->bridge[!i]) {
+			log_info("desk: bridged call %s ended; hanging up %s",
+				 call_id, d->bridge[!i]);
+			media_command(d->media, d->bridge[!i], "hangup", NULL,
+				      NULL, NULL);
+		}
+	}
+}
+
+/* A party's call ended while others remain: the contact goes on. */
+static void party_closed(struct desk *d, struct contact *c, struct conn *k,
+			 const char *param)
+{
+	struct slot *s = slot_of(c);
+	enum contact_by by = conn_party(k) == PARTY_CUSTOMER ?
+		CONTACT_BY_CUSTOMER : CONTACT_BY_THIRD_PARTY;
+	bool was_connecting = conn_state(k) == CONN_CONNECTING;
+
+	if (!conn_is_live(k))
+		return;
+	conn_change(d, c, k, CONN_DISCONNECTED,
+		    param && *param ? param : "hangup",
+		    was_connecting ? CONTACT_BY_SYSTEM : by);
+	if (s && s->active == conn_index(k))
+		s->active = CONN_CUSTOMER_IDX;
+	if (s && was_connecting && s->xfer == XFER_BRIDGE) {
+		s->xfer = XFER_NONE;
+		transfer_failed(d, c, param && *param ? param : "no answer");
+	}
+	if (contact_state(c) == CONTACT_CONNECTED &&
+	    !contact_live_parties(c))
+		to_acw(d, c, by == CONTACT_BY_CUSTOMER ?
+		       CONTACT_END_CUSTOMER_HANGUP : CONTACT_END_AGENT_HANGUP,
+		       by);
+}
+
+static void on_closed(struct desk *d, struct contact *c, struct conn *k,
+		      const char *param)
+{
+	struct slot *s = slot_of(c);
+
+	if (s && s->xfer == XFER_REFER && conn_party(k) == PARTY_CUSTOMER &&
+	    param && strstr(param, "transfered")) {
+		/* baresip's words for the NOTIFY that says the target
+		 * answered */
+		cJSON *data = cJSON_CreateObject();
+
+		s->xfer = XFER_NONE;
+		if (data) {
+			cJSON_AddStringToObject(data, "method", "refer");
+			cJSON_AddStringToObject(data, "endpoint",
+						s->xfer_target);
+			cJSON_AddItemToObject(data, "contact",
+					      contact_to_json(c));
+			events_emit(d->ev, "contact.transferred", data);
+		}
+		conn_change(d, c, k, CONN_DISCONNECTED, "transferred",
+			    CONTACT_BY_AGENT);
+		to_acw(d, c, CONTACT_END_TRANSFERRED, CONTACT_BY_AGENT);
+		return;
+	}
+	if (conn_party(k) == PARTY_THIRD_PARTY ||
+	    (contact_state(c) == CONTACT_CONNECTED &&
+	     contact_live_parties(c) > 1) ||
+	    contact_state(c) == CONTACT_ENDED) {
+		party_closed(d, c, k, param);
+		return;
+	}
 	switch (contact_state(c)) {
 	case CONTACT_INCOMING:
 		end_live(d, c, CONTACT_END_ABANDONED, CONTACT_BY_CUSTOMER,
@@ -408,6 +639,7 @@ static void on_closed(struct desk *d, struct contact *c, const char *param)
 		}
 		end_live(d, c, CONTACT_END_FAILED, CONTACT_BY_SYSTEM, param);
 		contact_set_state(c, CONTACT_ERROR);
+		disconnect_all(d, c, param, CONTACT_BY_SYSTEM);
 		feed(d, AGENT_IN_DIAL_FAILED, 0, NULL, contact_id(c));
 		publish(d, "contact.error", c);
 		return;
@@ -425,30 +657,63 @@ static void on_closed(struct desk *d, struct contact *c, const char *param)
 	}
 }
 
+/* baresip 1.0.0 reports a failed REFER and then drops the call at once,
+ * without a CALL_CLOSED: the customer is gone. */
+static void on_transfer_failed(struct desk *d, struct contact *c,
+			       struct conn *k, const char *param)
+{
+	struct slot *s = slot_of(c);
+
+	if (!s || s->xfer != XFER_REFER || conn_party(k) != PARTY_CUSTOMER)
+		return;
+	s->xfer = XFER_NONE;
+	transfer_failed(d, c, param);
+	conn_change(d, c, k, CONN_DISCONNECTED, param, CONTACT_BY_SYSTEM);
+	if (contact_state(c) == CONTACT_CONNECTED && !contact_live_parties(c))
+		to_acw(d, c, CONTACT_END_TRANSFER_FAILED, CONTACT_BY_SYSTEM);
+}
+
 static void set_reg(struct desk *d, enum reg_state st, const char *reason);
 
 static void on_media_event(const struct media_event *ev, void *arg)
 {
 	struct desk *d = arg;
-	struct contact *c;
+	struct contact *c = NULL;
+	struct conn *k;
 
 	switch (ev->type) {
 	case MEDIA_EV_CALL_INCOMING:
+		if (on_account(d, ev, MEDIA_ACCOUNT_CONSULT) ||
+		    on_account(d, ev, MEDIA_ACCOUNT_IDLE)) {
+			/* the helper accounts place calls, never take them */
+			media_command(d->media, ev->call_id, "hangup", NULL,
+				      NULL, NULL);
+			return;
+		}
 		on_incoming(d, ev);
 		return;
 	case MEDIA_EV_CALL_RINGING:
 	case MEDIA_EV_CALL_PROGRESS:
-		(void)find_for_event(d, ev);
+		(void)find_for_event(d, ev, &c);
 		return;
 	case MEDIA_EV_CALL_ESTABLISHED:
-		c = find_for_event(d, ev);
-		if (c)
-			on_established(d, c);
+		k = find_for_event(d, ev, &c);
+		if (k)
+			on_established(d, c, k);
 		return;
 	case MEDIA_EV_CALL_CLOSED:
-		c = find_for_event(d, ev);
-		if (c)
-			on_closed(d, c, ev->param);
+		if (ev->call_id)
+			bridge_leg_closed(d, ev->call_id);
+		k = find_for_event(d, ev, &c);
+		if (k)
+			on_closed(d, c, k, ev->param);
+		return;
+	case MEDIA_EV_CALL_TRANSFER_FAILED:
+		if (ev->call_id)
+			bridge_leg_closed(d, ev->call_id);
+		k = find_for_event(d, ev, &c);
+		if (k)
+			on_transfer_failed(d, c, k, ev->param);
 		return;
 	case MEDIA_EV_REGISTERING:
 		if (d->reg != REG_REGISTERED)
@@ -462,7 +727,6 @@ static void on_media_event(const struct media_event *ev, void *arg)
 		return;
 	case MEDIA_EV_UNREGISTERING:
 	case MEDIA_EV_CALL_TRANSFER:
-	case MEDIA_EV_CALL_TRANSFER_FAILED:
 	case MEDIA_EV_CALL_DTMF_START:
 	case MEDIA_EV_CALL_DTMF_END:
 	case MEDIA_EV_OTHER:
@@ -557,9 +821,13 @@ static void fail_live_contacts(struct desk *d)
 		end_live(d, c, CONTACT_END_MEDIA_FAILURE, CONTACT_BY_SYSTEM,
 			 d->media_reason);
 		contact_set_state(c, CONTACT_ERROR);
+		disconnect_all(d, c, "media_failure", CONTACT_BY_SYSTEM);
 		publish(d, "contact.error", c);
 		retire(d, c);
 	}
+	free(d->bridge[0]);
+	free(d->bridge[1]);
+	d->bridge[0] = d->bridge[1] = NULL;
 }
 
 static void on_media_state(enum media_state st, const char *reason,
@@ -715,20 +983,39 @@ int desk_reject(struct desk *d, const char *contact_id_, struct desk_err *e)
 	return 0;
 }
 
+/* Hang up one party's call. A third party still being dialed has no
+ * Call-ID yet: it is the consult account's current call. */
+static int hangup_conn(struct desk *d, struct conn *k)
+{
+	if (conn_call_id(k))
+		return conn_command(d, k, "hangup", NULL);
+	return media_command_ua(d->media, conn_party(k) == PARTY_CUSTOMER ?
+				MEDIA_ACCOUNT_DIALED : MEDIA_ACCOUNT_CONSULT,
+				"hangup", NULL, NULL, NULL);
+}
+
+static struct conn *find_conn(struct contact *c, const char *id,
+			      struct desk_err *e)
+{
+	struct conn *k = contact_conn_find(c, id);
+
+	if (!k)
+		fail(e, CCPD_ERR_NOT_FOUND, "contact %s has no connection '%s'",
+		     contact_id(c), id);
+	return k;
+}
+
 int desk_hangup(struct desk *d, const char *contact_id_,
 		const char *connection_id, struct desk_err *e)
 {
 	struct contact *c = find_live(d, contact_id_, e);
-	char own[40];
+	struct conn *k = NULL;
 	int r;
 
 	if (!c)
 		return e->code;
-	snprintf(own, sizeof(own), "%s-1", contact_id(c));
-	if (connection_id && strcmp(connection_id, own) != 0)
-		return fail(e, CCPD_ERR_NOT_FOUND,
-			    "contact %s has no connection '%s'",
-			    contact_id(c), connection_id);
+	if (connection_id && !(k = find_conn(c, connection_id, e)))
+		return e->code;
 	switch (contact_state(c)) {
 	case CONTACT_INCOMING:
 		return desk_reject(d, contact_id_, e);
@@ -743,16 +1030,451 @@ int desk_hangup(struct desk *d, const char *contact_id_,
 	case CONTACT_DESTROYED:
 		return wrong_state(e, c, "connected or connecting");
 	}
-	/* an outbound call may not have its Call-ID yet: baresip's current
-	 * call is then the one being dialed */
-	if (contact_call_id(c))
-		r = call_command(d, c, "hangup");
-	else
-		r = media_command(d->media, NULL, "hangup", NULL, NULL, NULL);
+	if (k && !conn_is_live(k))
+		return fail(e, CCPD_ERR_INVALID_STATE,
+			    "connection %s is already disconnected",
+			    conn_id(k));
+	/* the agent's own connection with two parties on: leave */
+	if ((!k || conn_party(k) == PARTY_AGENT) &&
+	    contact_live_parties(c) > 1) {
+		if (d->bridge[0] || d->bridge[1])
+			return fail(e, CCPD_ERR_INVALID_STATE,
+				    "the parties of an earlier contact are "
+				    "still bridged; hang up instead");
+		for (unsigned i = 1; i < contact_conn_count(c); i++)
+			if (conn_state(contact_conn(c, i)) == CONN_CONNECTING)
+				return fail(e, CCPD_ERR_INVALID_STATE,
+					    "connection %s is still connecting",
+					    conn_id(contact_conn(c, i)));
+		if (media_get_state(d->media) != MEDIA_STATE_UP)
+			return media_error(d, e, -ENOTCONN);
+		leave(d, c);
+		return 0;
+	}
+	/* one party among several: only that one goes */
+	if (k && conn_party(k) != PARTY_AGENT && contact_live_parties(c) > 1) {
+		r = hangup_conn(d, k);
+		if (r < 0)
+			return media_error(d, e, r);
+		conn_change(d, c, k, CONN_DISCONNECTED, "agent_hangup",
+			    CONTACT_BY_AGENT);
+		if (slot_of(c) && slot_of(c)->active == conn_index(k))
+			slot_of(c)->active = CONN_CUSTOMER_IDX;
+		return 0;
+	}
+	if (!k || conn_party(k) == PARTY_AGENT) {
+		unsigned i;
+
+		/* the one party left, whichever it is */
+		for (i = 1; i < contact_conn_count(c); i++)
+			if (conn_is_live(contact_conn(c, i)))
+				k = contact_conn(c, i);
+	}
+	if (!k || conn_party(k) == PARTY_AGENT)
+		k = contact_conn(c, CONN_CUSTOMER_IDX);
+	r = hangup_conn(d, k);
 	if (r < 0)
 		return media_error(d, e, r);
 	to_acw(d, c, CONTACT_END_AGENT_HANGUP, CONTACT_BY_AGENT);
 	return 0;
+}
+
+/* ---- call control ---- */
+
+/* The connection an action on a party applies to: the one named, else
+ * the one the agent talks to. */
+static struct conn *party_conn(struct desk *d, struct contact *c,
+			       const char *connection_id, struct desk_err *e)
+{
+	struct conn *k;
+
+	(void)d;
+	if (connection_id) {
+		k = find_conn(c, connection_id, e);
+		if (k && conn_party(k) == PARTY_AGENT) {
+			fail(e, CCPD_ERR_INVALID_STATE, "%s is the agent's own "
+			     "connection; name a party's", conn_id(k));
+			return NULL;
+		}
+		return k;
+	}
+	k = contact_conn(c, slot_of(c) ? slot_of(c)->active :
+			 CONN_CUSTOMER_IDX);
+	if (!k)
+		k = contact_conn(c, CONN_CUSTOMER_IDX);
+	return k;
+}
+
+static struct contact *find_connected(struct desk *d, const char *id,
+				      struct desk_err *e)
+{
+	struct contact *c = find_live(d, id, e);
+
+	if (c && (contact_state(c) != CONTACT_CONNECTED || !slot_of(c) ||
+		  slot_of(c)->left)) {
+		wrong_state(e, c, "connected");
+		return NULL;
+	}
+	return c;
+}
+
+int desk_hold(struct desk *d, const char *contact_id_,
+	      const char *connection_id, struct desk_err *e)
+{
+	struct contact *c = find_connected(d, contact_id_, e);
+	struct conn *k;
+	int r;
+
+	if (!c || !(k = party_conn(d, c, connection_id, e)))
+		return e->code;
+	if (conn_state(k) == CONN_HOLD)
+		return 0;
+	if (conn_state(k) != CONN_CONNECTED)
+		return fail(e, CCPD_ERR_INVALID_STATE,
+			    "connection %s is %s, not connected", conn_id(k),
+			    conn_state_name(conn_state(k)));
+	r = conn_command(d, k, "hold", NULL);
+	if (r < 0)
+		return media_error(d, e, r);
+	conn_change(d, c, k, CONN_HOLD, "agent", CONTACT_BY_NONE);
+	return 0;
+}
+
+int desk_resume(struct desk *d, const char *contact_id_,
+		const char *connection_id, struct desk_err *e)
+{
+	struct contact *c = find_connected(d, contact_id_, e);
+	struct conn *k;
+	unsigned i;
+	int r;
+
+	if (!c || !(k = party_conn(d, c, connection_id, e)))
+		return e->code;
+	if (conn_state(k) == CONN_CONNECTED)
+		return 0;
+	if (conn_state(k) != CONN_HOLD)
+		return fail(e, CCPD_ERR_INVALID_STATE,
+			    "connection %s is %s, not on hold", conn_id(k),
+			    conn_state_name(conn_state(k)));
+	/* without a mixer the agent talks to one party at a time */
+	for (i = 1; i < contact_conn_count(c); i++) {
+		struct conn *o = contact_conn(c, i);
+
+		if (o != k && conn_state(o) == CONN_CONNECTED)
+			return fail(e, CCPD_ERR_INVALID_STATE,
+				    "the agent is talking with %s; hold it or "
+				    "swap (contact.toggleActiveConnections)",
+				    conn_id(o));
+	}
+	r = conn_command(d, k, "resume", NULL);
+	if (r < 0)
+		return media_error(d, e, r);
+	slot_of(c)->active = conn_index(k);
+	conn_change(d, c, k, CONN_CONNECTED, "agent", CONTACT_BY_NONE);
+	sync_mute(d);
+	return 0;
+}
+
+int desk_swap(struct desk *d, const char *contact_id_, struct desk_err *e)
+{
+	struct contact *c = find_connected(d, contact_id_, e);
+	struct conn *on = NULL, *held = NULL;
+	unsigned i;
+	int r;
+
+	if (!c)
+		return e->code;
+	for (i = 1; i < contact_conn_count(c); i++) {
+		struct conn *k = contact_conn(c, i);
+
+		if (conn_state(k) == CONN_CONNECTED)
+			on = k;
+		else if (conn_state(k) == CONN_HOLD)
+			held = k;
+	}
+	if (!on || !held)
+		return fail(e, CCPD_ERR_INVALID_STATE,
+			    "contact %s has no connected and held party to "
+			    "swap between", contact_id(c));
+	r = conn_command(d, on, "hold", NULL);
+	if (r == 0)
+		r = conn_command(d, held, "resume", NULL);
+	if (r < 0)
+		return media_error(d, e, r);
+	conn_change(d, c, on, CONN_HOLD, "swap", CONTACT_BY_NONE);
+	conn_change(d, c, held, CONN_CONNECTED, "swap", CONTACT_BY_NONE);
+	slot_of(c)->active = conn_index(held);
+	sync_mute(d);
+	return 0;
+}
+
+int desk_set_mute(struct desk *d, bool muted, struct desk_err *e)
+{
+	cJSON *data;
+
+	(void)e;
+	if (d->muted == muted)
+		return 0;
+	d->muted = muted;
+	free(d->agent_text);
+	d->agent_text = NULL;
+	sync_mute(d);
+	log_info("agent: %s", muted ? "muted" : "unmuted");
+	data = cJSON_CreateObject();
+	if (data) {
+		cJSON_AddBoolToObject(data, "muted", muted);
+		cJSON_AddItemToObject(data, "agent", desk_agent_json(d));
+		events_emit(d->ev, "agent.muteToggle", data);
+	}
+	return 0;
+}
+
+int desk_send_digits(struct desk *d, const char *contact_id_,
+		     const char *connection_id, const char *digits,
+		     struct desk_err *e)
+{
+	struct contact *c = find_connected(d, contact_id_, e);
+	struct conn *k;
+	const char *p;
+	char one[2] = "";
+	int r = 0;
+
+	if (!c || !(k = party_conn(d, c, connection_id, e)))
+		return e->code;
+	if (conn_state(k) != CONN_CONNECTED)
+		return fail(e, CCPD_ERR_INVALID_STATE,
+			    "connection %s is %s, not connected", conn_id(k),
+			    conn_state_name(conn_state(k)));
+	/* one sndcode per digit: each is a press and a release, queued by
+	 * baresip's telephone-event sender in order */
+	for (p = digits; *p && r == 0; p++) {
+		one[0] = *p;
+		r = conn_command(d, k, "sndcode", one);
+	}
+	if (r < 0)
+		return media_error(d, e, r);
+	log_fields(LOG_INFO, contact_id(c), NULL, "contact: %s sent %zu "
+		   "digits on %s", contact_id(c), strlen(digits), conn_id(k));
+	return 0;
+}
+
+static int endpoint_uri(struct desk *d, const char *endpoint, char *uri,
+			size_t size, char *e164, size_t e164_size,
+			struct desk_err *e);
+
+/* Dial a third party from the consult account, with the customer held. */
+static int dial_third(struct desk *d, struct contact *c, const char *uri,
+		      struct conn **ret, struct desk_err *e)
+{
+	struct conn *cust = contact_conn(c, CONN_CUSTOMER_IDX), *k;
+	int r;
+
+	if (contact_live_parties(c) > 1)
+		return fail(e, CCPD_ERR_INVALID_STATE,
+			    "contact %s already has a third party",
+			    contact_id(c));
+	if (!conn_is_live(cust))
+		return fail(e, CCPD_ERR_INVALID_STATE,
+			    "the customer of %s has left", contact_id(c));
+	if (media_get_state(d->media) != MEDIA_STATE_UP)
+		return media_error(d, e, -ENOTCONN);
+	r = contact_add_third(c, uri, &k);
+	if (r == -E2BIG)
+		return fail(e, CCPD_ERR_INVALID_STATE, "contact %s has had as "
+			    "many connections as it may (%d)", contact_id(c),
+			    CONTACT_MAX_CONNS);
+	if (r < 0)
+		return fail(e, CCPD_ERR_INTERNAL, "out of memory");
+	if (conn_state(cust) == CONN_CONNECTED) {
+		r = conn_command(d, cust, "hold", NULL);
+		if (r < 0)
+			goto media_failed;
+		conn_change(d, c, cust, CONN_HOLD, "consult", CONTACT_BY_NONE);
+	}
+	r = media_command_ua(d->media, MEDIA_ACCOUNT_CONSULT, "dial", uri,
+			     log_refusal, strdup("dial of a third party"));
+	if (r < 0)
+		goto media_failed;
+	slot_of(c)->active = conn_index(k);
+	conn_change(d, c, k, CONN_CONNECTING, NULL, CONTACT_BY_NONE);
+	/* conn_change only speaks of changes: a new one starts connecting */
+	{
+		cJSON *data = cJSON_CreateObject();
+
+		if (data) {
+			cJSON_AddStringToObject(data, "contactId",
+						contact_id(c));
+			cJSON_AddStringToObject(data, "connectionId",
+						conn_id(k));
+			cJSON_AddStringToObject(data, "party", "thirdParty");
+			cJSON_AddNullToObject(data, "oldState");
+			cJSON_AddStringToObject(data, "newState",
+						"connecting");
+			cJSON_AddItemToObject(data, "connection",
+					      conn_to_json(k));
+			cJSON_AddItemToObject(data, "contact",
+					      contact_to_json(c));
+			events_emit(d->ev, "connection.stateChange", data);
+		}
+	}
+	*ret = k;
+	return 0;
+media_failed:
+	conn_set_state(k, CONN_DISCONNECTED, util_now_ms());
+	conn_set_end(k, "media unavailable", CONTACT_BY_SYSTEM);
+	return media_error(d, e, r);
+}
+
+int desk_add_connection(struct desk *d, const char *contact_id_,
+			const char *endpoint, char *conn_id_out,
+			size_t size, struct desk_err *e)
+{
+	char uri[CCPD_MAX_ENDPOINT + 128], e164[PHONE_E164_MAX];
+	struct contact *c = find_connected(d, contact_id_, e);
+	struct conn *k;
+	int r;
+
+	if (!c)
+		return e->code;
+	r = endpoint_uri(d, endpoint, uri, sizeof(uri), e164, sizeof(e164),
+			 e);
+	if (r < 0)
+		return r;
+	r = dial_third(d, c, uri, &k, e);
+	if (r < 0)
+		return r;
+	snprintf(conn_id_out, size, "%s", conn_id(k));
+	return 0;
+}
+
+static void transfer_failed(struct desk *d, struct contact *c,
+			    const char *reason)
+{
+	struct slot *s = slot_of(c);
+	cJSON *data = cJSON_CreateObject();
+
+	log_fields(LOG_NOTICE, contact_id(c), agent_state(d->agent),
+		   "contact: %s transfer to %s failed: %s", contact_id(c),
+		   s ? s->xfer_target : "?", reason ? reason : "?");
+	if (!data)
+		return;
+	add_str(data, "endpoint", s ? s->xfer_target : NULL);
+	add_str(data, "reason", reason);
+	cJSON_AddItemToObject(data, "contact", contact_to_json(c));
+	events_emit(d->ev, "contact.transferFailed", data);
+}
+
+/* The agent drops out and the two parties are joined: their calls'
+ * audio crosses through aubridge devices, both off hold and unmuted. */
+static void leave(struct desk *d, struct contact *c)
+{
+	struct slot *s = slot_of(c);
+	char name[48];
+	unsigned i, n = 0;
+	cJSON *data;
+
+	snprintf(name, sizeof(name), "ccpd-bridge-%u", ++d->bridge_seq);
+	if (media_bridge(d->media, name,
+			 conn_call_id(contact_conn(c, CONN_CUSTOMER_IDX))) < 0)
+		log_warning("desk: could not bridge the parties of %s",
+			    contact_id(c));
+	s->left = true;
+	for (i = 1; i < contact_conn_count(c); i++) {
+		struct conn *k = contact_conn(c, i);
+
+		if (!conn_is_live(k))
+			continue;
+		if (n < 2) {
+			free(d->bridge[n]);
+			d->bridge[n++] = conn_call_id(k) ?
+				strdup(conn_call_id(k)) : NULL;
+		}
+		if (conn_state(k) == CONN_HOLD &&
+		    conn_command(d, k, "resume", NULL) == 0)
+			conn_change(d, c, k, CONN_CONNECTED, "bridged",
+				    CONTACT_BY_NONE);
+	}
+	sync_mute(d);
+	data = cJSON_CreateObject();
+	if (data) {
+		cJSON_AddStringToObject(data, "method", "bridge");
+		add_str(data, "endpoint", s->xfer_target[0] ?
+			s->xfer_target : NULL);
+		cJSON_AddItemToObject(data, "contact", contact_to_json(c));
+		events_emit(d->ev, "contact.transferred", data);
+	}
+	to_acw(d, c, CONTACT_END_TRANSFERRED, CONTACT_BY_AGENT);
+}
+
+int desk_transfer(struct desk *d, const char *contact_id_,
+		  const char *endpoint, const char *method,
+		  struct desk_err *e)
+{
+	char uri[CCPD_MAX_ENDPOINT + 128], e164[PHONE_E164_MAX];
+	struct contact *c = find_connected(d, contact_id_, e);
+	struct conn *cust, *k;
+	bool refer;
+	int r;
+
+	if (!c)
+		return e->code;
+	if (!method)
+		method = d->conf->transfer_method;
+	if (strcmp(method, "refer") != 0 && strcmp(method, "bridge") != 0)
+		return fail(e, CCPD_ERR_INVALID_PARAMS, "\"method\" must be "
+			    "\"refer\" or \"bridge\", not \"%s\"", method);
+	refer = strcmp(method, "refer") == 0;
+	r = endpoint_uri(d, endpoint, uri, sizeof(uri), e164, sizeof(e164),
+			 e);
+	if (r < 0)
+		return r;
+	if (slot_of(c)->xfer != XFER_NONE)
+		return fail(e, CCPD_ERR_INVALID_STATE,
+			    "a transfer of %s is already under way",
+			    contact_id(c));
+	cust = contact_conn(c, CONN_CUSTOMER_IDX);
+	if (!conn_is_live(cust) || contact_live_parties(c) > 1)
+		return fail(e, CCPD_ERR_INVALID_STATE, "contact %s must have "
+			    "the customer alone on it to transfer; to hand "
+			    "over a consult, leave (connection.destroy)",
+			    contact_id(c));
+	if (!refer && (d->bridge[0] || d->bridge[1]))
+		return fail(e, CCPD_ERR_INVALID_STATE,
+			    "the parties of an earlier contact are still "
+			    "bridged; use \"method\": \"refer\"");
+	snprintf(slot_of(c)->xfer_target, sizeof(slot_of(c)->xfer_target),
+		 "%s", uri);
+	if (refer) {
+		r = conn_command(d, cust, "transfer", uri);
+		if (r < 0)
+			return media_error(d, e, r);
+		slot_of(c)->xfer = XFER_REFER;
+	} else {
+		r = dial_third(d, c, uri, &k, e);
+		if (r < 0)
+			return r;
+		slot_of(c)->xfer = XFER_BRIDGE;
+	}
+	log_fields(LOG_INFO, contact_id(c), NULL, "contact: %s transfer to %s "
+		   "by %s", contact_id(c), uri, method);
+	return 0;
+}
+
+int desk_conference(struct desk *d, const char *contact_id_,
+		    struct desk_err *e)
+{
+	struct contact *c = find_connected(d, contact_id_, e);
+
+	if (!c)
+		return e->code;
+	if (contact_live_parties(c) < 2)
+		return fail(e, CCPD_ERR_INVALID_STATE,
+			    "contact %s has no third party to join",
+			    contact_id(c));
+	/* baresip 1.0.0 mixes nothing: see the admin guide */
+	return fail(e, CCPD_ERR_MEDIA_UNAVAILABLE, "no conference mixer: "
+		    "baresip 1.0.0 cannot mix three parties; swap between "
+		    "them, or leave to join the other two");
 }
 
 int desk_clear(struct desk *d, const char *contact_id_, struct desk_err *e)
@@ -915,11 +1637,16 @@ static int endpoint_uri(struct desk *d, const char *endpoint, char *uri,
 {
 	const char *region = conf_default_region(d->conf);
 	struct phone_number *n = NULL;
+	char quick[CCPD_MAX_ENDPOINT + 1];
 	enum phone_error why;
 	bool sip;
 	int r;
 
 	e164[0] = '\0';
+	/* a quick connect's name stands for its endpoint */
+	if (conf_quick_connect(d->conf->quick_connects, endpoint, quick,
+			       sizeof(quick)) == 0)
+		endpoint = quick;
 	if (strlen(endpoint) > CCPD_MAX_ENDPOINT)
 		return fail(e, CCPD_ERR_INVALID_PHONE_NUMBER,
 			    "endpoint longer than %d characters",
@@ -1108,6 +1835,30 @@ cJSON *desk_config_json(const struct desk *d)
 	return o;
 }
 
+cJSON *desk_endpoints_json(const struct desk *d)
+{
+	cJSON *a = cJSON_CreateArray();
+	char **names = NULL, **values = NULL;
+	size_t n = 0, i;
+
+	if (!a || conf_split_quick_connects(d->conf->quick_connects, &names,
+					    &values, &n) < 0)
+		return a;
+	for (i = 0; i < n; i++) {
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(o, "name", names[i]);
+		cJSON_AddStringToObject(o, "endpoint", values[i]);
+		cJSON_AddStringToObject(o, "type",
+					values[i][0] == '+' ? "phone_number"
+							    : "sip_uri");
+		cJSON_AddItemToArray(a, o);
+	}
+	conf_free_statuses(names, n);
+	conf_free_statuses(values, n);
+	return a;
+}
+
 cJSON *desk_contacts_json(const struct desk *d)
 {
 	return contacts_list_json(d->contacts);
@@ -1215,6 +1966,8 @@ struct desk *desk_free(struct desk *d)
 	d->contacts = contacts_free(d->contacts);
 	d->agent = agent_free(d->agent);
 	free(d->agent_text);
+	free(d->bridge[0]);
+	free(d->bridge[1]);
 	free(d);
 	return NULL;
 }

@@ -35,6 +35,25 @@ int desk_reject(struct desk *d, const char *contact_id, struct desk_err *e);
 int desk_hangup(struct desk *d, const char *contact_id,
 		const char *connection_id, struct desk_err *e);
 int desk_clear(struct desk *d, const char *contact_id, struct desk_err *e);
+int desk_hold(struct desk *d, const char *contact_id,
+	      const char *connection_id, struct desk_err *e);
+int desk_resume(struct desk *d, const char *contact_id,
+		const char *connection_id, struct desk_err *e);
+int desk_swap(struct desk *d, const char *contact_id, struct desk_err *e);
+int desk_set_mute(struct desk *d, bool muted, struct desk_err *e);
+int desk_send_digits(struct desk *d, const char *contact_id,
+		     const char *connection_id, const char *digits,
+		     struct desk_err *e);
+int desk_add_connection(struct desk *d, const char *contact_id,
+			const char *endpoint, char *conn_id, size_t size,
+			struct desk_err *e);
+/* method: "refer", "bridge" or NULL for the transfer_method setting */
+int desk_transfer(struct desk *d, const char *contact_id,
+		  const char *endpoint, const char *method,
+		  struct desk_err *e);
+int desk_conference(struct desk *d, const char *contact_id,
+		    struct desk_err *e);
+cJSON *desk_endpoints_json(const struct desk *d);
 
 /* The region national numbers are read in ("" for none). */
 const char *desk_default_region(const struct desk *d);

@@ -33,10 +33,18 @@
 #define START_DEADLINE_MS 10000
 #define STOP_GRACE_MS 2000
 #define STABLE_MS 30000
-#define TAKEOVER_GRACE_MS 300
 #define MAX_CID_ACCOUNTS 16
-#define MAX_CALL_ACCOUNTS 16
 #define MEDIA_AOR_MAX 512
+#define TAKEOVER_GRACE_MS 300
+
+/* Which account carries a call: baresip's call commands find a call only
+ * among the calls of the current account, so a command on a call of the
+ * consult account must select that account first. */
+struct call_ua {
+	struct call_ua *next;
+	char *call_id;
+	char *aor;
+};
 
 struct pending {
 	struct pending *next;
@@ -57,8 +65,9 @@ struct media {
 	unsigned port;
 	char dir[4096];
 	char aor[512];
+	char consult_aor[512];
+	char idle_aor[512];
 	char domain[300];
-	bool registrar;
 	/* caller-ID accounts: one more account per number presented, added
 	 * to this run of baresip (see media_dial) */
 	struct {
@@ -66,14 +75,11 @@ struct media {
 		enum { CID_PENDING, CID_ADDED, CID_FAILED } state;
 	} cid[MAX_CID_ACCOUNTS];
 	unsigned n_cid;
-	/* which account each live call is on, from baresip's events, so
-	 * that a command reaches the call through the right account */
-	struct {
-		char call_id[128];
-		char aor[MEDIA_AOR_MAX];
-	} calls[MAX_CALL_ACCOUNTS];
-	unsigned next_call_slot;
 	char dial_aor[MEDIA_AOR_MAX];   /* the account of the last dial */
+	char src[512];          /* the default audio devices */
+	char play[512];
+	struct call_ua *calls;
+	bool registrar;
 	char last_exit[128];
 	unsigned restarts;
 	unsigned failures;      /* consecutive, for back-off */
@@ -201,39 +207,40 @@ static void make_aor(struct media *m)
 	} else if (!m->registrar) {
 		domain = c->sip_listen;
 	}
-	snprintf(m->domain, sizeof(m->domain), "%s", domain);
 	snprintf(m->aor, sizeof(m->aor), "sip:%s@%s", c->sip_user, domain);
+	snprintf(m->domain, sizeof(m->domain), "%s", domain);
+	snprintf(m->consult_aor, sizeof(m->consult_aor),
+		 "sip:%s-consult@%s", c->sip_user, domain);
+	snprintf(m->idle_aor, sizeof(m->idle_aor), "sip:%s-idle@%s",
+		 c->sip_user, domain);
 }
 
 /* The account is added over ctrl_tcp once we are connected, not from
  * baresip's accounts file: an account from the file registers before any
  * controller is attached, and the outcome of that REGISTER would be lost. */
 static int account_line(const struct media *m, const char *aor,
-			char *out, size_t size)
+			bool main, char *out, size_t size)
 {
 	const struct conf *c = m->conf;
-	bool main_account = strcmp(aor, m->aor) == 0;
 	int n;
 
 	n = snprintf(out, size, "%s%s%s<%s>;answermode=manual",
 		     *c->sip_display_name ? "\"" : "", c->sip_display_name,
 		     *c->sip_display_name ? "\" " : "", aor);
 	if (m->registrar) {
-		/* a caller-ID account does not register: it only sends
-		 * INVITEs, through the registrar, with the agent's
+		/* the helper accounts do not register: they only place calls
+		 * through the same outbound proxy, with the agent's
 		 * credentials */
 		n += snprintf(out + n, size - (size_t)n,
 			      ";outbound=\"%s\";regint=%u", c->sip_registrar,
-			      main_account ? c->reg_interval : 0);
-		if (!main_account && !*c->sip_auth_user)
-			n += snprintf(out + n, size - (size_t)n,
-				      ";auth_user=%s", c->sip_user);
+			      main ? c->reg_interval : 0);
 		if (*c->sip_password)
 			n += snprintf(out + n, size - (size_t)n,
 				      ";auth_pass=%s", c->sip_password);
-		if (*c->sip_auth_user)
+		if (*c->sip_auth_user || !main)
 			n += snprintf(out + n, size - (size_t)n,
-				      ";auth_user=%s", c->sip_auth_user);
+				      ";auth_user=%s", *c->sip_auth_user ?
+				      c->sip_auth_user : c->sip_user);
 	} else {
 		n += snprintf(out + n, size - (size_t)n, ";regint=0");
 	}
@@ -265,6 +272,8 @@ static int write_config(struct media *m)
 		       src, sizeof(src));
 	resolve_device(m, c->audio_player, "aubridge,ccpd-silent-play",
 		       play, sizeof(play));
+	snprintf(m->src, sizeof(m->src), "%s", src);
+	snprintf(m->play, sizeof(m->play), "%s", play);
 
 	snprintf(path, sizeof(path), "%s/config", m->dir);
 	f = fopen(path, "we");
@@ -294,6 +303,10 @@ static int write_config(struct media *m)
 	r = add_driver_module(m, f, src, loaded, sizeof(loaded));
 	if (r == 0)
 		r = add_driver_module(m, f, play, loaded, sizeof(loaded));
+	/* leave, warm transfer and the desk phone bridge two calls with it */
+	if (r == 0)
+		r = add_driver_module(m, f, "aubridge,", loaded,
+				      sizeof(loaded));
 	if (*c->snd_path) {
 		fprintf(f, "module\t\t\tsndfile.so\nsnd_path\t\t%s\n",
 			c->snd_path);
@@ -422,7 +435,74 @@ static const char *str_item(const cJSON *o, const char *name)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static void track_call(struct media *m, const struct media_event *ev);
+static struct call_ua *find_call_ua(const struct media *m,
+				    const char *call_id)
+{
+	struct call_ua *k;
+
+	for (k = m->calls; k; k = k->next)
+		if (strcmp(k->call_id, call_id) == 0)
+			return k;
+	return NULL;
+}
+
+static void forget_call(struct media *m, const char *call_id)
+{
+	struct call_ua **pp;
+
+	for (pp = &m->calls; *pp; pp = &(*pp)->next) {
+		struct call_ua *k = *pp;
+
+		if (strcmp(k->call_id, call_id) != 0)
+			continue;
+		*pp = k->next;
+		free(k->call_id);
+		free(k->aor);
+		free(k);
+		return;
+	}
+}
+
+static void forget_calls(struct media *m)
+{
+	while (m->calls) {
+		struct call_ua *k = m->calls;
+
+		m->calls = k->next;
+		free(k->call_id);
+		free(k->aor);
+		free(k);
+	}
+}
+
+static void note_call(struct media *m, const struct media_event *ev)
+{
+	struct call_ua *k;
+
+	if (!ev->call_id || !ev->aor)
+		return;
+	/* baresip destroys the call after these two without another word */
+	if (ev->type == MEDIA_EV_CALL_CLOSED ||
+	    ev->type == MEDIA_EV_CALL_TRANSFER_FAILED) {
+		forget_call(m, ev->call_id);
+		return;
+	}
+	if (find_call_ua(m, ev->call_id))
+		return;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return;
+	k->call_id = strdup(ev->call_id);
+	k->aor = strdup(ev->aor);
+	if (!k->call_id || !k->aor) {
+		free(k->call_id);
+		free(k->aor);
+		free(k);
+		return;
+	}
+	k->next = m->calls;
+	m->calls = k;
+}
 
 static void handle_event(struct media *m, const cJSON *msg)
 {
@@ -445,9 +525,14 @@ static void handle_event(struct media *m, const cJSON *msg)
 	ev.aor = str_item(msg, "accountaor");
 	log_debug("media: event %s call=%s param=%s", ev.name,
 		  ev.call_id ? ev.call_id : "-", ev.param ? ev.param : "-");
-	track_call(m, &ev);
+	if (ev.type != MEDIA_EV_CALL_CLOSED &&
+	    ev.type != MEDIA_EV_CALL_TRANSFER_FAILED)
+		note_call(m, &ev);
 	if (m->h.event)
 		m->h.event(&ev, m->arg);
+	if (ev.type == MEDIA_EV_CALL_CLOSED ||
+	    ev.type == MEDIA_EV_CALL_TRANSFER_FAILED)
+		note_call(m, &ev);
 }
 
 static void on_message(const char *buf, size_t len, void *arg)
@@ -638,22 +723,18 @@ static int queue_command(struct media *m, const char *cmd, const char *params,
 	return r;
 }
 
-static const char *call_aor(const struct media *m, const char *call_id);
-
-static int send_command(struct media *m, const char *call_id,
-			const char *cmd, const char *params,
-			media_resp_h *h, void *arg)
+static int send_command(struct media *m, const char *aor,
+			const char *call_id, const char *cmd,
+			const char *params, media_resp_h *h, void *arg)
 {
 	struct pending *p;
 	int r;
 
 	if (!m->connected)
 		return -ENOTCONN;
-	if (m->n_cid && (call_id || strcmp(cmd, "hangup") == 0)) {
-		/* with caller-ID accounts, a call is on one of several: the
-		 * call commands act on the current account's calls */
-		r = queue_command(m, "uafind", call_aor(m, call_id),
-				  ++m->next_token);
+	if (aor) {
+		/* callfind looks among the calls of the current account only */
+		r = queue_command(m, "uafind", aor, ++m->next_token);
 		if (r < 0)
 			return r;
 	}
@@ -694,27 +775,12 @@ static int send_command(struct media *m, const char *call_id,
 int media_command(struct media *m, const char *call_id, const char *cmd,
 		  const char *params, media_resp_h *h, void *arg)
 {
+	const struct call_ua *k = call_id ? find_call_ua(m, call_id) : NULL;
+
 	if (m->state != MEDIA_STATE_UP)
 		return -ENOTCONN;
-	return send_command(m, call_id, cmd, params, h, arg);
-}
-
-static void account_added(bool ok, const char *data, void *arg)
-{
-	struct media *m = arg;
-
-	if (m->state != MEDIA_STATE_STARTING)
-		return;
-	if (!ok) {
-		log_error("media: baresip refused the account: %s", data);
-		stop_child(m, "baresip refused the SIP account", false);
-		return;
-	}
-	tmr_cancel(&m->deadline_tmr);
-	m->up_since = util_mono_ms();
-	log_info("media: baresip (pid %d) is up, control on 127.0.0.1:%u",
-		 (int)m->pid, m->port);
-	set_state(m, MEDIA_STATE_UP, "baresip answers", false);
+	return send_command(m, k ? k->aor : m->aor, call_id, cmd, params, h,
+			    arg);
 }
 
 /* ---- caller ID ----
@@ -769,7 +835,7 @@ static int add_cid_account(struct media *m, const char *number)
 		return 0;
 	if (m->n_cid == MAX_CID_ACCOUNTS)
 		return -ENOSPC;
-	if (account_line(m, aor, account, sizeof(account)) < 0)
+	if (account_line(m, aor, false, account, sizeof(account)) < 0)
 		return -ENAMETOOLONG;
 	cookie = calloc(1, sizeof(*cookie));
 	if (!cookie)
@@ -779,54 +845,12 @@ static int add_cid_account(struct media *m, const char *number)
 	m->cid[i].state = CID_PENDING;
 	cookie->m = m;
 	snprintf(cookie->aor, sizeof(cookie->aor), "%s", aor);
-	r = send_command(m, NULL, "uanew", account, cid_added, cookie);
+	r = send_command(m, NULL, NULL, "uanew", account, cid_added, cookie);
 	if (r < 0) {
 		m->n_cid--;
 		free(cookie);
 	}
 	return r;
-}
-
-/* Remember which account a call is on; forget it when it closes. */
-static void track_call(struct media *m, const struct media_event *ev)
-{
-	unsigned i;
-
-	if (!ev->call_id || !ev->aor)
-		return;
-	for (i = 0; i < MAX_CALL_ACCOUNTS; i++) {
-		if (strcmp(m->calls[i].call_id, ev->call_id) != 0)
-			continue;
-		if (ev->type == MEDIA_EV_CALL_CLOSED)
-			m->calls[i].call_id[0] = '\0';
-		return;
-	}
-	if (ev->type == MEDIA_EV_CALL_CLOSED || strlen(ev->call_id) >=
-	    sizeof(m->calls[0].call_id))
-		return;
-	i = m->next_call_slot++ % MAX_CALL_ACCOUNTS;
-	snprintf(m->calls[i].call_id, sizeof(m->calls[i].call_id), "%s",
-		 ev->call_id);
-	snprintf(m->calls[i].aor, sizeof(m->calls[i].aor), "%s", ev->aor);
-}
-
-static const char *call_aor(const struct media *m, const char *call_id)
-{
-	unsigned i;
-
-	if (!call_id)
-		return m->dial_aor[0] ? m->dial_aor : m->aor;
-	for (i = 0; i < MAX_CALL_ACCOUNTS; i++)
-		if (strcmp(m->calls[i].call_id, call_id) == 0)
-			return m->calls[i].aor;
-	return m->aor;
-}
-
-static void reset_accounts(struct media *m)
-{
-	m->n_cid = 0;
-	memset(m->calls, 0, sizeof(m->calls));
-	m->dial_aor[0] = '\0';
 }
 
 int media_dial(struct media *m, const char *caller_id, const char *uri,
@@ -849,13 +873,100 @@ int media_dial(struct media *m, const char *caller_id, const char *uri,
 		if (i >= 0 && m->cid[i].state == CID_FAILED)
 			return -EADDRNOTAVAIL;
 	}
-	if (m->n_cid) {
-		r = send_command(m, NULL, "uafind", aor, NULL, NULL);
-		if (r < 0)
-			return r;
-	}
 	snprintf(m->dial_aor, sizeof(m->dial_aor), "%s", aor);
-	return send_command(m, NULL, "dial", uri, h, arg);
+	return send_command(m, aor, NULL, "dial", uri, h, arg);
+}
+
+int media_command_ua(struct media *m, enum media_account acc,
+		     const char *cmd, const char *params, media_resp_h *h,
+		     void *arg)
+{
+	if (m->state != MEDIA_STATE_UP)
+		return -ENOTCONN;
+	return send_command(m, media_account_aor(m, acc), NULL, cmd, params,
+			    h, arg);
+}
+
+const char *media_account_aor(const struct media *m, enum media_account acc)
+{
+	switch (acc) {
+	case MEDIA_ACCOUNT_AGENT:   return m->aor;
+	case MEDIA_ACCOUNT_CONSULT: return m->consult_aor;
+	case MEDIA_ACCOUNT_IDLE:    return m->idle_aor;
+	case MEDIA_ACCOUNT_DIALED:
+		return m->dial_aor[0] ? m->dial_aor : m->aor;
+	}
+	return m->aor;
+}
+
+/* Cross the audio of the agent account's calls with the consult
+ * account's: each call's player feeds the other's source. The default
+ * devices for later calls are put back through the idle account, which
+ * has no calls for the switch to touch. */
+int media_bridge(struct media *m, const char *name,
+		 const char *customer_call_id)
+{
+	const struct call_ua *k = customer_call_id ?
+		find_call_ua(m, customer_call_id) : NULL;
+	char ab[160], ba[160];
+	int r;
+
+	if (m->state != MEDIA_STATE_UP)
+		return -ENOTCONN;
+	snprintf(ab, sizeof(ab), "aubridge,%s-ab", name);
+	snprintf(ba, sizeof(ba), "aubridge,%s-ba", name);
+	/* the customer's call may be on a caller-ID account */
+	r = send_command(m, k ? k->aor : m->aor, NULL, "ausrc", ba, NULL,
+			 NULL);
+	if (r == 0)
+		r = send_command(m, NULL, NULL, "auplay", ab, NULL, NULL);
+	if (r == 0)
+		r = send_command(m, m->consult_aor, NULL, "ausrc", ab, NULL,
+				 NULL);
+	if (r == 0)
+		r = send_command(m, NULL, NULL, "auplay", ba, NULL, NULL);
+	if (r == 0)
+		r = media_restore_devices(m);
+	return r;
+}
+
+int media_restore_devices(struct media *m)
+{
+	int r;
+
+	if (m->state != MEDIA_STATE_UP)
+		return -ENOTCONN;
+	r = send_command(m, m->idle_aor, NULL, "ausrc", m->src, NULL, NULL);
+	if (r == 0)
+		r = send_command(m, NULL, NULL, "auplay", m->play, NULL, NULL);
+	return r;
+}
+
+static void account_added(bool ok, const char *data, void *arg)
+{
+	struct media *m = arg;
+
+	if (m->state != MEDIA_STATE_STARTING)
+		return;
+	if (!ok) {
+		log_error("media: baresip refused the account: %s", data);
+		stop_child(m, "baresip refused the SIP account", false);
+		return;
+	}
+	tmr_cancel(&m->deadline_tmr);
+	m->up_since = util_mono_ms();
+	log_info("media: baresip (pid %d) is up, control on 127.0.0.1:%u",
+		 (int)m->pid, m->port);
+	set_state(m, MEDIA_STATE_UP, "baresip answers", false);
+}
+
+static void helper_added(bool ok, const char *data, void *arg)
+{
+	(void)arg;
+	if (!ok)
+		log_warning("media: baresip refused a helper account (%s); "
+			    "consult, transfer and the desk phone will fail",
+			    data);
 }
 
 static void try_connect(void *arg);
@@ -865,7 +976,7 @@ static void connect_done(int flags, void *arg)
 	struct media *m = arg;
 	int soerr = 0;
 	socklen_t len = sizeof(soerr);
-	char account[2048];
+	char account[2048], consult[2048], idle[2048];
 
 	(void)flags;
 	getsockopt(m->fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
@@ -876,12 +987,20 @@ static void connect_done(int flags, void *arg)
 		return;
 	}
 	m->connected = true;
-	if (account_line(m, m->aor, account, sizeof(account)) < 0) {
+	if (account_line(m, m->aor, true, account, sizeof(account)) < 0 ||
+	    account_line(m, m->consult_aor, false, consult,
+			 sizeof(consult)) < 0 ||
+	    account_line(m, m->idle_aor, false, idle, sizeof(idle)) < 0) {
 		stop_child(m, "SIP account settings too long", false);
 		return;
 	}
+	/* the helper accounts first: the agent's answer means all are in */
 	if (update_listen(m) < 0 ||
-	    send_command(m, NULL, "uanew", account, account_added, m) < 0) {
+	    send_command(m, NULL, NULL, "uanew", consult, helper_added,
+			 m) < 0 ||
+	    send_command(m, NULL, NULL, "uanew", idle, helper_added, m) < 0 ||
+	    send_command(m, NULL, NULL, "uanew", account, account_added,
+			 m) < 0) {
 		ctrl_lost(m, "could not talk to baresip");
 		return;
 	}
@@ -962,6 +1081,9 @@ static void child_exited(int flags, void *arg)
 		log_error("media: baresip (pid %d) %s", (int)m->pid,
 			  m->last_exit);
 	m->pid = 0;
+	forget_calls(m);
+	m->n_cid = 0;
+	m->dial_aor[0] = '\0';
 	if (!m->stopping)
 		snprintf(m->down_reason, sizeof(m->down_reason),
 			 "baresip %s", m->last_exit);
@@ -1027,7 +1149,6 @@ static void start_child(struct media *m)
 	if (m->shutdown || m->pid > 0)
 		return;
 	set_state(m, MEDIA_STATE_STARTING, "starting baresip", false);
-	reset_accounts(m);
 	r = pick_port(&m->port);
 	if (r == 0)
 		r = write_config(m);
@@ -1161,6 +1282,7 @@ struct media *media_free(struct media *m)
 	tmr_cancel(&m->resp_tmr);
 	tmr_cancel(&m->reset_tmr);
 	tmr_cancel(&m->takeover_tmr);
+	forget_calls(m);
 	free(m);
 	return NULL;
 }

@@ -68,12 +68,37 @@ void media_shutdown(struct media *m);
 int media_command(struct media *m, const char *call_id, const char *cmd,
 		  const char *params, media_resp_h *h, void *arg);
 
+/* The accounts ccpd keeps in baresip: the agent's own, one that places
+ * consult calls (so that the two calls can be given different audio
+ * devices and bridged), and one that never has calls (so that switching
+ * the default devices touches no live call). */
+enum media_account {
+	MEDIA_ACCOUNT_AGENT,
+	MEDIA_ACCOUNT_CONSULT,
+	MEDIA_ACCOUNT_IDLE,
+	/* the account of the last customer dial: the agent's own or a
+	 * caller-ID account (see media_dial) */
+	MEDIA_ACCOUNT_DIALED,
+};
+
 /* Dial a URI. With caller_id (an E.164 number) the call is placed from an
  * account whose address has that number for its user part, so the called
  * party sees it in From; NULL dials from the agent's account. Returns as
  * media_command, or -EADDRNOTAVAIL when baresip refused that account. */
 int media_dial(struct media *m, const char *caller_id, const char *uri,
 	       media_resp_h *h, void *arg);
+
+/* A command that is no call command, with that account made current. */
+int media_command_ua(struct media *m, enum media_account acc,
+		     const char *cmd, const char *params, media_resp_h *h,
+		     void *arg);
+const char *media_account_aor(const struct media *m, enum media_account acc);
+/* Join the audio of the agent account's calls and the consult account's
+ * calls (aubridge devices named after name), then put the default devices
+ * for later calls back. */
+int media_bridge(struct media *m, const char *name,
+		 const char *customer_call_id);
+int media_restore_devices(struct media *m);
 
 enum media_state media_get_state(const struct media *m);
 const char *media_state_name(enum media_state st);

@@ -245,6 +245,131 @@ static int m_destroy(struct ctx *x)
 	return desk_result(x, r);
 }
 
+/* contactId and an optional connectionId */
+static int get_contact_conn(struct ctx *x, const char **id, const char **conn)
+{
+	int r = get_str(x, "contactId", true, 64, id);
+
+	if (r == 0)
+		r = get_str(x, "connectionId", false, 64, conn);
+	return r;
+}
+
+static int m_hold(struct ctx *x)
+{
+	const char *id, *conn;
+	int r = get_contact_conn(x, &id, &conn);
+
+	if (r < 0)
+		return r;
+	r = desk_hold(x->peer->rpc->desk, id, conn, &x->err);
+	if (r == 0)
+		x->result = cJSON_CreateObject();
+	return desk_result(x, r);
+}
+
+static int m_resume(struct ctx *x)
+{
+	const char *id, *conn;
+	int r = get_contact_conn(x, &id, &conn);
+
+	if (r < 0)
+		return r;
+	r = desk_resume(x->peer->rpc->desk, id, conn, &x->err);
+	if (r == 0)
+		x->result = cJSON_CreateObject();
+	return desk_result(x, r);
+}
+
+static int m_swap(struct ctx *x)
+{
+	return with_contact(x, desk_swap);
+}
+
+static int m_conference(struct ctx *x)
+{
+	return with_contact(x, desk_conference);
+}
+
+static int set_mute(struct ctx *x, bool muted)
+{
+	int r = desk_set_mute(x->peer->rpc->desk, muted, &x->err);
+
+	if (r == 0)
+		x->result = desk_agent_json(x->peer->rpc->desk);
+	return desk_result(x, r);
+}
+
+static int m_mute(struct ctx *x)
+{
+	return set_mute(x, true);
+}
+
+static int m_unmute(struct ctx *x)
+{
+	return set_mute(x, false);
+}
+
+static int m_send_digits(struct ctx *x)
+{
+	const char *id, *conn, *digits;
+	int r = get_contact_conn(x, &id, &conn);
+
+	if (r == 0)
+		r = get_str(x, "digits", true, CCPD_MAX_DIGITS, &digits);
+	if (r < 0)
+		return r;
+	if (strspn(digits, "0123456789*#ABCD") != strlen(digits))
+		return bad_params(x, "\"digits\" may hold only 0-9, *, # and "
+				  "A-D");
+	r = desk_send_digits(x->peer->rpc->desk, id, conn, digits, &x->err);
+	if (r == 0)
+		x->result = cJSON_CreateObject();
+	return desk_result(x, r);
+}
+
+static int m_add_connection(struct ctx *x)
+{
+	const char *id, *endpoint;
+	char conn[40];
+	int r = get_str(x, "contactId", true, 64, &id);
+
+	if (r == 0)
+		r = get_str(x, "endpoint", true, CCPD_MAX_ENDPOINT, &endpoint);
+	if (r < 0)
+		return r;
+	r = desk_add_connection(x->peer->rpc->desk, id, endpoint, conn,
+				sizeof(conn), &x->err);
+	if (r == 0) {
+		x->result = cJSON_CreateObject();
+		cJSON_AddStringToObject(x->result, "connectionId", conn);
+	}
+	return desk_result(x, r);
+}
+
+static int m_transfer(struct ctx *x)
+{
+	const char *id, *endpoint, *method;
+	int r = get_str(x, "contactId", true, 64, &id);
+
+	if (r == 0)
+		r = get_str(x, "endpoint", true, CCPD_MAX_ENDPOINT, &endpoint);
+	if (r == 0)
+		r = get_str(x, "method", false, 16, &method);
+	if (r < 0)
+		return r;
+	r = desk_transfer(x->peer->rpc->desk, id, endpoint, method, &x->err);
+	if (r == 0)
+		x->result = cJSON_CreateObject();
+	return desk_result(x, r);
+}
+
+static int m_get_endpoints(struct ctx *x)
+{
+	x->result = desk_endpoints_json(x->peer->rpc->desk);
+	return 0;
+}
+
 static void count_line(const char *line, size_t len, void *arg)
 {
 	(void)line;
@@ -440,6 +565,16 @@ static const struct method {
 	{ "contact.reject",          m_reject },
 	{ "contact.clear",           m_clear },
 	{ "connection.destroy",      m_destroy },
+	{ "connection.hold",         m_hold },
+	{ "connection.resume",       m_resume },
+	{ "connection.sendDigits",   m_send_digits },
+	{ "contact.addConnection",   m_add_connection },
+	{ "contact.toggleActiveConnections", m_swap },
+	{ "contact.conferenceConnections", m_conference },
+	{ "contact.transfer",        m_transfer },
+	{ "agent.mute",              m_mute },
+	{ "agent.unmute",            m_unmute },
+	{ "agent.getEndpoints",      m_get_endpoints },
 	{ "events.subscribe",        m_subscribe },
 	{ "events.unsubscribe",      m_unsubscribe },
 	{ "media.getStatus",         m_media_status },

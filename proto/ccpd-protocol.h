@@ -10,6 +10,8 @@
 #define CCPD_MAX_DEPTH 16
 /* Longest endpoint (phone number or SIP URI) accepted. */
 #define CCPD_MAX_ENDPOINT 256
+/* Most DTMF digits in one connection.sendDigits. */
+#define CCPD_MAX_DIGITS 64
 
 enum ccpd_error {
 	/* JSON-RPC 2.0 */

@@ -122,7 +122,9 @@ def test_many_clients_and_abrupt_disconnects(make_ccpd):
         c = Client(d.socket)
         try:
             ans = c.request("agent.getState", timeout=2)
-        except OSError:
+        except (OSError, AssertionError):
+            # refused with "too many clients" (an answer with id null),
+            # or closed: the slots are not free yet
             ans = None
         c.close()
         if ans and "result" in ans:
