@@ -37,6 +37,12 @@ struct conf {
 	unsigned media_timeout;
 	unsigned restart_max;
 	char *log_level;
+	char *database;
+	char *ccp_url;
+	unsigned session_timeout;
+	unsigned login_failures;
+	unsigned login_lockout;
+	unsigned password_min_length;
 };
 
 /* Fill every setting with its default. */
@@ -59,6 +65,9 @@ int conf_finish(struct conf *c, char *err, size_t err_size);
  * conf_free_statuses. */
 int conf_split_statuses(const char *list, char ***out, size_t *n);
 void conf_free_statuses(char **names, size_t n);
+
+/* Whether name may be a custom status: 0, or -EINVAL with why in err[]. */
+int conf_check_status_name(const char *name, char *err, size_t err_size);
 
 /* Print every setting as the file would hold it (for ccpd --dump-config). */
 void conf_dump(const struct conf *c, void *file);
