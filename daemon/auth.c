@@ -241,7 +241,7 @@ int auth_seed(struct auth *a)
 	else
 		store_rollback(a->st);
 	if (r == 0)
-		log_info("auth: created the default security profiles");
+		log_debug("auth: created the default security profiles");
 	return r;
 }
 

@@ -1258,7 +1258,7 @@ static int load_statuses(struct desk *d, char ***names, size_t *n)
 		conf_free_statuses(*names, *n);
 		return r;
 	}
-	log_info("desk: statuses seeded into the store from the setting");
+	log_debug("desk: statuses seeded into the store from the setting");
 	return 0;
 }
 

@@ -219,8 +219,8 @@ static int open_store(struct daemon *dm)
 		log_error("store: cannot open the database: %s", err);
 		return r;
 	}
-	log_info("store: %s, schema version %d", dm->conf.database,
-		 store_schema_version(dm->store));
+	log_debug("store: %s, schema version %d", dm->conf.database,
+		  store_schema_version(dm->store));
 	r = auth_new(&dm->auth, dm->store, &as);
 	if (r == 0)
 		r = auth_seed(dm->auth);

@@ -253,7 +253,9 @@ static int migrate(struct store *s, char *err, size_t err_size)
 				 "failed", v + 1);
 			return r;
 		}
-		log_info("store: schema now at version %d", v + 1);
+		/* a new file is not news; a migrated one is */
+		log_msg(v == 0 ? LOG_DEBUG : LOG_INFO,
+			"store: schema now at version %d", v + 1);
 	}
 	return 0;
 }

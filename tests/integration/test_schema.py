@@ -287,8 +287,8 @@ def _md_table_names(text, heading):
 def test_schema_names_match_the_code_and_protocol_md():
     doc = load_schema()
     rpc = _read(os.path.join(TOP, "daemon", "rpc.c"))
-    code_methods = set(re.findall(r'\{\s*"([a-zA-Z]+\.[a-zA-Z]+)",\s*m_',
-                                  rpc))
+    code_methods = set(re.findall(
+        r'\{\s*"([a-zA-Z]+(?:\.[a-zA-Z]+)+)",\s*m_', rpc))
     assert code_methods, "no method table found in daemon/rpc.c"
     assert set(doc["methods"]) == code_methods
 
@@ -297,7 +297,7 @@ def test_schema_names_match_the_code_and_protocol_md():
         if name.endswith(".c"):
             text = _read(os.path.join(TOP, "daemon", name))
             emitted |= set(re.findall(
-                r'(?:events_emit\([^,]+|publish\(d),\s*"([a-z]+\.[a-zA-Z]+)"',
+                r'(?:events_emit(?:_at)?\([^,]+|publish\(d),\s*"([a-z]+\.[a-zA-Z]+)"',
                 text))
     assert emitted, "no events_emit/publish calls found in daemon/"
     assert set(doc["events"]) == emitted
