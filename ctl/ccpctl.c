@@ -1303,7 +1303,8 @@ static int cmd_admin(struct ctl *ctl, const struct command *cmd,
 		                   "add, set, rename, del)", t->word, verb);
 	}
 	/* -1: a key, then any number of words (a profile's permissions) */
-	if ((need >= 0 && argc - 2 != need) || (need < 0 && argc < 3)) {
+	if ((need >= 0 && (argc > 1 ? argc - 2 : 0) != need) ||
+	    (need < 0 && argc < 3)) {
 		cJSON_Delete(params);
 		return usage_error("admin %s %s: wrong number of arguments",
 		                   t->word, verb);

@@ -994,7 +994,7 @@ static bool valid_qc_name(const char *s)
 }
 
 static const struct keyed numbers = {
-	&store_numbers, "phone number", "number", 16, NULL,
+	&store_numbers, "phone number", "number", 32, NULL,
 	admin_valid_e164, "+ and 7 to 15 digits, the first not 0",
 	CCPD_ERR_INVALID_PHONE_NUMBER,
 };
@@ -1029,11 +1029,11 @@ static int keyed_key(const struct keyed *k, const cJSON *params,
 
 	if (r < 0 || !v)
 		return r;
-	if (!k->valid_key(v))
-		return fail(e, k->key_code, "\"%s\" '%s' is not valid: %s",
-			    member, v, k->key_rule);
 	snprintf(out, size, "%s", v);
 	normalize_key(k, out);
+	if (!k->valid_key(out))
+		return fail(e, k->key_code, "\"%s\" '%s' is not valid: %s",
+			    member, v, k->key_rule);
 	return 0;
 }
 

@@ -506,6 +506,9 @@ static int64_t obj_ms(const cJSON *o, const char *k)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
 
+	/* timestamps are written as raw digits (jsonrpc_add_int) */
+	if (cJSON_IsRaw(v) && v->valuestring)
+		return strtoll(v->valuestring, NULL, 10);
 	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
 }
 
