@@ -11,9 +11,9 @@ cd "$top"
 
 packages=(
 	build-essential meson ninja-build pkg-config
-	libre-dev libcjson-dev libsystemd-dev
+	libre-dev libcjson-dev libsystemd-dev libsqlite3-dev libcrypt-dev
 	baresip-core sip-tester kamailio systemd
-	python3 python3-pytest
+	python3 python3-pytest python3-jsonschema
 	clang libclang-rt-14-dev
 )
 
