@@ -471,20 +471,25 @@ static bool token_eq(const char *a, const char *b)
 	return diff == 0;
 }
 
-struct auth_session *auth_session_find(struct auth *a, const char *token,
+struct auth_session *auth_session_peek(struct auth *a, const char *token,
 				       uint64_t now_ms)
 {
 	struct auth_session *s;
 
-	for (s = a->sessions; s; s = s->next) {
-		if (!token_eq(s->token, token))
-			continue;
-		if (s->expires <= now_ms)
-			return NULL;
-		s->expires = now_ms + (uint64_t)a->set.session_timeout * 1000;
-		return s;
-	}
+	for (s = a->sessions; s; s = s->next)
+		if (token_eq(s->token, token))
+			return s->expires > now_ms ? s : NULL;
 	return NULL;
+}
+
+struct auth_session *auth_session_find(struct auth *a, const char *token,
+				       uint64_t now_ms)
+{
+	struct auth_session *s = auth_session_peek(a, token, now_ms);
+
+	if (s)
+		s->expires = now_ms + (uint64_t)a->set.session_timeout * 1000;
+	return s;
 }
 
 void auth_session_end(struct auth *a, struct auth_session *s)

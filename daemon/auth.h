@@ -54,6 +54,10 @@ int auth_session_open(struct auth *a, const char *username, uint64_t now_ms,
  * there is none or it has expired. */
 struct auth_session *auth_session_find(struct auth *a, const char *token,
 				       uint64_t now_ms);
+/* The same without restarting its idle time (for checks that are not
+ * requests, such as delivering an event). */
+struct auth_session *auth_session_peek(struct auth *a, const char *token,
+				       uint64_t now_ms);
 void auth_session_end(struct auth *a, struct auth_session *s);
 /* End every session of username (deleted, password reset). */
 void auth_end_user(struct auth *a, const char *username);

@@ -512,6 +512,8 @@ static int m_logout(struct ctx *x)
 		log_info("rpc: '%s' logged out", auth_session_user(x->sess));
 	end_own_session(x);
 	x->peer->token[0] = '\0';
+	if (!x->peer->info.trusted)
+		x->peer->sub = events_unsubscribe(x->peer->sub);
 	x->result = cJSON_CreateObject();
 	return 0;
 }
@@ -813,11 +815,26 @@ static void send_line(struct rpc_peer *p, char *line)
 	free(line);
 }
 
+/* Events go only to a peer that may still see them: one trusted by its
+ * credentials and acting on them, or one whose session is live and may use
+ * the CCP. A subscription does not outlive the session that made it. */
+static bool may_see_events(struct rpc_peer *p)
+{
+	struct auth_session *s;
+
+	if (!p->token[0])
+		return p->info.trusted;
+	s = auth_session_peek(p->rpc->auth, p->token, util_now_ms());
+	return s && (auth_session_perms(s) & PERM_BIT(PERM_CCP_USE)) &&
+	       !auth_session_must_change(s);
+}
+
 static void peer_event(const char *line, size_t len, void *arg)
 {
 	struct rpc_peer *p = arg;
 
-	p->tp->send(p->t, line, len);
+	if (may_see_events(p))
+		p->tp->send(p->t, line, len);
 }
 
 int rpc_peer_new(struct rpc_peer **ret, struct rpc *rpc,

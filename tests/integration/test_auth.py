@@ -76,6 +76,22 @@ PARAMS = {
 }
 
 
+def events_of(c):
+    """Every event c has received so far."""
+    while not c.events.empty():
+        c.seen.append(c.events.get_nowait())
+    return c.seen
+
+
+def sees_no_more_events(root, c, state):
+    """After root changes the state, c (no longer logged in) gets no
+    event: its answer to a request comes after any event sent before."""
+    root.call("agent.setState", {"state": state})
+    c.error("agent.getState")
+    assert not [e for e in events_of(c) if e["type"] ==
+                "agent.stateChange" and e["data"]["newState"] == state]
+
+
 def auth_daemon(make_ccpd, **options):
     opts = {"socket_mode": "0666"}
     opts.update({k: str(v) for k, v in options.items()})
@@ -144,8 +160,11 @@ def test_a_peer_that_is_not_root_must_log_in(make_ccpd):
     assert err["code"] == -32002
     assert err["data"]["permission"] == "users.view"
 
+    c.call("events.subscribe")
     c.call("session.logout")
     assert c.error("agent.getState")["code"] == -32001
+    # the subscription went with the session
+    sees_no_more_events(root, c, "Lunch")
     # root sees nobody at the desk any more
     assert root.call("session.whoami")["deskUser"] is None
     assert root.call("agent.getConfiguration")["username"] is None
@@ -267,6 +286,7 @@ def test_sessions_expire_and_release_the_desk(make_ccpd):
     add_user(root, "alice")
     c = nobody(d)
     res = login(c, "alice")
+    c.call("events.subscribe")
     c.call("agent.setState", {"state": "Available"})
     # each request moves the expiry ahead
     for _ in range(3):
@@ -287,6 +307,8 @@ def test_sessions_expire_and_release_the_desk(make_ccpd):
         assert time.monotonic() < deadline
         time.sleep(0.1)
     root.wait_state("Offline")
+    # alice's subscription ended with her session
+    sees_no_more_events(root, c, "Break")
 
 
 def test_a_session_is_resumed_on_another_connection(make_ccpd):
