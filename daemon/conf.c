@@ -66,6 +66,12 @@ static const struct setting settings[] = {
 	S(media_timeout,    K_UINT, 1, 600, "5"),
 	S(restart_max,      K_UINT, 1, 3600, "30"),
 	S(log_level,        K_STR,  0, 0, "info"),
+	S(database,         K_STR,  0, 0, ""),
+	S(ccp_url,          K_STR,  0, 0, "http://127.0.0.1:8080/"),
+	S(session_timeout,  K_UINT, 1, 604800, "28800"),
+	S(login_failures,   K_UINT, 1, 1000, "5"),
+	S(login_lockout,    K_UINT, 1, 86400, "300"),
+	S(password_min_length, K_UINT, 1, 256, "8"),
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -441,6 +447,26 @@ static bool valid_status_name(const char *n)
 	return true;
 }
 
+int conf_check_status_name(const char *name, char *err, size_t err_size)
+{
+	size_t j;
+
+	if (!valid_status_name(name)) {
+		snprintf(err, err_size, "'%s' is not a valid status name (a "
+			 "letter, then letters, digits, _ or -; at most 32)",
+			 name);
+		return -EINVAL;
+	}
+	for (j = 0; j < sizeof(reserved) / sizeof(reserved[0]); j++) {
+		if (strcasecmp(name, reserved[j]) == 0) {
+			snprintf(err, err_size, "'%s' is a state of its own",
+				 name);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static int check_statuses(const struct conf *c, char *err, size_t err_size)
 {
 	char **names;
@@ -762,6 +788,21 @@ int conf_finish(struct conf *c, char *err, size_t err_size)
 	r = check_quick_connects(c, err, err_size);
 	if (r < 0)
 		return r;
+	if (!*c->database) {
+		char buf[4200];
+
+		snprintf(buf, sizeof(buf), "%s/ccpd.db", c->state_dir);
+		free(c->database);
+		c->database = strdup(buf);
+		if (!c->database)
+			return -ENOMEM;
+	}
+	if (strncmp(c->ccp_url, "http://", 7) != 0 &&
+	    strncmp(c->ccp_url, "https://", 8) != 0) {
+		snprintf(err, err_size, "ccp_url: '%s' is not an http:// or "
+			 "https:// URL", c->ccp_url);
+		return -EINVAL;
+	}
 	if (*c->dial_template && !strstr(c->dial_template, "{e164}") &&
 	    !strstr(c->dial_template, "{number}")) {
 		snprintf(err, err_size,

@@ -47,6 +47,12 @@ struct conf {
 	unsigned media_timeout;
 	unsigned restart_max;
 	char *log_level;
+	char *database;
+	char *ccp_url;
+	unsigned session_timeout;
+	unsigned login_failures;
+	unsigned login_lockout;
+	unsigned password_min_length;
 };
 
 /* Fill every setting with its default. */
@@ -84,6 +90,9 @@ int conf_split_quick_connects(const char *list, char ***names,
 			      char ***values, size_t *n);
 int conf_quick_connect(const char *list, const char *name, char *out,
 		       size_t size);
+
+/* Whether name may be a custom status: 0, or -EINVAL with why in err[]. */
+int conf_check_status_name(const char *name, char *err, size_t err_size);
 
 /* Print every setting as the file would hold it (for ccpd --dump-config). */
 void conf_dump(const struct conf *c, void *file);

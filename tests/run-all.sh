@@ -11,7 +11,8 @@ cd "$top"
 
 packages=(
 	build-essential g++ meson ninja-build pkg-config
-	libre-dev libcjson-dev libsystemd-dev libphonenumber-dev
+	libre-dev libcjson-dev libsystemd-dev libphonenumber-dev libsqlite3-dev
+	libcrypt-dev
 	baresip-core sip-tester kamailio systemd
 	python3 python3-pytest python3-jsonschema
 	clang libclang-rt-14-dev

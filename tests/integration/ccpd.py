@@ -151,6 +151,12 @@ class Client:
             pass
         self.sock.close()
 
+    def error(self, method, params=None, timeout=10):
+        """The error object of a request that must fail."""
+        ans = self.request(method, params, timeout)
+        assert "error" in ans, (method, params, ans)
+        return ans["error"]
+
 
 class Ccpd:
     """One ccpd process with its own runtime directory and SIP port."""
@@ -235,11 +241,17 @@ class Ccpd:
         c = client or self.client()
         return c.call("media.getStatus")["pid"]
 
+    def signal(self, sig):
+        """Send a signal; stop() then waits without sending its own."""
+        self.signalled = True
+        self.proc.send_signal(sig)
+
     def stop(self, timeout=15):
         """SIGTERM, then require a clean exit and no sanitizer report."""
         for c in self.clients:
             c.close()
-        if self.proc.poll() is None:
+        if self.proc.poll() is None and not getattr(self, "signalled",
+                                                    False):
             self.proc.send_signal(signal.SIGTERM)
         try:
             rc = self.proc.wait(timeout)

@@ -385,3 +385,28 @@ def test_ccpctl_phone(make_ccpd):
                  ("phone", "normalize", GB, "GB", "extra")):
         p = d.ctl(*args)
         assert p.returncode == 2, (args, p.stdout, p.stderr)
+
+
+def test_caller_id_from_the_instance_numbers(make_ccpd):
+    """Numbers the admin keeps in the store win over the settings: the
+    instance's unassigned number is the default, a number assigned to the
+    user at the desk is theirs."""
+    d = phone_ccpd(make_ccpd, caller_id=US, region="US")
+    c = d.c
+    c.call("admin.numbers.create", {"number": US2})
+    assert c.call("agent.getConfiguration")["callerId"] == US2
+    # an invalid number is refused by libphonenumber, not only by its form
+    err = c.request("admin.numbers.create", {"number": "+15550100000"})
+    assert err["error"]["code"] == -32005, err
+    uas = peers.Sipp("uas_answer", timeout=20).start()
+    uas.wait_listening()
+    c.call("agent.setState", {"state": "Available"})
+    ans = c.call("agent.connect", {"endpoint": "sip:%s@127.0.0.1:%d" % (
+        GB, uas.port)})
+    c.wait_event("contact.connected",
+                 pred=lambda e: e["data"]["contact"]["contactId"] ==
+                 ans["contactId"])
+    c.call("connection.destroy", {"contactId": ans["contactId"]})
+    assert uas.wait(20) == 0, uas.describe()
+    f = uas.log_fields()
+    assert "<sip:%s@127.0.0.1:%d>" % (US2, d.sip_port) in f["from"], f

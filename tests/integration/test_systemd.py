@@ -43,6 +43,7 @@ def test_socket_activation(tmp_path):
     proc = subprocess.Popen(
         ["systemd-socket-activate", "-l", sock, CCPD,
          "-o", "runtime_dir=%s" % (tmp_path / "run"),
+         "-o", "state_dir=%s" % (tmp_path / "state"),
          "-o", "socket=%s" % sock,
          "-o", "sip_listen=127.0.0.1:%d" % sip,
          "-o", "rtp_ports=%d-%d" % peers.rtp_port_block()],
@@ -149,7 +150,7 @@ def test_dump_config_shows_defaults_and_hides_the_password():
 def test_a_signal_stops_ccpd_and_baresip_cleanly(make_ccpd, sig):
     d = make_ccpd()
     pid = d.client().call("media.getStatus")["pid"]
-    d.proc.send_signal(sig)
+    d.signal(sig)
     d.stop()                 # checks exit status 0 and no sanitizer report
     assert not os.path.exists(d.socket)
     deadline = time.monotonic() + 5
