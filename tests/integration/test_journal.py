@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -48,15 +49,24 @@ def test_contact_and_state_fields_reach_the_journal(tmp_path):
         env=env)
     peers._live.append(proc)
     entries = []
+    done = threading.Event()
 
-    def drain():
-        while True:
+    # journald reads all the time; a socket left unread would fill up and
+    # make ccpd wait on it
+    def read_journal():
+        while not done.is_set():
             try:
                 data = journal.recv(65536).decode()
-            except socket.timeout:
-                return
+            except (socket.timeout, OSError):
+                continue
             entries.append(dict(l.split("=", 1)
                                 for l in data.splitlines() if "=" in l))
+
+    reader = threading.Thread(target=read_journal, daemon=True)
+    reader.start()
+
+    def drain():
+        time.sleep(0.05)    # the reader thread fills entries
 
     try:
         deadline = time.monotonic() + 20
@@ -82,7 +92,8 @@ def test_contact_and_state_fields_reach_the_journal(tmp_path):
         proc.wait(15)
         peers._live.remove(proc)
         stderr.close()
-    drain()
+        done.set()
+        reader.join(5)
     assert all(e.get("SYSLOG_IDENTIFIER") == "ccpd" for e in entries)
     assert all(e.get("PRIORITY", "").isdigit() for e in entries)
     states = [e for e in entries if "STATE" in e]
