@@ -325,6 +325,8 @@ static int m_version(struct ctx *x)
 	return 0;
 }
 
+static int m_list_methods(struct ctx *x);
+
 static const struct method {
 	const char *name;
 	method_h *h;
@@ -347,7 +349,22 @@ static const struct method {
 	{ "media.getStatus",         m_media_status },
 	{ "registration.getStatus",  m_registration },
 	{ "daemon.getVersion",       m_version },
+	{ "daemon.listMethods",      m_list_methods },
 };
+
+/* Clients (the CCP page) offer the controls whose methods this daemon
+ * has, so one page serves daemons of different releases. */
+static int m_list_methods(struct ctx *x)
+{
+	size_t i;
+
+	x->result = cJSON_CreateArray();
+	for (i = 0; x->result && i < sizeof(methods) / sizeof(methods[0]);
+	     i++)
+		cJSON_AddItemToArray(x->result,
+				     cJSON_CreateString(methods[i].name));
+	return 0;
+}
 
 static const struct method *find_method(const char *name)
 {
