@@ -243,6 +243,14 @@ class WebSocket:
             self.send_frame(OP_CLOSE, struct.pack("!H", 1000))
         except OSError:
             pass
+        # wake the reader before the fd number can be reused: a thread
+        # still reading a closed socket would read the next connection
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        if self.reader:
+            self.reader.join(5)
         try:
             self.sock.close()
         except OSError:
