@@ -15,7 +15,7 @@ packages=(
 	build-essential meson ninja-build pkg-config
 	libre-dev libcjson-dev libsystemd-dev libwebsockets-dev libuv1-dev
 	baresip-core sip-tester kamailio systemd openssl
-	nodejs npm chromium
+	nodejs chromium
 	python3 python3-pytest python3-jsonschema
 	clang libclang-rt-14-dev
 )
@@ -25,6 +25,10 @@ if [ "${CCPD_SKIP_INSTALL:-0}" != 1 ]; then
 	apt-get update -qq >/dev/null
 	apt-get install -y -qq --no-install-recommends "${packages[@]}" \
 		>/dev/null || { echo "apt-get install failed"; echo "0 passed, 1 failed"; exit 1; }
+	# Debian's npm; a nodejs from elsewhere may carry its own and conflict
+	command -v npm >/dev/null ||
+		apt-get install -y -qq --no-install-recommends npm >/dev/null ||
+		{ echo "apt-get install npm failed"; echo "0 passed, 1 failed"; exit 1; }
 fi
 
 passed=0 failed=0 skipped=0
