@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,6 +40,19 @@ struct ctl {
 	bool json;
 	int timeout_ms;
 	long long since; /* -1: not given */
+	/* a session to act in (--token or $CCPD_TOKEN) */
+	const char *token;
+	/* options of admin, metrics and login */
+	const char *profile;
+	const char *display_name;
+	const char *password;
+	const char *user;
+	const char *description;
+	const char *agent;
+	const char *from;
+	const char *to;
+	bool reset_password;
+	bool prometheus;
 	struct rpc *rpc;
 	/* Set by watch: the mask its waits run under, its signals blocked
 	 * everywhere else. */
@@ -207,6 +221,8 @@ static void print_error(const cJSON *error)
 	fputc('\n', stderr);
 }
 
+static cJSON *params_with_string(const char *key, const char *value);
+
 /*
  * Connects on first use, so that usage errors are found without a daemon.
  * Returns the exit status; *ret_result is set only on success, so a caller
@@ -229,6 +245,25 @@ static int ctl_call(struct ctl *ctl, const char *method, cJSON *params,
 		}
 		if (ctl->sigmask)
 			rpc_set_sigmask(ctl->rpc, ctl->sigmask);
+		/* a new connection acts in the session it is given */
+		if (ctl->token && *ctl->token) {
+			cJSON *p = params_with_string("token", ctl->token);
+
+			q = rpc_call(ctl->rpc, "session.resume", p, &result,
+			             &error);
+			if (q < 0) {
+				cJSON_Delete(params);
+				return report_rpc_failure(ctl, q);
+			}
+			cJSON_Delete(result);
+			result = NULL;
+			if (error) {
+				print_error(error);
+				cJSON_Delete(error);
+				cJSON_Delete(params);
+				return EXIT_FAILURE;
+			}
+		}
 	}
 
 	q = rpc_call(ctl->rpc, method, params, &result, &error);
@@ -980,6 +1015,450 @@ static int cmd_watch(struct ctl *ctl, const struct command *cmd,
 	}
 }
 
+/* ---- sessions ------------------------------------------------------------ */
+
+/* A password from --password, else $CCPD_PASSWORD, else one line of
+ * standard input (without echo on a terminal). */
+static int read_secret(const char *prompt, const char *given, char *buf,
+                       size_t size)
+{
+	const char *env = getenv("CCPD_PASSWORD");
+	struct termios old, quiet;
+	bool tty = isatty(STDIN_FILENO);
+	size_t n;
+
+	if (given) {
+		snprintf(buf, size, "%s", given);
+		return 0;
+	}
+	if (env && *env && strcmp(prompt, "New password") != 0) {
+		snprintf(buf, size, "%s", env);
+		return 0;
+	}
+	if (tty) {
+		fprintf(stderr, "%s: ", prompt);
+		tcgetattr(STDIN_FILENO, &old);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	if (!fgets(buf, (int)size, stdin))
+		buf[0] = '\0';
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	n = strlen(buf);
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	return n ? 0 : -ENODATA;
+}
+
+static int cmd_login(struct ctl *ctl, const struct command *cmd,
+                     int argc, char **argv)
+{
+	char pw[512];
+	cJSON *params, *result;
+	const cJSON *must;
+	int q;
+
+	(void)cmd; (void)argc;
+	if (read_secret("Password", ctl->password, pw, sizeof(pw)) < 0)
+		return usage_error("login: no password given");
+	params = params_with_string("username", argv[0]);
+	if (!params || !cJSON_AddStringToObject(params, "password", pw)) {
+		cJSON_Delete(params);
+		return fail("out of memory");
+	}
+	explicit_bzero(pw, sizeof(pw));
+	q = ctl_call(ctl, "session.login", params, &result);
+	if (!result)
+		return q;
+	if (ctl->json) {
+		print_json_line(stdout, result);
+		putchar('\n');
+	} else {
+		/* the token alone, for CCPD_TOKEN=$(ccpctl login NAME) */
+		puts(or_dash(json_str(result, "token")));
+	}
+	must = cJSON_GetObjectItemCaseSensitive(result, "mustChangePassword");
+	if (cJSON_IsTrue(must))
+		fprintf(stderr, "ccpctl: this is a one-time password; choose "
+		        "your own with: CCPD_TOKEN=... ccpctl passwd\n");
+	cJSON_Delete(result);
+	return EXIT_SUCCESS;
+}
+
+static void show_nothing(const cJSON *result)
+{
+	(void)result;
+}
+
+static int cmd_logout(struct ctl *ctl, const struct command *cmd,
+                      int argc, char **argv)
+{
+	(void)cmd; (void)argc; (void)argv;
+	if (!ctl->token)
+		return usage_error("logout: give the session with --token or "
+		                   "CCPD_TOKEN");
+	return call_and_show(ctl, "session.logout", NULL, show_nothing);
+}
+
+static void show_whoami(const cJSON *r)
+{
+	const char *user = json_str(r, "username");
+	const char *via = json_str(r, "via");
+	const char *desk = json_str(r, "deskUser");
+	const cJSON *p;
+	const char *sep = "";
+	double uid;
+
+	if (user)
+		printf("%s (%s)", user, or_dash(json_str(r, "profile")));
+	else if (via && strcmp(via, "peerCredentials") == 0)
+		fputs("administrator (peer credentials)", stdout);
+	else
+		fputs("not logged in", stdout);
+	if (json_num(r, "uid", &uid)) {
+		fputs(", uid ", stdout);
+		print_number(stdout, uid);
+	}
+	putchar('\n');
+	fputs("permissions: ", stdout);
+	cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(r, "permissions")) {
+		printf("%s%s", sep, cJSON_IsString(p) ? p->valuestring : "?");
+		sep = ", ";
+	}
+	if (!*sep)
+		fputs("-", stdout);
+	putchar('\n');
+	printf("at the desk: %s\n", or_dash(desk));
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "mustChangePassword")))
+		puts("the password must be changed (ccpctl passwd)");
+}
+
+static int cmd_whoami(struct ctl *ctl, const struct command *cmd,
+                      int argc, char **argv)
+{
+	(void)cmd; (void)argc; (void)argv;
+	return call_and_show(ctl, "session.whoami", NULL, show_whoami);
+}
+
+static int cmd_passwd(struct ctl *ctl, const struct command *cmd,
+                      int argc, char **argv)
+{
+	char old[512], pw[512];
+	cJSON *params;
+	int q;
+
+	(void)cmd; (void)argc; (void)argv;
+	if (!ctl->token)
+		return usage_error("passwd: give the session with --token or "
+		                   "CCPD_TOKEN");
+	if (read_secret("Old password", ctl->password, old, sizeof(old)) < 0 ||
+	    read_secret("New password", NULL, pw, sizeof(pw)) < 0)
+		return usage_error("passwd: the old and the new password are "
+		                   "read from standard input, one a line");
+	params = params_with_string("oldPassword", old);
+	if (!params || !cJSON_AddStringToObject(params, "newPassword", pw)) {
+		cJSON_Delete(params);
+		return fail("out of memory");
+	}
+	explicit_bzero(old, sizeof(old));
+	explicit_bzero(pw, sizeof(pw));
+	q = call_and_show(ctl, "session.changePassword", params, show_nothing);
+	if (q == EXIT_SUCCESS && !ctl->json)
+		puts("password changed");
+	return q;
+}
+
+/* ---- admin --------------------------------------------------------------- */
+
+/* How each table of the instance is shown and addressed. */
+struct admin_table {
+	const char *word;       /* on the command line */
+	const char *method;     /* admin.<method>.* */
+	const char *key;        /* the key member */
+	const char *cols[4];    /* shown by list, NULL-terminated */
+};
+
+static const struct admin_table admin_tables[] = {
+	{ "users", "users", "username",
+	  { "username", "profile", "displayName", NULL } },
+	{ "profiles", "profiles", "name", { "name", "permissions", NULL } },
+	{ "statuses", "statuses", "name", { "name", "type", NULL } },
+	{ "numbers", "numbers", "number",
+	  { "number", "username", "description", NULL } },
+	{ "origins", "origins", "origin", { "origin", "description", NULL } },
+	{ "quick-connects", "quickConnects", "name",
+	  { "name", "endpoint", "description", NULL } },
+};
+
+static const struct admin_table *admin_shown;
+
+/* A member as one word: strings as they are, arrays joined by commas. */
+static void print_cell(const cJSON *v)
+{
+	const cJSON *e;
+	const char *sep = "";
+
+	if (cJSON_IsString(v)) {
+		fputs(v->valuestring, stdout);
+	} else if (cJSON_IsNumber(v)) {
+		print_number(stdout, v->valuedouble);
+	} else if (cJSON_IsArray(v)) {
+		cJSON_ArrayForEach(e, v) {
+			printf("%s%s", sep, cJSON_IsString(e) ? e->valuestring : "?");
+			sep = ",";
+		}
+		if (!*sep)
+			fputs("-", stdout);
+	} else if (cJSON_IsBool(v)) {
+		fputs(cJSON_IsTrue(v) ? "yes" : "no", stdout);
+	} else {
+		fputs("-", stdout);
+	}
+}
+
+static void show_admin_list(const cJSON *list)
+{
+	const cJSON *row;
+
+	cJSON_ArrayForEach(row, list) {
+		for (int i = 0; admin_shown->cols[i]; i++) {
+			if (i)
+				fputs("  ", stdout);
+			print_cell(cJSON_GetObjectItemCaseSensitive(
+				row, admin_shown->cols[i]));
+		}
+		putchar('\n');
+	}
+}
+
+static void show_created_user(const cJSON *r)
+{
+	const cJSON *user = cJSON_GetObjectItemCaseSensitive(r, "user");
+	const char *otp = json_str(r, "oneTimePassword");
+
+	printf("user %s (%s)\n", or_dash(json_str(user, "username")),
+	       or_dash(json_str(user, "profile")));
+	printf("CCP: %s\n", or_dash(json_str(r, "ccpUrl")));
+	if (otp)
+		printf("one-time password: %s (to be changed at the first "
+		       "login)\n", otp);
+}
+
+static bool add_opt(cJSON *params, const char *key, const char *value)
+{
+	return !value || cJSON_AddStringToObject(params, key, value);
+}
+
+static int cmd_admin(struct ctl *ctl, const struct command *cmd,
+                     int argc, char **argv)
+{
+	const struct admin_table *t = NULL;
+	const char *verb = argc > 1 ? argv[1] : "list";
+	void (*show)(const cJSON *) = show_pretty;
+	char method[64];
+	cJSON *params;
+	size_t i;
+	int need;
+
+	(void)cmd;
+	for (i = 0; i < sizeof(admin_tables) / sizeof(admin_tables[0]); i++)
+		if (strcmp(admin_tables[i].word, argv[0]) == 0)
+			t = &admin_tables[i];
+	if (!t)
+		return usage_error("admin: unknown table '%s' (users, profiles, "
+		                   "statuses, numbers, origins, quick-connects)",
+		                   argv[0]);
+	admin_shown = t;
+	params = cJSON_CreateObject();
+	if (!params)
+		return fail("out of memory");
+	/* verb, the words it takes after the table, and the method */
+	if (strcmp(verb, "list") == 0) {
+		need = 0;
+		snprintf(method, sizeof(method), "admin.%s.list", t->method);
+		show = show_admin_list;
+	} else if (strcmp(verb, "get") == 0) {
+		need = 1;
+		snprintf(method, sizeof(method), "admin.%s.get", t->method);
+	} else if (strcmp(verb, "add") == 0) {
+		need = strcmp(t->word, "quick-connects") == 0 ? 2 :
+		       strcmp(t->word, "profiles") == 0 ? -1 : 1;
+		snprintf(method, sizeof(method), "admin.%s.create", t->method);
+	} else if (strcmp(verb, "set") == 0 || strcmp(verb, "rename") == 0) {
+		need = strcmp(verb, "rename") == 0 ? 2 :
+		       strcmp(t->word, "quick-connects") == 0 ? 2 :
+		       strcmp(t->word, "profiles") == 0 ? -1 : 1;
+		snprintf(method, sizeof(method), "admin.%s.update", t->method);
+	} else if (strcmp(verb, "del") == 0 || strcmp(verb, "delete") == 0) {
+		need = 1;
+		snprintf(method, sizeof(method), "admin.%s.delete", t->method);
+		show = show_nothing;
+	} else {
+		cJSON_Delete(params);
+		return usage_error("admin %s: unknown action '%s' (list, get, "
+		                   "add, set, rename, del)", t->word, verb);
+	}
+	/* -1: a key, then any number of words (a profile's permissions) */
+	if ((need >= 0 && (argc > 1 ? argc - 2 : 0) != need) ||
+	    (need < 0 && argc < 3)) {
+		cJSON_Delete(params);
+		return usage_error("admin %s %s: wrong number of arguments",
+		                   t->word, verb);
+	}
+	if (argc > 2)
+		cJSON_AddStringToObject(params, t->key, argv[2]);
+	if (strcmp(verb, "rename") == 0)
+		cJSON_AddStringToObject(params, strcmp(t->word, "origins") == 0 ?
+		                        "newOrigin" : "newName", argv[3]);
+	else if (strcmp(t->word, "quick-connects") == 0 && argc > 3)
+		cJSON_AddStringToObject(params, "endpoint", argv[3]);
+	if (strcmp(t->word, "profiles") == 0 && need < 0) {
+		cJSON *perms = cJSON_AddArrayToObject(params, "permissions");
+
+		for (int k = 3; k < argc; k++)
+			cJSON_AddItemToArray(perms, cJSON_CreateString(argv[k]));
+	}
+	if (strcmp(t->word, "users") == 0 &&
+	    (strcmp(verb, "add") == 0 || strcmp(verb, "set") == 0)) {
+		if (strcmp(verb, "add") == 0)
+			add_opt(params, "profile", ctl->profile ? ctl->profile
+			                                       : "Agent");
+		else
+			add_opt(params, "profile", ctl->profile);
+		add_opt(params, "displayName", ctl->display_name);
+		add_opt(params, "password", ctl->password);
+		if (ctl->reset_password)
+			cJSON_AddBoolToObject(params, "resetPassword", true);
+		show = show_created_user;
+	}
+	if (strcmp(t->word, "numbers") == 0)
+		add_opt(params, "username", ctl->user);
+	if (strcmp(t->word, "numbers") == 0 || strcmp(t->word, "origins") == 0 ||
+	    strcmp(t->word, "quick-connects") == 0 ||
+	    strcmp(t->word, "profiles") == 0)
+		add_opt(params, "description", ctl->description);
+	return call_and_show(ctl, method, params, show);
+}
+
+/* ---- metrics ------------------------------------------------------------- */
+
+/* Unix milliseconds, or a local date and time: YYYY-MM-DD[THH:MM[:SS]]. */
+static int parse_when(const char *s, double *ret)
+{
+	struct tm tm = { 0 };
+	const char *end;
+	long long ms;
+
+	if (parse_count(s, 0, 1LL << 53, &ms) == 0) {
+		*ret = (double)ms;
+		return 0;
+	}
+	end = strptime(s, "%Y-%m-%d", &tm);
+	if (end && *end == 'T')
+		end = strptime(end + 1, "%H:%M", &tm);
+	if (end && *end == ':')
+		end = strptime(end + 1, "%S", &tm);
+	if (!end || *end)
+		return -EINVAL;
+	tm.tm_isdst = -1;
+	*ret = (double)mktime(&tm) * 1000.0;
+	return 0;
+}
+
+static void print_duration(double ms)
+{
+	long long s = (long long)(ms / 1000 + 0.5);
+
+	if (s >= 3600)
+		printf("%lldh%02lldm%02llds", s / 3600, s / 60 % 60, s % 60);
+	else if (s >= 60)
+		printf("%lldm%02llds", s / 60, s % 60);
+	else
+		printf("%llds", s);
+}
+
+static void show_stat(const char *name, const cJSON *st)
+{
+	double n = 0, avg = 0, max = 0;
+
+	json_num(st, "count", &n);
+	json_num(st, "averageMs", &avg);
+	json_num(st, "maxMs", &max);
+	printf("  %s: average ", name);
+	print_duration(avg);
+	fputs(", longest ", stdout);
+	print_duration(max);
+	fputs(" (", stdout);
+	print_number(stdout, n);
+	puts(")");
+}
+
+static void show_metrics(const cJSON *r)
+{
+	const cJSON *a, *e;
+
+	cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(r, "agents")) {
+		printf("%s\n", or_dash(json_str(a, "username")));
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(
+			a, "timeInStateMs")) {
+			printf("  %-22s ", e->string);
+			print_duration(e->valuedouble);
+			putchar('\n');
+		}
+		fputs("  contacts:", stdout);
+		cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(a, "contacts")) {
+			printf(" %s ", e->string);
+			print_number(stdout, e->valuedouble);
+		}
+		putchar('\n');
+		show_stat("handle time", cJSON_GetObjectItemCaseSensitive(a, "handleTime"));
+		show_stat("hold time", cJSON_GetObjectItemCaseSensitive(a, "holdTime"));
+		show_stat("after-contact work", cJSON_GetObjectItemCaseSensitive(a, "acwTime"));
+	}
+}
+
+static void show_prometheus(const cJSON *r)
+{
+	fputs(or_dash(json_str(r, "text")), stdout);
+}
+
+static int cmd_metrics(struct ctl *ctl, const struct command *cmd,
+                       int argc, char **argv)
+{
+	cJSON *params;
+	double v;
+
+	(void)cmd; (void)argc; (void)argv;
+	if (ctl->prometheus)
+		return call_and_show(ctl, "metrics.getPrometheus", NULL,
+		                     show_prometheus);
+	params = cJSON_CreateObject();
+	if (!params)
+		return fail("out of memory");
+	if (ctl->from) {
+		if (parse_when(ctl->from, &v) < 0) {
+			cJSON_Delete(params);
+			return usage_error("--from: '%s' is neither milliseconds "
+			                   "nor YYYY-MM-DD[THH:MM[:SS]]", ctl->from);
+		}
+		cJSON_AddNumberToObject(params, "from", v);
+	}
+	if (ctl->to) {
+		if (parse_when(ctl->to, &v) < 0) {
+			cJSON_Delete(params);
+			return usage_error("--to: '%s' is neither milliseconds "
+			                   "nor YYYY-MM-DD[THH:MM[:SS]]", ctl->to);
+		}
+		cJSON_AddNumberToObject(params, "to", v);
+	}
+	add_opt(params, "agent", ctl->agent);
+	return call_and_show(ctl, "metrics.get", params, show_metrics);
+}
+
 /* ---- command line ------------------------------------------------------- */
 
 static const char *const states_incoming[] = { "incoming", NULL };
@@ -1017,6 +1496,12 @@ static const struct command commands[] = {
 	{ "version", "", "show the version of ccpd", 0, 0, cmd_version, NULL },
 	{ "call", "METHOD [JSON-PARAMS]", "call any method and print its result", 1, 2, cmd_call, NULL },
 	{ "watch", "", "print events until interrupted", 0, 0, cmd_watch, NULL },
+	{ "login", "USER", "log in; print the session's token", 1, 1, cmd_login, NULL },
+	{ "logout", "", "end the session of --token", 0, 0, cmd_logout, NULL },
+	{ "whoami", "", "show who ccpd takes this client for", 0, 0, cmd_whoami, NULL },
+	{ "passwd", "", "change the password of --token's user", 0, 0, cmd_passwd, NULL },
+	{ "admin", "TABLE [ACTION [ARGS]]", "manage users, profiles, statuses, numbers, origins, quick-connects", 1, 64, cmd_admin, NULL },
+	{ "metrics", "", "show the agents' figures (--from, --to, --agent, --prometheus)", 0, 0, cmd_metrics, NULL },
 };
 
 static const struct command *find_command(const char *name)
@@ -1048,6 +1533,17 @@ static void print_help(void)
 	       "      --json            print results, or events, as JSON, one a line\n"
 	       "      --timeout SECONDS how long to wait for an answer (default 5)\n"
 	       "      --since SEQ       watch: replay the events after SEQ first\n"
+	       "      --token TOKEN     act in that session (default $CCPD_TOKEN)\n"
+	       "      --password PW     login, passwd (old), admin users add/set\n"
+	       "      --profile NAME    admin users add/set (default Agent)\n"
+	       "      --display-name N  admin users add/set\n"
+	       "      --reset-password  admin users set: a new one-time password\n"
+	       "      --user NAME       admin numbers add/set: the number's user\n"
+	       "      --description D   admin numbers, origins, quick-connects, profiles\n"
+	       "      --from WHEN       metrics: start (ms or YYYY-MM-DD[THH:MM[:SS]])\n"
+	       "      --to WHEN         metrics: end (default now; from: a day before)\n"
+	       "      --agent NAME      metrics: one user's figures\n"
+	       "      --prometheus      metrics: the live figures as Prometheus text\n"
 	       "  -h, --help            show this help\n"
 	       "      --version         show the version of ccpctl\n"
 	       "\n"
@@ -1118,6 +1614,17 @@ enum {
 	OPT_TIMEOUT,
 	OPT_SINCE,
 	OPT_VERSION,
+	OPT_TOKEN,
+	OPT_PASSWORD,
+	OPT_PROFILE,
+	OPT_DISPLAY_NAME,
+	OPT_RESET_PASSWORD,
+	OPT_USER,
+	OPT_DESCRIPTION,
+	OPT_FROM,
+	OPT_TO,
+	OPT_AGENT,
+	OPT_PROMETHEUS,
 };
 
 int main(int argc, char **argv)
@@ -1129,6 +1636,17 @@ int main(int argc, char **argv)
 		{ "since", required_argument, NULL, OPT_SINCE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "token", required_argument, NULL, OPT_TOKEN },
+		{ "password", required_argument, NULL, OPT_PASSWORD },
+		{ "profile", required_argument, NULL, OPT_PROFILE },
+		{ "display-name", required_argument, NULL, OPT_DISPLAY_NAME },
+		{ "reset-password", no_argument, NULL, OPT_RESET_PASSWORD },
+		{ "user", required_argument, NULL, OPT_USER },
+		{ "description", required_argument, NULL, OPT_DESCRIPTION },
+		{ "from", required_argument, NULL, OPT_FROM },
+		{ "to", required_argument, NULL, OPT_TO },
+		{ "agent", required_argument, NULL, OPT_AGENT },
+		{ "prometheus", no_argument, NULL, OPT_PROMETHEUS },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl ctl = { .timeout_ms = DEFAULT_TIMEOUT_MS, .since = -1 };
@@ -1166,6 +1684,39 @@ int main(int argc, char **argv)
 		case OPT_VERSION:
 			printf("ccpctl %s\n", CCPCTL_VERSION);
 			return EXIT_SUCCESS;
+		case OPT_TOKEN:
+			ctl.token = optarg;
+			break;
+		case OPT_PASSWORD:
+			ctl.password = optarg;
+			break;
+		case OPT_PROFILE:
+			ctl.profile = optarg;
+			break;
+		case OPT_DISPLAY_NAME:
+			ctl.display_name = optarg;
+			break;
+		case OPT_RESET_PASSWORD:
+			ctl.reset_password = true;
+			break;
+		case OPT_USER:
+			ctl.user = optarg;
+			break;
+		case OPT_DESCRIPTION:
+			ctl.description = optarg;
+			break;
+		case OPT_FROM:
+			ctl.from = optarg;
+			break;
+		case OPT_TO:
+			ctl.to = optarg;
+			break;
+		case OPT_AGENT:
+			ctl.agent = optarg;
+			break;
+		case OPT_PROMETHEUS:
+			ctl.prometheus = true;
+			break;
 		case ':':
 			return usage_error("option '%s' needs an argument", argv[optind - 1]);
 		case '?':
@@ -1190,6 +1741,8 @@ int main(int argc, char **argv)
 
 	if (!ctl.socket)
 		ctl.socket = default_socket(socket_buf, sizeof(socket_buf));
+	if (!ctl.token && getenv("CCPD_TOKEN") && *getenv("CCPD_TOKEN"))
+		ctl.token = getenv("CCPD_TOKEN");
 
 	q = cmd->run(&ctl, cmd, nargs, argv + optind + 1);
 	ctl.rpc = rpc_free(ctl.rpc);

@@ -55,6 +55,12 @@ static const struct setting settings[] = {
 	S(media_timeout,    K_UINT, 1, 600, "5"),
 	S(restart_max,      K_UINT, 1, 3600, "30"),
 	S(log_level,        K_STR,  0, 0, "info"),
+	S(database,         K_STR,  0, 0, ""),
+	S(ccp_url,          K_STR,  0, 0, ""),
+	S(session_timeout,  K_UINT, 1, 604800, "28800"),
+	S(login_failures,   K_UINT, 1, 1000, "5"),
+	S(login_lockout,    K_UINT, 1, 86400, "300"),
+	S(password_min_length, K_UINT, 1, 256, "8"),
 	S(http_listen,      K_STR,  0, 0, "127.0.0.1:8780"),
 	S(http_tls_cert,    K_STR,  0, 0, ""),
 	S(http_tls_key,     K_STR,  0, 0, ""),
@@ -349,6 +355,26 @@ static bool valid_status_name(const char *n)
 	return true;
 }
 
+int conf_check_status_name(const char *name, char *err, size_t err_size)
+{
+	size_t j;
+
+	if (!valid_status_name(name)) {
+		snprintf(err, err_size, "'%s' is not a valid status name (a "
+			 "letter, then letters, digits, _ or -; at most 32)",
+			 name);
+		return -EINVAL;
+	}
+	for (j = 0; j < sizeof(reserved) / sizeof(reserved[0]); j++) {
+		if (strcasecmp(name, reserved[j]) == 0) {
+			snprintf(err, err_size, "'%s' is a state of its own",
+				 name);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static int check_statuses(const struct conf *c, char *err, size_t err_size)
 {
 	char **names;
@@ -466,6 +492,27 @@ int conf_finish(struct conf *c, char *err, size_t err_size)
 	r = check_http(c, err, err_size);
 	if (r < 0)
 		return r;
+	if (!*c->database) {
+		char buf[4200];
+
+		snprintf(buf, sizeof(buf), "%s/ccpd.db", c->state_dir);
+		free(c->database);
+		c->database = strdup(buf);
+		if (!c->database)
+			return -ENOMEM;
+	}
+	if (!*c->ccp_url) {
+		free(c->ccp_url);
+		c->ccp_url = strdup("http://127.0.0.1:8780/");
+		if (!c->ccp_url)
+			return -ENOMEM;
+	}
+	if (strncmp(c->ccp_url, "http://", 7) != 0 &&
+	    strncmp(c->ccp_url, "https://", 8) != 0) {
+		snprintf(err, err_size, "ccp_url: '%s' is not an http:// or "
+			 "https:// URL", c->ccp_url);
+		return -EINVAL;
+	}
 	if (*c->dial_template && !strstr(c->dial_template, "{e164}") &&
 	    !strstr(c->dial_template, "{number}")) {
 		snprintf(err, err_size,
@@ -556,6 +603,25 @@ static int check_http(struct conf *c, char *err, size_t err_size)
 		snprintf(err, err_size, "http_listen: '%s' is not "
 			 "ADDRESS:PORT (or off)", c->http_listen);
 		return -EINVAL;
+	}
+	if (!*c->ccp_url) {
+		/* where agents find the page: the public origin, else the
+		 * listening address */
+		char buf[600];
+		bool v6 = strchr(host, ':') != NULL;
+
+		if (*c->http_origin)
+			snprintf(buf, sizeof(buf), "%.*s/",
+				 (int)strcspn(c->http_origin, ", \t"),
+				 c->http_origin);
+		else
+			snprintf(buf, sizeof(buf), "%s://%s%s%s:%u/",
+				 *c->http_tls_cert ? "https" : "http",
+				 v6 ? "[" : "", host, v6 ? "]" : "", port);
+		free(c->ccp_url);
+		c->ccp_url = strdup(buf);
+		if (!c->ccp_url)
+			return -ENOMEM;
 	}
 	if (!*c->http_tls_cert != !*c->http_tls_key) {
 		snprintf(err, err_size, "http_tls_cert and http_tls_key go "

@@ -37,6 +37,12 @@ struct conf {
 	unsigned media_timeout;
 	unsigned restart_max;
 	char *log_level;
+	char *database;
+	char *ccp_url;
+	unsigned session_timeout;
+	unsigned login_failures;
+	unsigned login_lockout;
+	unsigned password_min_length;
 	/* HTTP and WebSocket (ws.c) */
 	char *http_listen;          /* "" or "off": no HTTP port */
 	char *http_tls_cert;
@@ -72,6 +78,8 @@ int conf_finish(struct conf *c, char *err, size_t err_size);
 int conf_split_statuses(const char *list, char ***out, size_t *n);
 void conf_free_statuses(char **names, size_t n);
 
+/* Whether name may be a custom status: 0, or -EINVAL with why in err[]. */
+int conf_check_status_name(const char *name, char *err, size_t err_size);
 /* Whether host (an address or name, IPv6 with or without brackets) is on
  * the loopback interface: 127.0.0.0/8, ::1 or localhost. */
 bool conf_host_is_loopback(const char *host);

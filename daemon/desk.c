@@ -20,6 +20,8 @@
 #include "jsonrpc.h"
 #include "log.h"
 #include "media.h"
+#include "metrics.h"
+#include "store.h"
 #include "util.h"
 
 enum reg_state { REG_NONE, REG_REGISTERING, REG_REGISTERED, REG_FAILED };
@@ -47,6 +49,17 @@ struct desk {
 	/* agent.getState is the most frequent question: its answer is kept
 	 * encoded until the agent changes */
 	char *agent_text;
+	struct store *st;
+	/* the user logged in at the desk ("" for none) and who is acting */
+	char user[65];
+	char user_display[129];
+	char actor[80];
+	/* the time in each state and the counters since ccpd started */
+	struct metrics *live;
+	/* a new list of statuses, waiting for the agent to be free */
+	char **pending;
+	size_t n_pending;
+	bool has_pending;
 };
 
 static int fail(struct desk_err *e, int code, const char *fmt, ...)
@@ -103,6 +116,11 @@ struct agent_view {
 	uint64_t since;
 };
 
+static bool str_same(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 static struct agent_view view_of(const struct agent *a)
 {
 	struct agent_view v = {
@@ -112,12 +130,71 @@ static struct agent_view view_of(const struct agent *a)
 	return v;
 }
 
+const char *desk_journal_user(const struct desk *d)
+{
+	return d->user[0] ? d->user : "system";
+}
+
+/* The journal row of an event (or of a change that sends none), written
+ * and synced before the event goes out, with the contact's record when
+ * there is a contact. A store that fails is logged and does not stop the
+ * desk: calls go on. */
+static void record(struct desk *d, const char *type, uint64_t now,
+		   bool has_event, const char *contact_id, const cJSON *data)
+{
+	const cJSON *contact = cJSON_GetObjectItemCaseSensitive(data,
+								"contact");
+	char *text = data ? cJSON_PrintUnformatted(data) : NULL;
+	struct store_journal_row row = {
+		.time = now,
+		.instance = events_instance(d->ev),
+		.event_seq = has_event ? events_last_seq(d->ev) + 1 : 0,
+		.type = type,
+		.username = desk_journal_user(d),
+		.actor = d->actor[0] ? d->actor : "system",
+		.state = strcmp(type, "daemon.stop") ? agent_state(d->agent)
+						     : NULL,
+		.status = agent_status(d->agent),
+		.contact_id = contact_id,
+		.data = text,
+	};
+	struct metrics_row mrow = {
+		.time = now, .type = type, .user = row.username,
+		.state = row.state, .instance = row.instance,
+		.contact_id = contact_id,
+	};
+	int r;
+
+	if (d->live)
+		metrics_add(d->live, &mrow);
+	if (!d->st) {
+		free(text);
+		return;
+	}
+	r = store_begin(d->st);
+	if (r == 0)
+		r = store_journal_add(d->st, &row);
+	if (r == 0 && contact)
+		r = store_contact_put(d->st, row.instance, row.username,
+				      contact);
+	if (r == 0)
+		r = store_commit(d->st);
+	if (r < 0) {
+		store_rollback(d->st);
+		log_error("store: cannot record %s: %s", type, strerror(-r));
+	}
+	free(text);
+}
+
+static void apply_pending_statuses(struct desk *d);
+
 /* Feed the state machine and announce any visible change. */
 static int feed(struct desk *d, enum agent_input in, int status,
 		enum agent_action *act, const char *contact_id)
 {
 	struct agent_view before = view_of(d->agent), after;
-	int r = agent_input(d->agent, in, status, util_now_ms(), act);
+	uint64_t now = util_now_ms();
+	int r = agent_input(d->agent, in, status, now, act);
 	cJSON *data;
 
 	if (r < 0)
@@ -138,14 +215,18 @@ static int feed(struct desk *d, enum agent_input in, int status,
 		cJSON_AddStringToObject(data, "oldState", before.state);
 		cJSON_AddStringToObject(data, "newState", after.state);
 		cJSON_AddItemToObject(data, "agent", desk_agent_json(d));
-		events_emit(d->ev, "agent.stateChange", data);
+		record(d, "agent.stateChange", now, true, contact_id, data);
+		events_emit_at(d->ev, "agent.stateChange", data, now);
 	}
+	if (d->has_pending)
+		apply_pending_statuses(d);
 	return 0;
 }
 
 static void publish(struct desk *d, const char *type, const struct contact *c)
 {
 	cJSON *data = cJSON_CreateObject();
+	uint64_t now = util_now_ms();
 
 	log_fields(LOG_INFO, contact_id(c), agent_state(d->agent),
 		   "contact: %s %s (%s%s%s)", contact_id(c), type + 8,
@@ -156,7 +237,8 @@ static void publish(struct desk *d, const char *type, const struct contact *c)
 	if (!data)
 		return;
 	cJSON_AddItemToObject(data, "contact", contact_to_json(c));
-	events_emit(d->ev, type, data);
+	record(d, type, now, true, contact_id(c), data);
+	events_emit_at(d->ev, type, data, now);
 }
 
 /* ---- per-contact timers ---- */
@@ -927,7 +1009,13 @@ cJSON *desk_config_json(const struct desk *d)
 
 	if (!o)
 		return NULL;
-	cJSON_AddStringToObject(o, "name", d->conf->sip_user);
+	/* the desk takes the name of the user logged in at it */
+	cJSON_AddStringToObject(o, "name", d->user[0] ? d->user_display
+						      : d->conf->sip_user);
+	if (d->user[0])
+		cJSON_AddStringToObject(o, "username", d->user);
+	else
+		cJSON_AddNullToObject(o, "username");
 	cJSON_AddStringToObject(o, "sipAddress", media_aor(d->media));
 	cJSON_AddBoolToObject(o, "softphoneEnabled", true);
 	cJSON_AddNullToObject(o, "extension");
@@ -952,12 +1040,174 @@ cJSON *desk_contact_json(const struct desk *d, const char *id)
 {
 	const struct contact *c = contacts_find(d->contacts, id);
 
-	return c ? contact_to_json(c) : NULL;
+	if (c)
+		return contact_to_json(c);
+	/* gone from the history in memory: the store still has it */
+	return d->st ? store_contact_get(d->st, events_instance(d->ev), id)
+		     : NULL;
+}
+
+static bool held_in_memory(const char *instance, const char *id, void *arg)
+{
+	const struct desk *d = arg;
+
+	return strcmp(instance, events_instance(d->ev)) == 0 &&
+	       contacts_find(d->contacts, id) != NULL;
 }
 
 cJSON *desk_history_json(const struct desk *d, unsigned limit)
 {
-	return contacts_history_json(d->contacts, limit);
+	cJSON *a = contacts_history_json(d->contacts, limit);
+
+	/* older contacts, and those of earlier runs, come from the store */
+	if (a && d->st && (unsigned)cJSON_GetArraySize(a) < limit)
+		store_contacts_recent(d->st, a, limit, held_in_memory,
+				      (void *)d);
+	return a;
+}
+
+/* ---- users, statuses, metrics ---- */
+
+void desk_set_actor(struct desk *d, const char *actor)
+{
+	snprintf(d->actor, sizeof(d->actor), "%s", actor ? actor : "");
+}
+
+const char *desk_user(const struct desk *d)
+{
+	return d->user[0] ? d->user : NULL;
+}
+
+bool desk_busy(const struct desk *d)
+{
+	return contacts_count(d->contacts) > 0;
+}
+
+int desk_set_user(struct desk *d, const char *username, const char *display,
+		  struct desk_err *e)
+{
+	const struct contact *c = contacts_first(d->contacts);
+	struct desk_err ignored;
+	cJSON *data;
+	uint64_t now;
+
+	if (str_same(username, d->user[0] ? d->user : NULL))
+		return 0;
+	if (username && c)
+		return fail(e, CCPD_ERR_INVALID_STATE, "contact %s is under "
+			    "way at this desk; '%s' can log in once it is "
+			    "cleared", contact_id(c), username);
+	/* the agent who leaves, or the one who arrives, is not taking calls
+	 * until they choose to (during a contact: once it is over) */
+	desk_set_status(d, "Offline", &ignored);
+	data = cJSON_CreateObject();
+	if (data) {
+		if (d->user[0])
+			cJSON_AddStringToObject(data, "previous", d->user);
+		else
+			cJSON_AddNullToObject(data, "previous");
+	}
+	snprintf(d->user, sizeof(d->user), "%s", username ? username : "");
+	snprintf(d->user_display, sizeof(d->user_display), "%s",
+		 display && *display ? display : d->user);
+	if (data) {
+		if (username)
+			cJSON_AddStringToObject(data, "username", username);
+		else
+			cJSON_AddNullToObject(data, "username");
+	}
+	log_info("desk: %s%s", username ? "user now at the desk: " :
+		 "no user at the desk any more", username ? username : "");
+	now = util_now_ms();
+	record(d, "desk.user", now, false, NULL, data);
+	cJSON_Delete(data);
+	free(d->agent_text);
+	d->agent_text = NULL;
+	return 0;
+}
+
+bool desk_status_in_use(const struct desk *d, const char *name)
+{
+	const char *next = agent_next(d->agent);
+
+	return strcmp(agent_status(d->agent), name) == 0 ||
+	       (next && strcmp(next, name) == 0);
+}
+
+static void free_pending(struct desk *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_pending; i++)
+		free(d->pending[i]);
+	free(d->pending);
+	d->pending = NULL;
+	d->n_pending = 0;
+	d->has_pending = false;
+}
+
+/* A new list of statuses means a new state machine. It is built only
+ * while the agent is free and in a status they chose, carrying over the
+ * status, whether media is up and since when. */
+static void apply_pending_statuses(struct desk *d)
+{
+	struct agent *na;
+	uint64_t since = agent_since(d->agent);
+	int r;
+
+	if (agent_get_phase(d->agent) != AGENT_PHASE_IDLE ||
+	    strcmp(agent_state(d->agent), agent_status(d->agent)) != 0 ||
+	    agent_next(d->agent))
+		return;
+	r = agent_new(&na, (const char *const *)d->pending, d->n_pending,
+		      agent_status(d->agent), since);
+	if (r < 0) {
+		log_error("desk: cannot apply the new statuses: %s",
+			  strerror(-r));
+		free_pending(d);
+		return;
+	}
+	if (agent_media_up(d->agent))
+		agent_input(na, AGENT_IN_MEDIA_UP, 0, since, NULL);
+	agent_free(d->agent);
+	d->agent = na;
+	free(d->agent_text);
+	d->agent_text = NULL;
+	free_pending(d);
+	log_info("desk: the list of statuses changed (%zu custom)",
+		 agent_status_count(d->agent) - 2);
+}
+
+int desk_set_statuses(struct desk *d, const char *const *names, size_t n)
+{
+	size_t i;
+
+	free_pending(d);
+	d->pending = calloc(n ? n : 1, sizeof(char *));
+	if (!d->pending)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		d->pending[i] = strdup(names[i]);
+		if (!d->pending[i]) {
+			d->n_pending = i;
+			free_pending(d);
+			return -ENOMEM;
+		}
+	}
+	d->n_pending = n;
+	d->has_pending = true;
+	apply_pending_statuses(d);
+	return d->has_pending ? 1 : 0;
+}
+
+int desk_prometheus(struct desk *d, char **ret)
+{
+	return metrics_prometheus(d->live, util_now_ms(), ret);
+}
+
+cJSON *desk_live_metrics_json(struct desk *d)
+{
+	return metrics_to_json(d->live, util_now_ms());
 }
 
 cJSON *desk_snapshot_json(const struct desk *d)
@@ -975,8 +1225,49 @@ cJSON *desk_snapshot_json(const struct desk *d)
 
 /* ---- life cycle ---- */
 
+/* The custom statuses come from the store; the statuses setting seeds it
+ * at the first start and is not read again. */
+static int load_statuses(struct desk *d, char ***names, size_t *n)
+{
+	char seeded[8];
+	size_t i;
+	int r;
+
+	if (!d->st)
+		return conf_split_statuses(d->conf->statuses, names, n);
+	if (store_meta_get(d->st, "statuses_seeded", seeded,
+			   sizeof(seeded)) == 0)
+		return store_status_names(d->st, names, n);
+	r = conf_split_statuses(d->conf->statuses, names, n);
+	if (r < 0)
+		return r;
+	r = store_begin(d->st);
+	for (i = 0; i < *n && r == 0; i++) {
+		cJSON *row = cJSON_CreateObject();
+
+		if (!row) {
+			r = -ENOMEM;
+			break;
+		}
+		cJSON_AddStringToObject(row, "name", (*names)[i]);
+		r = store_insert(d->st, &store_statuses, row);
+		cJSON_Delete(row);
+	}
+	if (r == 0)
+		r = store_meta_set(d->st, "statuses_seeded", "1");
+	if (r == 0)
+		r = store_commit(d->st);
+	if (r < 0) {
+		store_rollback(d->st);
+		conf_free_statuses(*names, *n);
+		return r;
+	}
+	log_debug("desk: statuses seeded into the store from the setting");
+	return 0;
+}
+
 int desk_new(struct desk **ret, const struct conf *conf, struct events *ev,
-	     desk_ready_h *ready, void *arg)
+	     struct store *st, desk_ready_h *ready, void *arg)
 {
 	static const struct media_handlers mh = {
 		.event = on_media_event,
@@ -991,13 +1282,25 @@ int desk_new(struct desk **ret, const struct conf *conf, struct events *ev,
 		return -ENOMEM;
 	d->conf = conf;
 	d->ev = ev;
+	d->st = st;
 	d->ready_h = ready;
 	d->ready_arg = arg;
-	r = conf_split_statuses(conf->statuses, &custom, &n);
-	if (r == 0)
+	r = metrics_new(&d->live, util_now_ms(), UINT64_MAX, NULL);
+	if (r < 0)
+		goto fail;
+	r = load_statuses(d, &custom, &n);
+	if (r == 0) {
 		r = agent_new(&d->agent, (const char *const *)custom, n,
 			      conf->initial_status, util_now_ms());
-	conf_free_statuses(custom, n);
+		if (r == -ENOENT) {
+			log_warning("desk: initial_status '%s' is not among "
+				    "the statuses in the store; starting "
+				    "Offline", conf->initial_status);
+			r = agent_new(&d->agent, (const char *const *)custom,
+				      n, "Offline", util_now_ms());
+		}
+		conf_free_statuses(custom, n);
+	}
 	if (r < 0) {
 		log_error("desk: bad statuses '%s' or initial_status '%s': %s",
 			  conf->statuses, conf->initial_status,
@@ -1019,13 +1322,17 @@ fail:
 
 int desk_start(struct desk *d)
 {
+	/* the journal marks each run: time before it belongs to no state */
+	record(d, "daemon.start", util_now_ms(), false, NULL, NULL);
 	return media_start(d->media);
 }
 
 void desk_shutdown(struct desk *d)
 {
-	if (d)
-		media_shutdown(d->media);
+	if (!d)
+		return;
+	media_shutdown(d->media);
+	record(d, "daemon.stop", util_now_ms(), false, NULL, NULL);
 }
 
 struct desk *desk_free(struct desk *d)
@@ -1049,6 +1356,8 @@ struct desk *desk_free(struct desk *d)
 	}
 	d->contacts = contacts_free(d->contacts);
 	d->agent = agent_free(d->agent);
+	d->live = metrics_free(d->live);
+	free_pending(d);
 	free(d->agent_text);
 	free(d);
 	return NULL;

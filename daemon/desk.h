@@ -11,6 +11,7 @@
 struct conf;
 struct events;
 struct desk;
+struct store;
 
 /* The outcome of an action: 0, or a ccpd_error code with a reason. */
 struct desk_err {
@@ -20,8 +21,9 @@ struct desk_err {
 
 typedef void (desk_ready_h)(void *arg);
 
+/* st may be NULL: nothing is then recorded. */
 int desk_new(struct desk **ret, const struct conf *conf, struct events *ev,
-	     desk_ready_h *ready, void *arg);
+	     struct store *st, desk_ready_h *ready, void *arg);
 struct desk *desk_free(struct desk *d);
 int desk_start(struct desk *d);
 void desk_shutdown(struct desk *d);
@@ -48,5 +50,29 @@ cJSON *desk_media_json(const struct desk *d);
 cJSON *desk_registration_json(const struct desk *d);
 /* {agent, contacts}: what a subscriber starts from */
 cJSON *desk_snapshot_json(const struct desk *d);
+
+/* Who caused what the desk does next: a user name, "uid:N" for a peer
+ * trusted by its credentials, or NULL for the system. Recorded in the
+ * journal. */
+void desk_set_actor(struct desk *d, const char *actor);
+/* The user logged in at the desk, or NULL. The journal and the contact
+ * records name this user ("system" when none). */
+const char *desk_user(const struct desk *d);
+const char *desk_journal_user(const struct desk *d);
+/* Whether any contact is at the desk (ringing, live, in ACW, failed). */
+bool desk_busy(const struct desk *d);
+/* Put a user at the desk (NULL: none). Refused with CCPD_ERR_INVALID_STATE
+ * while a contact is at the desk and another user would take it. The
+ * status becomes Offline (next, during a contact). */
+int desk_set_user(struct desk *d, const char *username, const char *display,
+		  struct desk_err *e);
+/* Whether the agent's status or next status is name. */
+bool desk_status_in_use(const struct desk *d, const char *name);
+/* A new list of custom statuses: applied at once when the agent is free
+ * in a status they chose (returns 0), else as soon as they are (1). */
+int desk_set_statuses(struct desk *d, const char *const *names, size_t n);
+/* The live figures since ccpd started. */
+int desk_prometheus(struct desk *d, char **ret);
+cJSON *desk_live_metrics_json(struct desk *d);
 
 #endif

@@ -82,11 +82,17 @@ struct events *events_free(struct events *ev)
 
 uint64_t events_emit(struct events *ev, const char *type, cJSON *data)
 {
+	return events_emit_at(ev, type, data, util_now_ms());
+}
+
+uint64_t events_emit_at(struct events *ev, const char *type, cJSON *data,
+			uint64_t time_ms)
+{
 	struct events_sub *s, *next;
 	struct held *h;
 	char *line;
 
-	line = jsonrpc_event(ev->seq + 1, util_now_ms(), type, data);
+	line = jsonrpc_event(ev->seq + 1, time_ms, type, data);
 	cJSON_Delete(data);
 	if (!line)
 		return 0;

@@ -19,6 +19,10 @@ struct events *events_free(struct events *ev);
 /* Publish an event; data is consumed. Returns its sequence number, or 0
  * when it could not be encoded. */
 uint64_t events_emit(struct events *ev, const char *type, cJSON *data);
+/* The same with the event's time given (Unix ms), so that a record of it
+ * written beforehand carries the very time clients see. */
+uint64_t events_emit_at(struct events *ev, const char *type, cJSON *data,
+			uint64_t time_ms);
 uint64_t events_last_seq(const struct events *ev);
 /* A random name for this run of the daemon. */
 const char *events_instance(const struct events *ev);

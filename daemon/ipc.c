@@ -226,6 +226,7 @@ static void accept_fd(int flags, void *arg)
 {
 	struct ipc *ipc = arg;
 	socklen_t len = sizeof(struct ucred);
+	struct rpc_peer_info info = { .uid = (unsigned)-1 };
 	struct client *c;
 	int fd;
 
@@ -252,8 +253,18 @@ static void accept_fd(int flags, void *arg)
 	}
 	c->ipc = ipc;
 	c->fd = fd;
-	getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len);
-	if (rpc_peer_new(&c->peer, ipc->rpc, &transport, c) < 0) {
+	/* the credentials of the process that connected, taken by the
+	 * kernel at connect(2): root and ccpd's own user are administrators
+	 * without logging in; anyone else must log in */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) == 0) {
+		info.uid = c->cred.uid;
+		info.trusted = c->cred.uid == 0 || c->cred.uid == geteuid();
+		snprintf(info.name, sizeof(info.name), "uid:%u",
+			 (unsigned)c->cred.uid);
+	} else {
+		snprintf(info.name, sizeof(info.name), "uid:?");
+	}
+	if (rpc_peer_new(&c->peer, ipc->rpc, &transport, c, &info) < 0) {
 		close(fd);
 		free(c);
 		return;

@@ -13,17 +13,23 @@
 #include <re.h>
 #include <systemd/sd-daemon.h>
 
+#include "admin.h"
+#include "auth.h"
 #include "conf.h"
 #include "desk.h"
 #include "events.h"
 #include "ipc.h"
 #include "log.h"
 #include "rpc.h"
+#include "store.h"
 #include "util.h"
 #include "ws.h"
 
 struct daemon {
 	struct conf conf;
+	struct store *store;
+	struct auth *auth;
+	struct admin *admin;
 	struct events *ev;
 	struct desk *desk;
 	struct rpc *rpc;
@@ -194,6 +200,50 @@ out:
 	return r;
 }
 
+static int open_store(struct daemon *dm)
+{
+	const struct auth_settings as = {
+		.session_timeout = dm->conf.session_timeout,
+		.login_failures = dm->conf.login_failures,
+		.login_lockout = dm->conf.login_lockout,
+		.password_min = dm->conf.password_min_length,
+	};
+	char err[512] = "", dir[4096], *slash;
+	int r;
+
+	/* the database's directory: state_dir unless database says else */
+	snprintf(dir, sizeof(dir), "%s", dm->conf.database);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		r = util_mkdir_p(dir, 0700);
+		if (r < 0) {
+			log_error("main: cannot create %s: %s", dir,
+				  strerror(-r));
+			return r;
+		}
+	}
+	r = store_open(&dm->store, dm->conf.database, err, sizeof(err));
+	if (r < 0) {
+		log_error("store: cannot open the database: %s", err);
+		return r;
+	}
+	log_debug("store: %s, schema version %d", dm->conf.database,
+		  store_schema_version(dm->store));
+	r = auth_new(&dm->auth, dm->store, &as);
+	if (r == 0)
+		r = auth_seed(dm->auth);
+	if (r < 0)
+		log_error("auth: cannot start: %s", strerror(-r));
+	return r;
+}
+
+/* /metrics: the desk's live figures after the transport's own */
+static int metrics_text(char **text, void *arg)
+{
+	return desk_prometheus(arg, text);
+}
+
 static int start(struct daemon *dm)
 {
 	int unix_fd, tcp_fd, r;
@@ -204,13 +254,20 @@ static int start(struct daemon *dm)
 			  strerror(-r));
 		return r;
 	}
+	r = open_store(dm);
+	if (r < 0)
+		return r;
 	r = events_new(&dm->ev, dm->conf.event_buffer);
 	if (r < 0)
 		return r;
-	r = desk_new(&dm->desk, &dm->conf, dm->ev, on_ready, dm);
+	r = desk_new(&dm->desk, &dm->conf, dm->ev, dm->store, on_ready, dm);
 	if (r < 0)
 		return r;
-	r = rpc_new(&dm->rpc, dm->desk, dm->ev);
+	r = admin_new(&dm->admin, dm->store, dm->auth, dm->desk, &dm->conf);
+	if (r < 0)
+		return r;
+	r = rpc_new(&dm->rpc, &dm->conf, dm->desk, dm->ev, dm->store,
+		    dm->auth, dm->admin);
 	if (r < 0)
 		return r;
 	inherited_sockets(&unix_fd, &tcp_fd);
@@ -221,9 +278,10 @@ static int start(struct daemon *dm)
 	 * systemd's unit says where to listen then */
 	if (tcp_fd >= 0 || (*dm->conf.http_listen &&
 			    strcmp(dm->conf.http_listen, "off") != 0)) {
-		r = ws_new(&dm->ws, &dm->conf, dm->rpc, tcp_fd);
+		r = ws_new(&dm->ws, &dm->conf, dm->rpc, dm->store, tcp_fd);
 		if (r < 0)
 			return r;
+		ws_set_metrics(dm->ws, metrics_text, dm->desk);
 	}
 	dm->ipc_ready = true;
 	r = desk_start(dm->desk);
@@ -244,8 +302,11 @@ static void stop(struct daemon *dm)
 	dm->ipc = ipc_free(dm->ipc);
 	desk_shutdown(dm->desk);
 	dm->rpc = rpc_free(dm->rpc);
+	dm->admin = admin_free(dm->admin);
 	dm->desk = desk_free(dm->desk);
 	dm->ev = events_free(dm->ev);
+	dm->auth = auth_free(dm->auth);
+	dm->store = store_close(dm->store);
 }
 
 int main(int argc, char **argv)

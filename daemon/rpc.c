@@ -7,18 +7,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <re.h>
+
+#include "admin.h"
+#include "auth.h"
 #include "ccpd-protocol.h"
+#include "conf.h"
 #include "desk.h"
 #include "events.h"
 #include "jsonrpc.h"
 #include "log.h"
+#include "metrics.h"
+#include "perms.h"
 #include "rpc.h"
+#include "store.h"
+#include "util.h"
 
 #define MAX_STRING 4096
 
 struct rpc {
+	const struct conf *conf;
 	struct desk *desk;
 	struct events *ev;
+	struct store *st;
+	struct auth *auth;
+	struct admin *admin;
+	struct tmr sweep_tmr;
 };
 
 struct rpc_peer {
@@ -26,20 +40,36 @@ struct rpc_peer {
 	const struct rpc_transport *tp;
 	void *t;
 	struct events_sub *sub;
+	struct rpc_peer_info info;
+	/* the session this connection acts in, "" for none */
+	char token[65];
 };
+
+struct method;
 
 struct ctx {
 	struct rpc_peer *peer;
+	const struct method *m;
 	const cJSON *params;
 	cJSON *result;
 	const char *result_text;   /* already encoded, not owned */
 	struct desk_err err;
+	cJSON *err_data;           /* more members of error.data */
+	/* who is calling */
+	struct auth_session *sess;
+	struct perms_who who;
 	/* events.subscribe: replay after the answer */
 	bool replay;
 	unsigned long long since;
 };
 
 typedef int (method_h)(struct ctx *x);
+
+struct method {
+	const char *name;
+	method_h *h;
+	int perm;               /* an enum perm, or PERM_PUBLIC */
+};
 
 static int bad_params(struct ctx *x, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -325,35 +355,448 @@ static int m_version(struct ctx *x)
 	return 0;
 }
 
+/* ---- sessions ---- */
+
+static int refuse(struct ctx *x, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int refuse(struct ctx *x, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	x->err.code = code;
+	va_start(ap, fmt);
+	vsnprintf(x->err.reason, sizeof(x->err.reason), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static cJSON *perms_json(perm_set set)
+{
+	cJSON *a = cJSON_CreateArray();
+	int i;
+
+	for (i = 0; a && i < PERM_COUNT; i++)
+		if (set & PERM_BIT(i))
+			cJSON_AddItemToArray(a, cJSON_CreateString(
+				perm_name((enum perm)i)));
+	return a;
+}
+
+static cJSON *session_json(struct rpc *rpc, const struct auth_session *s,
+			   bool with_token)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (!o)
+		return NULL;
+	if (with_token)
+		cJSON_AddStringToObject(o, "token", auth_session_token(s));
+	cJSON_AddStringToObject(o, "username", auth_session_user(s));
+	cJSON_AddStringToObject(o, "displayName", auth_session_display(s));
+	cJSON_AddStringToObject(o, "profile", auth_session_profile(s));
+	cJSON_AddItemToObject(o, "permissions",
+			      perms_json(auth_session_perms(s)));
+	cJSON_AddBoolToObject(o, "mustChangePassword",
+			      auth_session_must_change(s));
+	jsonrpc_add_int(o, "expires", (long long)auth_session_expires(s));
+	cJSON_AddNumberToObject(o, "sessionTimeout",
+				rpc->conf->session_timeout);
+	return o;
+}
+
+/* A user who may use the CCP takes the desk when they log in; the one who
+ * had it is logged out. Refused while a contact is at the desk. */
+static int take_desk(struct ctx *x, struct auth_session *s)
+{
+	struct rpc *rpc = x->peer->rpc;
+	const char *user = auth_session_user(s), *prev = desk_user(rpc->desk);
+	char before[65];
+	int r;
+
+	if (!(auth_session_perms(s) & PERM_BIT(PERM_CCP_USE)))
+		return 0;
+	snprintf(before, sizeof(before), "%s", prev ? prev : "");
+	r = desk_set_user(rpc->desk, user, auth_session_display(s), &x->err);
+	if (r < 0)
+		return r;
+	if (before[0] && strcmp(before, user) != 0) {
+		log_info("rpc: '%s' took the desk from '%s', who is logged "
+			 "out", user, before);
+		auth_end_user(rpc->auth, before);
+	}
+	return 0;
+}
+
+static void end_own_session(struct ctx *x)
+{
+	struct rpc *rpc = x->peer->rpc;
+	char user[128];
+
+	if (!x->sess)
+		return;
+	snprintf(user, sizeof(user), "%s", auth_session_user(x->sess));
+	auth_session_end(rpc->auth, x->sess);
+	x->sess = NULL;
+	x->peer->token[0] = '\0';
+	admin_sessions_ended(rpc->admin, user);
+}
+
+static int m_login(struct ctx *x)
+{
+	struct rpc_peer *p = x->peer;
+	struct rpc *rpc = p->rpc;
+	const char *user, *pw;
+	struct auth_session *s;
+	unsigned retry = 0;
+	int r = get_str(x, "username", true, 64, &user);
+
+	if (r == 0)
+		r = get_str(x, "password", true, 256, &pw);
+	if (r < 0)
+		return r;
+	r = auth_check_login(rpc->auth, user, pw, p->info.name, util_now_ms(),
+			     &retry);
+	if (r == -EAGAIN) {
+		x->err_data = cJSON_CreateObject();
+		if (x->err_data)
+			cJSON_AddNumberToObject(x->err_data, "retryAfter",
+						retry);
+		return refuse(x, CCPD_ERR_UNAUTHORIZED, "too many failed "
+			      "logins; try again in %u s", retry);
+	}
+	if (r < 0)
+		return refuse(x, CCPD_ERR_UNAUTHORIZED,
+			      "wrong user name or password");
+	r = auth_session_open(rpc->auth, user, util_now_ms(), &s);
+	if (r < 0)
+		return refuse(x, CCPD_ERR_INTERNAL, "cannot open a session: %s",
+			      strerror(-r));
+	r = take_desk(x, s);
+	if (r < 0) {
+		auth_session_end(rpc->auth, s);
+		return r;
+	}
+	/* a second login on a connection leaves the first session to the
+	 * other connections that may share it */
+	snprintf(p->token, sizeof(p->token), "%s", auth_session_token(s));
+	log_info("rpc: '%s' logged in from %s", user, p->info.name);
+	x->result = session_json(rpc, s, true);
+	return 0;
+}
+
+static int m_resume(struct ctx *x)
+{
+	struct rpc_peer *p = x->peer;
+	struct auth_session *s;
+	const char *token;
+	int r = get_str(x, "token", true, 128, &token);
+
+	if (r < 0)
+		return r;
+	s = auth_session_find(p->rpc->auth, token, util_now_ms());
+	if (!s)
+		return refuse(x, CCPD_ERR_UNAUTHORIZED, "no such session: it "
+			      "expired or was ended; log in again");
+	r = take_desk(x, s);
+	if (r < 0)
+		return r;
+	snprintf(p->token, sizeof(p->token), "%s", auth_session_token(s));
+	x->result = session_json(p->rpc, s, true);
+	return 0;
+}
+
+static int m_logout(struct ctx *x)
+{
+	if (x->sess)
+		log_info("rpc: '%s' logged out", auth_session_user(x->sess));
+	end_own_session(x);
+	x->peer->token[0] = '\0';
+	x->result = cJSON_CreateObject();
+	return 0;
+}
+
+static int m_whoami(struct ctx *x)
+{
+	struct rpc_peer *p = x->peer;
+	struct rpc *rpc = p->rpc;
+	const char *at = desk_user(rpc->desk), *user = NULL;
+	char caller[32];
+	cJSON *o;
+
+	o = x->sess ? session_json(rpc, x->sess, false) : cJSON_CreateObject();
+	if (!o)
+		return 0;
+	if (x->sess) {
+		user = auth_session_user(x->sess);
+		cJSON_AddStringToObject(o, "via", "session");
+	} else {
+		cJSON_AddNullToObject(o, "username");
+		cJSON_AddNullToObject(o, "displayName");
+		cJSON_AddNullToObject(o, "profile");
+		cJSON_AddItemToObject(o, "permissions", perms_json(
+			p->info.trusted ? PERMS_ALL : 0));
+		cJSON_AddBoolToObject(o, "mustChangePassword", false);
+		cJSON_AddNullToObject(o, "expires");
+		cJSON_AddStringToObject(o, "via", p->info.trusted ?
+					"peerCredentials" : "none");
+	}
+	cJSON_AddBoolToObject(o, "administrator", !x->sess && p->info.trusted);
+	if (p->info.uid != (unsigned)-1)
+		cJSON_AddNumberToObject(o, "uid", p->info.uid);
+	else
+		cJSON_AddNullToObject(o, "uid");
+	if (at)
+		cJSON_AddStringToObject(o, "deskUser", at);
+	else
+		cJSON_AddNullToObject(o, "deskUser");
+	/* the number a call of this user would show (store_caller_id_for) */
+	if (user && store_caller_id_for(rpc->st, user, caller,
+					sizeof(caller)) == 0)
+		cJSON_AddStringToObject(o, "callerId", caller);
+	else
+		cJSON_AddNullToObject(o, "callerId");
+	x->result = o;
+	return 0;
+}
+
+static int m_change_password(struct ctx *x)
+{
+	struct rpc *rpc = x->peer->rpc;
+	const char *old, *pw;
+	int r;
+
+	if (!x->sess)
+		return refuse(x, CCPD_ERR_UNAUTHORIZED, "log in first "
+			      "(session.login): a password belongs to a user");
+	r = get_str(x, "oldPassword", true, 256, &old);
+	if (r == 0)
+		r = get_str(x, "newPassword", true, 256, &pw);
+	if (r < 0)
+		return r;
+	r = auth_change_password(rpc->auth, x->sess, old, pw, x->err.reason,
+				 sizeof(x->err.reason));
+	if (r == -EACCES)
+		return x->err.code = CCPD_ERR_UNAUTHORIZED;
+	if (r == -EINVAL)
+		return x->err.code = CCPD_ERR_INVALID_PARAMS;
+	if (r < 0)
+		return refuse(x, CCPD_ERR_INTERNAL, "cannot store the "
+			      "password: %s", strerror(-r));
+	log_info("rpc: '%s' changed their password",
+		 auth_session_user(x->sess));
+	x->result = session_json(rpc, x->sess, false);
+	return 0;
+}
+
+/* ---- metrics ---- */
+
+static int scan_row(const struct store_journal_row *row, void *arg)
+{
+	struct metrics_row m = {
+		.time = row->time, .type = row->type, .user = row->username,
+		.state = row->state, .instance = row->instance,
+		.contact_id = row->contact_id,
+	};
+
+	return metrics_add(arg, &m);
+}
+
+static bool may(const struct ctx *x, enum perm p)
+{
+	return perms_check(&x->who, p, false) == PERMS_OK;
+}
+
+static int forbidden(struct ctx *x, enum perm p)
+{
+	x->err_data = cJSON_CreateObject();
+	if (x->err_data)
+		cJSON_AddStringToObject(x->err_data, "permission",
+					perm_name(p));
+	return refuse(x, CCPD_ERR_FORBIDDEN, "this needs the permission %s",
+		      perm_name(p));
+}
+
+static int m_metrics(struct ctx *x)
+{
+	struct rpc *rpc = x->peer->rpc;
+	unsigned long long from, to;
+	uint64_t now = util_now_ms();
+	bool has_from, has_to;
+	const char *agent, *own = x->sess ? auth_session_user(x->sess) : NULL;
+	struct metrics *m;
+	int r;
+
+	r = get_uint(x, "from", 0, 1ULL << 53, &has_from, &from);
+	if (r == 0)
+		r = get_uint(x, "to", 0, 1ULL << 53, &has_to, &to);
+	if (r == 0)
+		r = get_str(x, "agent", false, 64, &agent);
+	if (r < 0)
+		return r;
+	if (!has_to)
+		to = now;
+	if (!has_from)
+		from = to > 86400000ULL ? to - 86400000ULL : 0;
+	if (from > to)
+		return bad_params(x, "\"from\" is after \"to\"");
+	/* one's own figures need metrics.view; anyone else's, or everyone's,
+	 * metrics.viewAll */
+	if (agent && !(own && strcmp(agent, own) == 0) &&
+	    !may(x, PERM_METRICS_VIEW_ALL))
+		return forbidden(x, PERM_METRICS_VIEW_ALL);
+	if (!agent && !may(x, PERM_METRICS_VIEW_ALL))
+		agent = own;
+	r = metrics_new(&m, from, to, agent);
+	if (r == 0)
+		r = store_journal_scan(rpc->st, from, to, scan_row, m);
+	if (r == 0)
+		x->result = metrics_to_json(m, now);
+	metrics_free(m);
+	if (r < 0)
+		return refuse(x, CCPD_ERR_INTERNAL, "cannot read the journal: "
+			      "%s", strerror(-r));
+	return 0;
+}
+
+static int m_prometheus(struct ctx *x)
+{
+	char *text = NULL;
+	int r = desk_prometheus(x->peer->rpc->desk, &text);
+
+	if (r < 0)
+		return refuse(x, CCPD_ERR_INTERNAL, "out of memory");
+	x->result = cJSON_CreateObject();
+	if (x->result) {
+		cJSON_AddStringToObject(x->result, "contentType",
+					"text/plain; version=0.0.4");
+		cJSON_AddStringToObject(x->result, "text", text);
+	}
+	free(text);
+	return 0;
+}
+
+/* ---- administration ---- */
+
+static int m_admin(struct ctx *x)
+{
+	return admin_call(x->peer->rpc->admin, x->m->name, x->params,
+			  &x->result, &x->err);
+}
+
 static int m_list_methods(struct ctx *x);
 
-static const struct method {
-	const char *name;
-	method_h *h;
-} methods[] = {
-	{ "agent.getState",          m_get_state },
-	{ "agent.setState",          m_set_state },
-	{ "agent.clearNextState",    m_clear_next },
-	{ "agent.listStates",        m_list_states },
-	{ "agent.getConfiguration",  m_get_config },
-	{ "agent.connect",           m_connect },
-	{ "contact.list",            m_contact_list },
-	{ "contact.get",             m_contact_get },
-	{ "contact.history",         m_contact_history },
-	{ "contact.accept",          m_accept },
-	{ "contact.reject",          m_reject },
-	{ "contact.clear",           m_clear },
-	{ "connection.destroy",      m_destroy },
-	{ "events.subscribe",        m_subscribe },
-	{ "events.unsubscribe",      m_unsubscribe },
-	{ "media.getStatus",         m_media_status },
-	{ "registration.getStatus",  m_registration },
-	{ "daemon.getVersion",       m_version },
-	{ "daemon.listMethods",      m_list_methods },
+/* Every method and the permission it needs; PERM_PUBLIC ones may be called
+ * by anyone, before logging in too, and while a one-time password waits to
+ * be changed. */
+static const struct method methods[] = {
+	{ "agent.getState",          m_get_state,   PERM_CCP_USE },
+	{ "agent.setState",          m_set_state,   PERM_CCP_USE },
+	{ "agent.clearNextState",    m_clear_next,  PERM_CCP_USE },
+	{ "agent.listStates",        m_list_states, PERM_CCP_USE },
+	{ "agent.getConfiguration",  m_get_config,  PERM_CCP_USE },
+	{ "agent.connect",           m_connect,     PERM_OUTBOUND_CALL },
+	{ "contact.list",            m_contact_list, PERM_CCP_USE },
+	{ "contact.get",             m_contact_get, PERM_CCP_USE },
+	{ "contact.history",         m_contact_history, PERM_CCP_USE },
+	{ "contact.accept",          m_accept,      PERM_CCP_USE },
+	{ "contact.reject",          m_reject,      PERM_CCP_USE },
+	{ "contact.clear",           m_clear,       PERM_CCP_USE },
+	{ "connection.destroy",      m_destroy,     PERM_CCP_USE },
+	{ "events.subscribe",        m_subscribe,   PERM_CCP_USE },
+	{ "events.unsubscribe",      m_unsubscribe, PERM_PUBLIC },
+	{ "media.getStatus",         m_media_status, PERM_CCP_USE },
+	{ "registration.getStatus",  m_registration, PERM_CCP_USE },
+	{ "daemon.getVersion",       m_version,     PERM_PUBLIC },
+	{ "daemon.listMethods",      m_list_methods, PERM_PUBLIC },
+	{ "session.login",           m_login,       PERM_PUBLIC },
+	{ "session.resume",          m_resume,      PERM_PUBLIC },
+	{ "session.logout",          m_logout,      PERM_PUBLIC },
+	{ "session.whoami",          m_whoami,      PERM_PUBLIC },
+	{ "session.changePassword",  m_change_password, PERM_PUBLIC },
+	{ "metrics.get",             m_metrics,     PERM_METRICS_VIEW },
+	{ "metrics.getPrometheus",   m_prometheus,  PERM_METRICS_VIEW_ALL },
+	{ "admin.users.list",        m_admin,       PERM_USERS_VIEW },
+	{ "admin.users.get",         m_admin,       PERM_USERS_VIEW },
+	{ "admin.users.create",      m_admin,       PERM_USERS_MANAGE },
+	{ "admin.users.update",      m_admin,       PERM_USERS_MANAGE },
+	{ "admin.users.delete",      m_admin,       PERM_USERS_MANAGE },
+	{ "admin.profiles.list",     m_admin,       PERM_USERS_VIEW },
+	{ "admin.profiles.get",      m_admin,       PERM_USERS_VIEW },
+	{ "admin.profiles.create",   m_admin,       PERM_PROFILES_MANAGE },
+	{ "admin.profiles.update",   m_admin,       PERM_PROFILES_MANAGE },
+	{ "admin.profiles.delete",   m_admin,       PERM_PROFILES_MANAGE },
+	{ "admin.statuses.list",     m_admin,       PERM_STATUSES_MANAGE },
+	{ "admin.statuses.get",      m_admin,       PERM_STATUSES_MANAGE },
+	{ "admin.statuses.create",   m_admin,       PERM_STATUSES_MANAGE },
+	{ "admin.statuses.update",   m_admin,       PERM_STATUSES_MANAGE },
+	{ "admin.statuses.delete",   m_admin,       PERM_STATUSES_MANAGE },
+	{ "admin.numbers.list",      m_admin,       PERM_NUMBERS_MANAGE },
+	{ "admin.numbers.get",       m_admin,       PERM_NUMBERS_MANAGE },
+	{ "admin.numbers.create",    m_admin,       PERM_NUMBERS_MANAGE },
+	{ "admin.numbers.update",    m_admin,       PERM_NUMBERS_MANAGE },
+	{ "admin.numbers.delete",    m_admin,       PERM_NUMBERS_MANAGE },
+	{ "admin.origins.list",      m_admin,       PERM_ORIGINS_MANAGE },
+	{ "admin.origins.get",       m_admin,       PERM_ORIGINS_MANAGE },
+	{ "admin.origins.create",    m_admin,       PERM_ORIGINS_MANAGE },
+	{ "admin.origins.update",    m_admin,       PERM_ORIGINS_MANAGE },
+	{ "admin.origins.delete",    m_admin,       PERM_ORIGINS_MANAGE },
+	{ "admin.quickConnects.list", m_admin,      PERM_QUICK_CONNECTS_MANAGE },
+	{ "admin.quickConnects.get", m_admin,       PERM_QUICK_CONNECTS_MANAGE },
+	{ "admin.quickConnects.create", m_admin,    PERM_QUICK_CONNECTS_MANAGE },
+	{ "admin.quickConnects.update", m_admin,    PERM_QUICK_CONNECTS_MANAGE },
+	{ "admin.quickConnects.delete", m_admin,    PERM_QUICK_CONNECTS_MANAGE },
 };
 
+/* Who is calling, and may they call this method? */
+static int authorize(struct ctx *x)
+{
+	struct rpc_peer *p = x->peer;
+	bool had_session = p->token[0] != '\0';
+
+	if (had_session) {
+		x->sess = auth_session_find(p->rpc->auth, p->token,
+					    util_now_ms());
+		if (!x->sess) {
+			/* the connection falls back to its peer identity,
+			 * after saying so once */
+			p->token[0] = '\0';
+			if (x->m->perm != PERM_PUBLIC)
+				return refuse(x, CCPD_ERR_UNAUTHORIZED,
+					      "the session has expired or was "
+					      "ended; log in again");
+		}
+	}
+	if (x->sess) {
+		x->who.logged_in = true;
+		x->who.must_change = auth_session_must_change(x->sess);
+		x->who.set = auth_session_perms(x->sess);
+	} else {
+		x->who.admin_peer = p->info.trusted;
+	}
+	switch (perms_check(&x->who, x->m->perm, false)) {
+	case PERMS_OK:
+		return 0;
+	case PERMS_LOGIN_REQUIRED:
+		return refuse(x, CCPD_ERR_UNAUTHORIZED, "log in first "
+			      "(session.login)");
+	case PERMS_PASSWORD_CHANGE:
+		x->err_data = cJSON_CreateObject();
+		if (x->err_data)
+			cJSON_AddBoolToObject(x->err_data,
+					      "mustChangePassword", true);
+		return refuse(x, CCPD_ERR_UNAUTHORIZED, "the one-time password "
+			      "must be changed first "
+			      "(session.changePassword)");
+	case PERMS_FORBIDDEN:
+		return forbidden(x, (enum perm)x->m->perm);
+	}
+	return refuse(x, CCPD_ERR_INTERNAL, "no verdict");
+}
+
 /* Clients (the CCP page) offer the controls whose methods this daemon
- * has, so one page serves daemons of different releases. */
+ * has, so one page serves daemons of different releases. Public, so that
+ * a page knows before logging in whether there is a login. */
 static int m_list_methods(struct ctx *x)
 {
 	size_t i;
@@ -396,7 +839,8 @@ static void peer_event(const char *line, size_t len, void *arg)
 }
 
 int rpc_peer_new(struct rpc_peer **ret, struct rpc *rpc,
-		 const struct rpc_transport *tp, void *t)
+		 const struct rpc_transport *tp, void *t,
+		 const struct rpc_peer_info *info)
 {
 	struct rpc_peer *p = calloc(1, sizeof(*p));
 
@@ -405,6 +849,7 @@ int rpc_peer_new(struct rpc_peer **ret, struct rpc *rpc,
 	p->rpc = rpc;
 	p->tp = tp;
 	p->t = t;
+	p->info = *info;
 	*ret = p;
 	return 0;
 }
@@ -414,6 +859,7 @@ struct rpc_peer *rpc_peer_free(struct rpc_peer *p)
 	if (!p)
 		return NULL;
 	events_unsubscribe(p->sub);
+	explicit_bzero(p->token, sizeof(p->token));
 	free(p);
 	return NULL;
 }
@@ -441,13 +887,18 @@ void rpc_peer_input(struct rpc_peer *p, const char *msg, size_t len)
 	}
 	x.params = req.params;
 	m = find_method(req.method);
+	x.m = m;
 	if (!m) {
 		x.err.code = CCPD_ERR_METHOD_NOT_FOUND;
 		snprintf(x.err.reason, sizeof(x.err.reason),
 			 "no method '%.100s'", req.method);
 		r = x.err.code;
-	} else {
+	} else if ((r = authorize(&x)) == 0) {
+		desk_set_actor(p->rpc->desk, x.sess ?
+			       auth_session_user(x.sess) :
+			       p->info.trusted ? p->info.name : "anonymous");
 		r = m->h(&x);
+		desk_set_actor(p->rpc->desk, NULL);
 		if (r == 0 && !x.result && !x.result_text) {
 			r = x.err.code = CCPD_ERR_INTERNAL;
 			snprintf(x.err.reason, sizeof(x.err.reason),
@@ -455,9 +906,11 @@ void rpc_peer_input(struct rpc_peer *p, const char *msg, size_t len)
 		}
 	}
 	if (req.id) {
-		if (r < 0)
+		if (r < 0) {
 			send_line(p, jsonrpc_error(req.id, r, x.err.reason,
-						   NULL));
+						   x.err_data));
+			x.err_data = NULL;
+		}
 		else if (x.result_text)
 			send_line(p, jsonrpc_result_raw(req.id,
 							x.result_text));
@@ -466,25 +919,61 @@ void rpc_peer_input(struct rpc_peer *p, const char *msg, size_t len)
 		x.result = NULL;
 	}
 	cJSON_Delete(x.result);
+	cJSON_Delete(x.err_data);
 	if (r == 0 && x.replay)
 		events_replay(p->rpc->ev, x.since, peer_event, p);
 	jsonrpc_req_clear(&req);
 }
 
-int rpc_new(struct rpc **ret, struct desk *d, struct events *ev)
+/* Expired sessions end on their own, and with the last one of the user at
+ * the desk, the desk is nobody's. */
+static void session_expired(const char *username, void *arg)
+{
+	struct rpc *rpc = arg;
+
+	admin_sessions_ended(rpc->admin, username);
+}
+
+static unsigned sweep_period_ms(const struct rpc *rpc)
+{
+	unsigned ms = rpc->conf->session_timeout * 500;
+
+	return ms < 1000 ? 1000 : ms > 60000 ? 60000 : ms;
+}
+
+static void sweep(void *arg)
+{
+	struct rpc *rpc = arg;
+
+	auth_sweep(rpc->auth, util_now_ms(), session_expired, rpc);
+	tmr_start(&rpc->sweep_tmr, sweep_period_ms(rpc), sweep, rpc);
+}
+
+int rpc_new(struct rpc **ret, const struct conf *conf, struct desk *d,
+	    struct events *ev, struct store *st, struct auth *auth,
+	    struct admin *admin)
 {
 	struct rpc *rpc = calloc(1, sizeof(*rpc));
 
 	if (!rpc)
 		return -ENOMEM;
+	rpc->conf = conf;
 	rpc->desk = d;
 	rpc->ev = ev;
+	rpc->st = st;
+	rpc->auth = auth;
+	rpc->admin = admin;
+	tmr_init(&rpc->sweep_tmr);
+	tmr_start(&rpc->sweep_tmr, sweep_period_ms(rpc), sweep, rpc);
 	*ret = rpc;
 	return 0;
 }
 
 struct rpc *rpc_free(struct rpc *rpc)
 {
+	if (!rpc)
+		return NULL;
+	tmr_cancel(&rpc->sweep_tmr);
 	free(rpc);
 	return NULL;
 }

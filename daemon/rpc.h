@@ -3,12 +3,24 @@
 #ifndef CCPD_RPC_H
 #define CCPD_RPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
+struct admin;
+struct auth;
+struct conf;
 struct desk;
 struct events;
 struct rpc;
 struct rpc_peer;
+struct store;
+
+/* What the transport knows of a peer. */
+struct rpc_peer_info {
+	bool trusted;           /* an administrator by its credentials */
+	unsigned uid;           /* -1 when unknown */
+	char name[48];          /* for throttling and the journal: uid:N */
+};
 
 struct rpc_transport {
 	/* Queue one message for the peer (no framing). Returns <0 when the
@@ -16,11 +28,14 @@ struct rpc_transport {
 	int (*send)(void *t, const char *msg, size_t len);
 };
 
-int rpc_new(struct rpc **ret, struct desk *d, struct events *ev);
+int rpc_new(struct rpc **ret, const struct conf *conf, struct desk *d,
+	    struct events *ev, struct store *st, struct auth *auth,
+	    struct admin *admin);
 struct rpc *rpc_free(struct rpc *rpc);
 
 int rpc_peer_new(struct rpc_peer **ret, struct rpc *rpc,
-		 const struct rpc_transport *tp, void *t);
+		 const struct rpc_transport *tp, void *t,
+		 const struct rpc_peer_info *info);
 struct rpc_peer *rpc_peer_free(struct rpc_peer *p);
 
 /* One whole message from the peer. */

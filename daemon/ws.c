@@ -8,6 +8,7 @@
  * Connections are accepted here, on libre's side, and handed to lws by
  * adoption, so that a socket inherited from systemd and one we opened
  * ourselves take the same path. */
+#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -27,6 +28,7 @@
 #include "conf.h"
 #include "log.h"
 #include "rpc.h"
+#include "store.h"
 #include "util.h"
 #include "ws.h"
 
@@ -63,6 +65,7 @@ struct conn {
 struct ws {
 	const struct conf *conf;
 	struct rpc *rpc;
+	struct store *st;
 	uv_loop_t loop;
 	bool loop_up;
 	int uv_fd;
@@ -204,14 +207,28 @@ static int make_origins(struct ws *ws, unsigned port)
 	return r;
 }
 
+/* The fixed list (own origin, settings), then the instance's allowlist in
+ * the store (admin.origins.*), which keeps origins in lower case. */
 static bool origin_allowed(const struct ws *ws, const char *o)
 {
+	char lower[MAX_ORIGIN];
+	cJSON *row = NULL;
 	size_t i;
 
+	if (!*o)
+		return false;
 	for (i = 0; i < ws->n_origins; i++)
 		if (strcasecmp(ws->origins[i], o) == 0)
 			return true;
-	return false;
+	if (!ws->st)
+		return false;
+	for (i = 0; o[i] && i < sizeof(lower) - 1; i++)
+		lower[i] = (char)tolower((unsigned char)o[i]);
+	lower[i] = '\0';
+	if (store_get(ws->st, &store_origins, lower, &row) < 0)
+		return false;
+	cJSON_Delete(row);
+	return true;
 }
 
 const char *ws_origin(const struct ws *ws)
@@ -325,10 +342,19 @@ static bool peer_is_loopback(struct lws *wsi)
 
 static int established(struct ws *ws, struct conn *c, struct lws *wsi)
 {
+	/* no credentials here: a WebSocket client must log in before
+	 * anything but the public methods; throttled per address */
+	struct rpc_peer_info info = { .trusted = false, .uid = (unsigned)-1 };
+	char *colon;
+
 	c->ws = ws;
 	c->wsi = wsi;
 	peer_name(wsi, c->name, sizeof(c->name));
-	if (rpc_peer_new(&c->peer, ws->rpc, &transport, c) < 0)
+	snprintf(info.name, sizeof(info.name), "ws:%.44s", c->name);
+	colon = strrchr(info.name, ':');
+	if (colon && colon > info.name + 3)
+		*colon = '\0';
+	if (rpc_peer_new(&c->peer, ws->rpc, &transport, c, &info) < 0)
 		return -1;
 	c->up = true;
 	c->next = ws->conns;
@@ -750,7 +776,8 @@ static int make_context(struct ws *ws)
 	return 0;
 }
 
-int ws_new(struct ws **ret, const struct conf *conf, struct rpc *rpc, int fd)
+int ws_new(struct ws **ret, const struct conf *conf, struct rpc *rpc,
+	   struct store *st, int fd)
 {
 	struct ws *ws = calloc(1, sizeof(*ws));
 	unsigned port = 0;
@@ -760,6 +787,7 @@ int ws_new(struct ws **ret, const struct conf *conf, struct rpc *rpc, int fd)
 		return -ENOMEM;
 	ws->conf = conf;
 	ws->rpc = rpc;
+	ws->st = st;
 	ws->fd = -1;
 	ws->uv_fd = -1;
 	ws->tls = *conf->http_tls_cert != '\0';

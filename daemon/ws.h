@@ -5,6 +5,7 @@
 
 struct conf;
 struct rpc;
+struct store;
 struct ws;
 
 /* More Prometheus text for /metrics: *text is malloc'd, the caller frees
@@ -12,8 +13,10 @@ struct ws;
 typedef int (ws_metrics_h)(char **text, void *arg);
 
 /* fd: an inherited listening TCP socket (socket activation), or -1 to
- * listen on conf->http_listen. */
-int ws_new(struct ws **ret, const struct conf *conf, struct rpc *rpc, int fd);
+ * listen on conf->http_listen. st: the instance's origin allowlist
+ * (admin.origins.*), read at each handshake. */
+int ws_new(struct ws **ret, const struct conf *conf, struct rpc *rpc,
+	   struct store *st, int fd);
 struct ws *ws_free(struct ws *ws);
 
 void ws_set_metrics(struct ws *ws, ws_metrics_h *h, void *arg);

@@ -13,7 +13,8 @@ cd "$top"
 
 packages=(
 	build-essential meson ninja-build pkg-config
-	libre-dev libcjson-dev libsystemd-dev libwebsockets-dev libuv1-dev
+	libre-dev libcjson-dev libsystemd-dev libsqlite3-dev libcrypt-dev
+	libwebsockets-dev libuv1-dev
 	baresip-core sip-tester kamailio systemd openssl
 	nodejs chromium
 	python3 python3-pytest python3-jsonschema

@@ -84,12 +84,26 @@ def main():
     try:
         ctl = d.client()
         pid = d.proc.pid
+        # clients of the HTTP port log in: one login (a slow hash), then
+        # every client resumes that session by its token
+        token = None
+        if "session.login" in ctl.call("daemon.listMethods"):
+            ctl.call("admin.users.create", {
+                "username": "bench", "password": "bench-secret-1",
+                "profile": "Agent", "mustChangePassword": False})
+            w = WebSocket(d.http_port).start_reader()
+            token = w.login("bench", "bench-secret-1")["token"]
+            w.close()
         rss0 = rss_kib(pid)
         sel = selectors.DefaultSelector()
         clients = []
         for i in range(CLIENTS):
             left()
             w = WebSocket(d.http_port)
+            if token:
+                w.send_text(json.dumps({"jsonrpc": "2.0", "id": 0,
+                                        "method": "session.resume",
+                                        "params": {"token": token}}))
             w.send_text(json.dumps({"jsonrpc": "2.0", "id": 1,
                                     "method": "events.subscribe"}))
             clients.append(w)

@@ -45,6 +45,13 @@ class Helper:
         return {"url": self.d.http_url, "port": self.d.http_port,
                 "socket": self.d.socket, "sipUri": self.d.sip_uri}
 
+    def add_user(self, username, password, profile="Agent"):
+        """A user made by an administrator: the helper's Unix-socket
+        client runs as root, an administrator by its credentials."""
+        return self.c.call("admin.users.create", {
+            "username": username, "password": password, "profile": profile,
+            "mustChangePassword": False})
+
     def rpc(self, method, params=None):
         return self.c.call(method, params)
 

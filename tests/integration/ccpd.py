@@ -151,6 +151,12 @@ class Client:
             pass
         self.sock.close()
 
+    def error(self, method, params=None, timeout=10):
+        """The error object of a request that must fail."""
+        ans = self.request(method, params, timeout)
+        assert "error" in ans, (method, params, ans)
+        return ans["error"]
+
 
 class Ccpd:
     """One ccpd process with its own runtime directory and SIP port."""

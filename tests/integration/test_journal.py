@@ -37,6 +37,7 @@ def test_contact_and_state_fields_reach_the_journal(tmp_path):
     env = dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
     env.pop("NOTIFY_SOCKET", None)
     args = [CCPD, "-o", "runtime_dir=%s" % (tmp_path / "rt"),
+            "-o", "state_dir=%s" % (tmp_path / "state"),
             "-o", "socket=%s" % sock,
             "-o", "sip_listen=127.0.0.1:%d" % sip,
             "-o", "http_listen=off",

@@ -265,8 +265,8 @@ def _md_table_names(text, heading):
 def test_schema_names_match_the_code_and_protocol_md():
     doc = load_schema()
     rpc = _read(os.path.join(TOP, "daemon", "rpc.c"))
-    code_methods = set(re.findall(r'\{\s*"([a-zA-Z]+\.[a-zA-Z]+)",\s*m_',
-                                  rpc))
+    code_methods = set(re.findall(
+        r'\{\s*"([a-zA-Z]+(?:\.[a-zA-Z]+)+)",\s*m_', rpc))
     assert code_methods, "no method table found in daemon/rpc.c"
     assert set(doc["methods"]) == code_methods
 
@@ -275,7 +275,7 @@ def test_schema_names_match_the_code_and_protocol_md():
         if name.endswith(".c"):
             text = _read(os.path.join(TOP, "daemon", name))
             emitted |= set(re.findall(
-                r'(?:events_emit\([^,]+|publish\(d),\s*"([a-z]+\.[a-zA-Z]+)"',
+                r'(?:events_emit(?:_at)?\([^,]+|publish\(d),\s*"([a-z]+\.[a-zA-Z]+)"',
                 text))
     assert emitted, "no events_emit/publish calls found in daemon/"
     assert set(doc["events"]) == emitted
@@ -525,6 +525,117 @@ def _registrar_daemon(d, kam, caller):
     return b
 
 
+def _instance(d):
+    """Sessions, metrics and every admin method on daemon A, as root (an
+    administrator by its credentials) and as users logged in on the same
+    connection; test_auth.py and test_store.py go deeper."""
+    c = _client(d)
+    c.call("session.whoami")
+    _expect_error(c, -32001, "session.changePassword",
+                  {"oldPassword": "x", "newPassword": "y"})
+    # statuses
+    c.call("admin.statuses.list")
+    c.call("admin.statuses.create", {"name": "Training"})
+    c.call("admin.statuses.get", {"name": "Training"})
+    c.call("admin.statuses.update", {"name": "Training",
+                                     "newName": "Coaching"})
+    _expect_error(c, -32602, "admin.statuses.create", {"name": "Busy"})
+    _expect_error(c, -32006, "admin.statuses.get", {"name": "Nap"})
+    c.call("admin.statuses.delete", {"name": "Coaching"})
+    # profiles
+    c.call("admin.profiles.list")
+    c.call("admin.profiles.get", {"name": "Agent"})
+    c.call("admin.profiles.create", {"name": "Supervisor",
+                                     "permissions": ["metrics.view"],
+                                     "description": "sees figures"})
+    c.call("admin.profiles.update", {"name": "Supervisor",
+                                     "permissions": ["metrics.view",
+                                                     "metrics.viewAll"]})
+    _expect_error(c, -32003, "admin.profiles.update",
+                  {"name": "Admin", "permissions": []})
+    # users
+    c.call("admin.users.list")
+    made = c.call("admin.users.create", {"username": "sam",
+                                         "profile": "Supervisor"})
+    otp = made["oneTimePassword"]
+    c.call("admin.users.create", {"username": "ann", "profile": "Agent",
+                                  "password": "ann-secret-1",
+                                  "mustChangePassword": False,
+                                  "displayName": "Ann Agent",
+                                  "region": "GB"})
+    _expect_error(c, -32003, "admin.users.create",
+                  {"username": "ann", "profile": "Agent"})
+    _expect_error(c, -32005, "admin.users.update",
+                  {"username": "ann", "extension": "12345"})
+    c.call("admin.users.get", {"username": "ann"})
+    c.call("admin.users.update", {"username": "ann",
+                                  "sipAccount": "sip:ann@127.0.0.1"})
+    _expect_error(c, -32003, "admin.profiles.delete",
+                  {"name": "Supervisor"})
+    # numbers, origins, quick connects
+    c.call("admin.numbers.create", {"number": "+442071838750",
+                                    "username": "ann"})
+    c.call("admin.numbers.create", {"number": "+442071838751",
+                                    "description": "main line"})
+    _expect_error(c, -32005, "admin.numbers.create", {"number": "0207"})
+    c.call("admin.numbers.get", {"number": "+442071838751"})
+    c.call("admin.numbers.update", {"number": "+442071838751",
+                                    "description": None})
+    c.call("admin.numbers.list")
+    c.call("admin.origins.create", {"origin": "https://crm.example.com"})
+    c.call("admin.origins.get", {"origin": "https://crm.example.com"})
+    c.call("admin.origins.update", {"origin": "https://crm.example.com",
+                                    "newOrigin":
+                                    "https://crm.example.com:8443"})
+    c.call("admin.origins.list")
+    _expect_error(c, -32602, "admin.origins.create",
+                  {"origin": "https://crm.example.com/path"})
+    c.call("admin.origins.delete", {"origin": "https://crm.example.com:8443"})
+    c.call("admin.quickConnects.create", {"name": "Support",
+                                          "endpoint": "+442071838752"})
+    c.call("admin.quickConnects.get", {"name": "Support"})
+    c.call("admin.quickConnects.update", {"name": "Support",
+                                          "endpoint": "sip:support@127.0.0.1"})
+    c.call("admin.quickConnects.list")
+    c.call("admin.quickConnects.delete", {"name": "Support"})
+    # metrics, as root
+    c.call("metrics.get")
+    c.call("metrics.get", {"from": 0, "agent": "system"})
+    c.call("metrics.getPrometheus")
+    _expect_error(c, -32602, "metrics.get", {"from": 10, "to": 5})
+    # the same connection logs in as ann: her permissions now
+    c.call("session.login", {"username": "ann", "password": "ann-secret-1"})
+    c.call("session.whoami")
+    c.call("agent.getConfiguration")
+    _expect_error(c, -32002, "admin.users.list")
+    _expect_error(c, -32002, "metrics.get")
+    c.call("session.changePassword", {"oldPassword": "ann-secret-1",
+                                      "newPassword": "ann-secret-2"})
+    c.call("session.logout")
+    _expect_error(c, -32001, "session.login",
+                  {"username": "ann", "password": "wrong-password"})
+    # sam: a one-time password, then his own; a session resumed on a
+    # second connection
+    c.call("session.login", {"username": "sam", "password": otp})
+    _expect_error(c, -32001, "metrics.get")
+    c.call("session.changePassword", {"oldPassword": otp,
+                                      "newPassword": "sam-secret-1"})
+    c.call("metrics.get", {"agent": "ann"})
+    token = c.call("session.login", {"username": "sam",
+                                     "password": "sam-secret-1"})["token"]
+    c2 = _client(d)
+    c2.call("session.resume", {"token": token})
+    _expect_error(c2, -32002, "admin.numbers.list")
+    c2.call("session.logout")
+    c.call("session.logout")
+    # removing what was made
+    c.call("admin.numbers.delete", {"number": "+442071838750"})
+    c.call("admin.users.delete", {"username": "sam"})
+    c.call("admin.users.delete", {"username": "ann"})
+    c.call("admin.profiles.delete", {"name": "Supervisor"})
+    return c
+
+
 def test_everything_ccpd_sends_matches_the_schema(make_ccpd):
     schema = Schema(load_schema())
     checker = Checker(schema)
@@ -555,6 +666,7 @@ def test_everything_ccpd_sends_matches_the_schema(make_ccpd):
             clients.append(ac)
             _kill_baresip(a, ac)
             _takeover(a, ac, customer)
+            clients.append(_instance(a))
         finally:
             # an answer comes after every event sent before it: once these
             # are in, each client has received all it will be checked on

@@ -43,6 +43,7 @@ def test_socket_activation(tmp_path):
     proc = subprocess.Popen(
         ["systemd-socket-activate", "-l", sock, CCPD,
          "-o", "runtime_dir=%s" % (tmp_path / "run"),
+         "-o", "state_dir=%s" % (tmp_path / "state"),
          "-o", "socket=%s" % sock,
          "-o", "sip_listen=127.0.0.1:%d" % sip,
          "-o", "http_listen=off",

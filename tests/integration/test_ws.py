@@ -19,10 +19,72 @@ from wsclient import HandshakeError, WebSocket, http_get
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 
+USER, PASSWORD = "alice", "alice-secret-1"
+
+
+def add_agent(d, name=USER, password=PASSWORD):
+    """An agent user, made by an administrator on the Unix socket (the
+    tests run as root, an administrator there by its credentials)."""
+    d.client().call("admin.users.create", {
+        "username": name, "profile": "Agent", "password": password,
+        "mustChangePassword": False})
+
+
+def agent_ws(d, **kw):
+    w = WebSocket(d.http_port, **kw).start_reader()
+    w.login(USER, PASSWORD)
+    return w
+
+
+def test_login_comes_before_anything_else(make_ccpd):
+    d = make_ccpd()
+    add_agent(d)
+    w = WebSocket(d.http_port).start_reader()
+    # public methods answer; the rest want a login
+    assert w.call("daemon.getVersion")["name"] == "ccpd"
+    assert "session.login" in w.call("daemon.listMethods")
+    for m in ("agent.getState", "events.subscribe", "contact.list",
+              "admin.users.list", "admin.origins.list"):
+        assert w.request(m)["error"]["code"] == -32001, m
+    ans = w.request("session.login", {"username": USER,
+                                      "password": "wrong-password"})
+    assert ans["error"]["code"] == -32001
+    s = w.login(USER, PASSWORD)
+    assert s["token"] and s["username"] == USER
+    assert w.call("agent.getState")["state"] == "Offline"
+    # an agent may not manage origins
+    assert w.request("admin.origins.list")["error"]["code"] == -32002
+    # another connection resumes the session by its token
+    w2 = WebSocket(d.http_port).start_reader()
+    assert w2.request("agent.getState")["error"]["code"] == -32001
+    w2.call("session.resume", {"token": s["token"]})
+    assert w2.call("agent.getState")["state"] == "Offline"
+    w.close()
+    w2.close()
+
+
+def test_origins_from_the_store(make_ccpd):
+    d = make_ccpd()
+    crm = "https://crm.example.org:8443"
+    with pytest.raises(HandshakeError) as e:
+        WebSocket(d.http_port, origin=crm)
+    assert e.value.status == 403
+    root = d.client()
+    root.call("admin.origins.create", {"origin": crm,
+                                       "description": "the CRM"})
+    WebSocket(d.http_port, origin=crm).close()
+    WebSocket(d.http_port, origin=crm.upper().replace("HTTPS", "https")
+              ).close()
+    root.call("admin.origins.delete", {"origin": crm})
+    with pytest.raises(HandshakeError) as e:
+        WebSocket(d.http_port, origin=crm)
+    assert e.value.status == 403
+
 
 def test_same_methods_and_events_as_the_unix_socket(make_ccpd):
     d = make_ccpd()
-    w = WebSocket(d.http_port).start_reader()
+    add_agent(d)
+    w = agent_ws(d)
     sub = w.call("events.subscribe")
     assert sub["snapshot"]["agent"]["state"] == "Offline"
     assert "agent.getState" in w.call("daemon.listMethods")
@@ -42,7 +104,7 @@ def test_same_methods_and_events_as_the_unix_socket(make_ccpd):
     # replay by sequence number after a reconnection
     w.close()
     d.client().call("agent.setState", {"state": "Lunch"})
-    w2 = WebSocket(d.http_port).start_reader()
+    w2 = agent_ws(d)
     sub2 = w2.call("events.subscribe", {"since": ev["seq"],
                                         "instance": sub["instance"]})
     assert sub2["replayed"] == 1 and sub2["resync"] is False
@@ -112,6 +174,7 @@ def test_message_past_the_bound_closes_with_1009(make_ccpd):
 
 def test_slow_client_is_dropped_without_slowing_the_daemon(make_ccpd):
     d = make_ccpd(options={"ws_max_queue": "65536"})
+    add_agent(d)
     # a client that subscribes and asks for much, and never reads
     slow = WebSocket(d.http_port, rcvbuf=4096)
     req = json.dumps({"jsonrpc": "2.0", "id": 1,
@@ -127,7 +190,7 @@ def test_slow_client_is_dropped_without_slowing_the_daemon(make_ccpd):
             pass
     t = threading.Thread(target=flood, daemon=True)
     t.start()
-    fast = WebSocket(d.http_port).start_reader()
+    fast = agent_ws(d)
     fast.call("events.subscribe")
     c = d.client()
     worst = 0.0
@@ -157,6 +220,8 @@ def test_slow_client_is_dropped_without_slowing_the_daemon(make_ccpd):
     _, _, body = http_get(d.http_port, "/metrics")
     assert "ccpd_ws_dropped_total 1" in body.decode()
     assert "ccpd_ws_clients 1" in body.decode()
+    # the desk's figures follow the transport's
+    assert "ccpd_agent_state" in body.decode()
     fast.close()
 
 
@@ -185,7 +250,7 @@ def test_pings_keep_live_peers_and_drop_dead_ones(make_ccpd):
     # the peer that answers pings is still served after several intervals
     time.sleep(1.0)
     assert live.pings >= 2
-    assert live.call("agent.getState")["state"] == "Offline"
+    assert live.call("daemon.getVersion")["name"] == "ccpd"
     live.close()
 
 
@@ -255,7 +320,8 @@ def test_tls_with_certificate_and_key(make_ccpd, tmp_path):
     d = make_ccpd(options={"http_tls_cert": cert, "http_tls_key": key})
     status, _, body = http_get(d.http_port, "/", tls=True)
     assert status == 200 and b"Contact Control Panel" in body
-    w = WebSocket(d.http_port, tls=True).start_reader()
+    add_agent(d)
+    w = agent_ws(d, tls=True)
     assert w.call("agent.getState")["state"] == "Offline"
     w.close()
     # its own origin is https now
@@ -327,7 +393,7 @@ def test_http_port_from_socket_activation(tmp_path):
         status, _, body = http_get(port, "/", timeout=15)
         assert status == 200 and b"Contact Control Panel" in body
         w = WebSocket(port, timeout=15).start_reader()
-        assert w.call("agent.getState", timeout=15)["status"] == "Offline"
+        assert w.call("daemon.getVersion", timeout=15)["name"] == "ccpd"
         w.close()
         c = Client(sock)
         assert c.call("agent.getState")["status"] == "Offline"

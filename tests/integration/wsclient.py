@@ -226,6 +226,10 @@ class WebSocket:
         assert "error" not in ans, ans
         return ans["result"]
 
+    def login(self, username, password):
+        return self.call("session.login", {"username": username,
+                                           "password": password})
+
     def wait_event(self, etype, timeout=10):
         deadline = time.monotonic() + timeout
         while True:

@@ -1,0 +1,423 @@
+"""Users, sessions and permissions through the socket: a peer that is not
+root really connects as another uid (nobody) and must log in; every method
+is refused to whoever lacks its permission; failed logins are throttled
+per user and per peer; sessions expire; a one-time password must be
+changed first; the desk follows the user who logs in."""
+
+import json
+import os
+import re
+import time
+
+import pytest
+
+import peers
+from ccpd import RpcError, TOP
+from uidclient import UidClient, open_to_others
+
+SCHEMA = os.path.join(TOP, "proto", "ccpd-protocol.schema.json")
+
+# Each method and the permission it needs (PROTOCOL.md, "Permissions");
+# None: public.
+PERMISSION = {
+    "agent.getState": "ccp.use",
+    "agent.setState": "ccp.use",
+    "agent.clearNextState": "ccp.use",
+    "agent.listStates": "ccp.use",
+    "agent.getConfiguration": "ccp.use",
+    "agent.connect": "outbound.call",
+    "contact.list": "ccp.use",
+    "contact.get": "ccp.use",
+    "contact.history": "ccp.use",
+    "contact.accept": "ccp.use",
+    "contact.reject": "ccp.use",
+    "contact.clear": "ccp.use",
+    "connection.destroy": "ccp.use",
+    "events.subscribe": "ccp.use",
+    "events.unsubscribe": None,
+    "media.getStatus": "ccp.use",
+    "registration.getStatus": "ccp.use",
+    "daemon.getVersion": None,
+    "daemon.listMethods": None,
+    "session.login": None,
+    "session.resume": None,
+    "session.logout": None,
+    "session.whoami": None,
+    "session.changePassword": None,
+    "metrics.get": "metrics.view",
+    "metrics.getPrometheus": "metrics.viewAll",
+}
+for _t, _view, _manage in (
+        ("users", "users.view", "users.manage"),
+        ("profiles", "users.view", "profiles.manage"),
+        ("statuses", "statuses.manage", "statuses.manage"),
+        ("numbers", "numbers.manage", "numbers.manage"),
+        ("origins", "origins.manage", "origins.manage"),
+        ("quickConnects", "quickConnects.manage", "quickConnects.manage")):
+    for _op in ("list", "get"):
+        PERMISSION["admin.%s.%s" % (_t, _op)] = _view
+    for _op in ("create", "update", "delete"):
+        PERMISSION["admin.%s.%s" % (_t, _op)] = _manage
+
+PROFILES = {
+    "Agent": {"ccp.use", "outbound.call"},
+    "CallCenterManager": {"ccp.use", "outbound.call", "metrics.view",
+                          "metrics.viewAll", "users.view"},
+}
+
+# params that would be valid, so that a refusal can only be the permission
+PARAMS = {
+    "agent.setState": {"state": "Available"},
+    "agent.connect": {"endpoint": "sip:nobody@127.0.0.1:9"},
+    "contact.get": {"contactId": "c-1"},
+    "contact.accept": {"contactId": "c-1"},
+    "contact.reject": {"contactId": "c-1"},
+    "contact.clear": {"contactId": "c-1"},
+    "connection.destroy": {"contactId": "c-1"},
+}
+
+
+def auth_daemon(make_ccpd, **options):
+    opts = {"socket_mode": "0666"}
+    opts.update({k: str(v) for k, v in options.items()})
+    d = make_ccpd(options=opts)
+    open_to_others(d)
+    return d
+
+
+def nobody(d):
+    c = UidClient(d.socket)
+    d.clients.append(c)
+    return c
+
+
+def add_user(root, name, profile="Agent", password=None, **kw):
+    params = {"username": name, "profile": profile,
+              "password": password or name + "-secret-1",
+              "mustChangePassword": False}
+    params.update(kw)
+    return root.call("admin.users.create", params)
+
+
+def login(c, name, password=None):
+    return c.call("session.login", {"username": name,
+                                    "password": password or
+                                    name + "-secret-1"})
+
+
+def test_the_method_table_is_the_documented_one():
+    with open(SCHEMA) as f:
+        doc = json.load(f)
+    assert set(doc["methods"]) == set(PERMISSION)
+    with open(os.path.join(TOP, "daemon", "rpc.c")) as f:
+        rpc = f.read()
+    table = dict(re.findall(
+        r'\{\s*"([a-zA-Z.]+)",\s*m_\w+,\s*(PERM_\w+)\s*\}', rpc))
+    assert set(table) == set(PERMISSION)
+    for m, perm in PERMISSION.items():
+        want = "PERM_PUBLIC" if perm is None else "PERM_" + re.sub(
+            r"([a-z])([A-Z])", r"\1_\2", perm).replace(".", "_").upper()
+        assert table[m] == want, (m, table[m], want)
+
+
+def test_a_peer_that_is_not_root_must_log_in(make_ccpd):
+    d = auth_daemon(make_ccpd)
+    root = d.client()
+    add_user(root, "alice")
+    c = nobody(d)
+    who = c.call("session.whoami")
+    assert who["uid"] == 65534 and who["via"] == "none"
+    assert who["administrator"] is False and who["permissions"] == []
+    assert c.call("daemon.getVersion")["name"] == "ccpd"
+    err = c.error("agent.getState")
+    assert err["code"] == -32001 and "log in" in err["data"]["reason"]
+
+    res = login(c, "alice")
+    assert res["username"] == "alice" and len(res["token"]) == 64
+    assert sorted(res["permissions"]) == ["ccp.use", "outbound.call"]
+    assert c.call("agent.getState")["state"] == "Offline"
+    who = c.call("session.whoami")
+    assert who["via"] == "session" and who["deskUser"] == "alice"
+    # alice is at the desk: the configuration says so
+    cfg = c.call("agent.getConfiguration")
+    assert cfg["username"] == "alice" and cfg["name"] == "alice"
+    err = c.error("admin.users.list")
+    assert err["code"] == -32002
+    assert err["data"]["permission"] == "users.view"
+
+    c.call("session.logout")
+    assert c.error("agent.getState")["code"] == -32001
+    # root sees nobody at the desk any more
+    assert root.call("session.whoami")["deskUser"] is None
+    assert root.call("agent.getConfiguration")["username"] is None
+
+
+def test_root_is_an_administrator_and_a_session_overrides_it(make_ccpd):
+    d = auth_daemon(make_ccpd)
+    root = d.client()
+    who = root.call("session.whoami")
+    assert who["via"] == "peerCredentials" and who["administrator"]
+    assert who["uid"] == 0
+    add_user(root, "alice")
+    login(root, "alice")
+    # the connection acts as alice now, whatever its credentials
+    assert root.error("admin.users.list")["code"] == -32002
+    root.call("session.logout")
+    assert root.call("admin.users.list")[0]["username"] == "alice"
+
+
+def test_every_method_is_refused_without_its_permission(make_ccpd):
+    d = auth_daemon(make_ccpd)
+    root = d.client()
+    add_user(root, "agent1", "Agent")
+    add_user(root, "boss1", "CallCenterManager")
+    root.call("admin.profiles.create", {"name": "Nothing",
+                                        "permissions": []})
+    add_user(root, "none1", "Nothing")
+
+    anon = nobody(d)
+    refused = 0
+    for method, perm in sorted(PERMISSION.items()):
+        if perm is None:
+            continue
+        err = anon.error(method, PARAMS.get(method))
+        assert err["code"] == -32001, (method, err)
+        refused += 1
+
+    for user, allowed in (("agent1", PROFILES["Agent"]),
+                          ("boss1", PROFILES["CallCenterManager"]),
+                          ("none1", set())):
+        c = nobody(d)
+        login(c, user)
+        for method, perm in sorted(PERMISSION.items()):
+            if perm is None or perm in allowed:
+                continue
+            err = c.error(method, PARAMS.get(method))
+            assert err["code"] == -32002, (user, method, err)
+            assert err["data"]["permission"] == perm, (user, method, err)
+            assert perm in err["data"]["reason"]
+            refused += 1
+        c.call("session.logout")
+    # an agent's own figures need metrics.view; another's, metrics.viewAll
+    boss = nobody(d)
+    login(boss, "boss1")
+    figures = boss.call("metrics.get", {"agent": "agent1"})["agents"]
+    assert [a["username"] for a in figures] == ["agent1"]
+    root.call("admin.profiles.create", {"name": "Own",
+                                        "permissions": ["metrics.view"]})
+    add_user(root, "own1", "Own")
+    own = nobody(d)
+    login(own, "own1")
+    assert own.call("metrics.get")["agents"] == []
+    err = own.error("metrics.get", {"agent": "agent1"})
+    assert err["code"] == -32002
+    assert err["data"]["permission"] == "metrics.viewAll"
+    assert refused > 80
+
+
+def test_failed_logins_are_throttled_per_user_and_per_peer(make_ccpd):
+    d = auth_daemon(make_ccpd, login_failures=3, login_lockout=2)
+    root = d.client()
+    add_user(root, "alice")
+    add_user(root, "bob")
+    c = nobody(d)
+    for _ in range(3):
+        err = c.error("session.login", {"username": "alice",
+                                        "password": "wrong-password"})
+        assert err["code"] == -32001
+        assert "retryAfter" not in err["data"]
+    # alice is locked, even with her password, from any peer
+    err = c.error("session.login", {"username": "alice",
+                                    "password": "alice-secret-1"})
+    assert err["code"] == -32001 and 1 <= err["data"]["retryAfter"] <= 2
+    assert "too many" in err["data"]["reason"]
+    err = root.error("session.login", {"username": "alice",
+                                       "password": "alice-secret-1"})
+    assert "retryAfter" in err["data"]
+    # the peer is locked too: three failures from uid 65534
+    err = c.error("session.login", {"username": "bob",
+                                    "password": "bob-secret-1"})
+    assert "retryAfter" in err["data"]
+    # ... but not another peer
+    login(root, "bob")
+    root.call("session.logout")
+    # the lockout ends
+    deadline = time.monotonic() + 5
+    while True:
+        ans = c.request("session.login", {"username": "alice",
+                                          "password": "alice-secret-1"})
+        if "result" in ans:
+            break
+        assert time.monotonic() < deadline, ans
+        time.sleep(0.2)
+    # failures spread over several user names lock the peer as well
+    d2 = nobody(d)
+    for name in ("x1", "x2", "x3"):
+        assert d2.error("session.login", {"username": name,
+                                          "password": "nope-nope"})[
+            "code"] == -32001
+    err = d2.error("session.login", {"username": "bob",
+                                     "password": "bob-secret-1"})
+    assert "retryAfter" in err["data"]
+
+
+def test_sessions_expire_and_release_the_desk(make_ccpd):
+    d = auth_daemon(make_ccpd, session_timeout=2)
+    root = d.client()
+    root.call("events.subscribe")
+    add_user(root, "alice")
+    c = nobody(d)
+    res = login(c, "alice")
+    c.call("agent.setState", {"state": "Available"})
+    # each request moves the expiry ahead
+    for _ in range(3):
+        time.sleep(1.0)
+        assert c.call("agent.getState")["status"] == "Available"
+    time.sleep(2.6)
+    err = c.error("agent.getState")
+    assert err["code"] == -32001 and "expired" in err["data"]["reason"]
+    # then the connection is what its credentials make it: nobody
+    err = c.error("agent.getState")
+    assert err["code"] == -32001 and "log in" in err["data"]["reason"]
+    assert c.error("session.resume", {"token": res["token"]})[
+        "code"] == -32001
+    # with her last session gone, alice is not at the desk, and the agent
+    # is not taking calls
+    deadline = time.monotonic() + 5
+    while root.call("session.whoami")["deskUser"] is not None:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    root.wait_state("Offline")
+
+
+def test_a_session_is_resumed_on_another_connection(make_ccpd):
+    d = auth_daemon(make_ccpd)
+    root = d.client()
+    add_user(root, "alice")
+    a = nobody(d)
+    token = login(a, "alice")["token"]
+    b = nobody(d)
+    assert b.error("agent.getState")["code"] == -32001
+    assert b.call("session.resume", {"token": token})["username"] == "alice"
+    assert b.call("agent.getState")["state"] == "Offline"
+    assert b.error("session.resume", {"token": "0" * 64})["code"] == -32001
+    # logging out ends the session for both
+    a.call("session.logout")
+    assert b.error("agent.getState")["code"] == -32001
+
+
+def test_the_one_time_password_must_be_changed_first(make_ccpd):
+    d = auth_daemon(make_ccpd, password_min_length=10,
+                    ccp_url="https://ccp.example.com/agent/")
+    r = d.ctl("admin", "users", "add", "bob", "--profile", "Agent",
+              "--display-name", "Bob Builder")
+    assert r.returncode == 0, r.stderr
+    assert "user bob (Agent)" in r.stdout
+    assert "CCP: https://ccp.example.com/agent/" in r.stdout
+    otp = re.search(r"one-time password: (\S+)", r.stdout).group(1)
+    assert len(otp) >= 12
+
+    c = nobody(d)
+    res = c.call("session.login", {"username": "bob", "password": otp})
+    assert res["mustChangePassword"] is True
+    assert res["displayName"] == "Bob Builder"
+    err = c.error("agent.getState")
+    assert err["code"] == -32001 and err["data"]["mustChangePassword"]
+    assert c.call("session.whoami")["mustChangePassword"] is True
+    err = c.error("session.changePassword", {"oldPassword": "wrong",
+                                             "newPassword": "long-enough-1"})
+    assert err["code"] == -32001
+    err = c.error("session.changePassword", {"oldPassword": otp,
+                                             "newPassword": "short"})
+    assert err["code"] == -32602 and "10" in err["data"]["reason"]
+    err = c.error("session.changePassword", {"oldPassword": otp,
+                                             "newPassword": otp})
+    assert err["code"] == -32602
+    res = c.call("session.changePassword", {"oldPassword": otp,
+                                            "newPassword": "bob-own-pass"})
+    assert res["mustChangePassword"] is False
+    assert c.call("agent.getState")["state"] == "Offline"
+    # the one-time password is spent
+    assert nobody(d).error("session.login", {"username": "bob",
+                                             "password": otp})[
+        "code"] == -32001
+
+    # an administrator's reset: a new one-time password, old sessions end
+    r = d.ctl("admin", "users", "set", "bob", "--reset-password")
+    assert r.returncode == 0, r.stderr
+    otp2 = re.search(r"one-time password: (\S+)", r.stdout).group(1)
+    assert c.error("agent.getState")["code"] == -32001
+
+    # the same through ccpctl: login prints the token, passwd changes it
+    r = d.ctl("login", "bob", "--password", otp2)
+    assert r.returncode == 0, r.stderr
+    token = r.stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", token)
+    assert "one-time password" in r.stderr
+    r = d.ctl("--token", token, "status")
+    assert r.returncode == 1 and "changed first" in r.stderr
+    import subprocess
+    from ccpd import CCPCTL
+    p = subprocess.run([CCPCTL, "--socket", d.socket, "passwd"],
+                       input="%s\nbob-newer-pass\n" % otp2,
+                       env=dict(os.environ, CCPD_TOKEN=token),
+                       capture_output=True, text=True, timeout=15)
+    assert p.returncode == 0, p.stderr
+    assert "password changed" in p.stdout
+    r = d.ctl("--token", token, "whoami")
+    assert r.returncode == 0 and r.stdout.startswith("bob (Agent)")
+    assert "at the desk: bob" in r.stdout
+    r = d.ctl("--token", token, "logout")
+    assert r.returncode == 0, r.stderr
+    r = d.ctl("--token", token, "status")
+    assert r.returncode == 1 and "no such session" in r.stderr
+
+
+def test_another_user_cannot_log_in_while_a_contact_is_live(make_ccpd,
+                                                            customer):
+    d = auth_daemon(make_ccpd)
+    root = d.client()
+    add_user(root, "alice")
+    add_user(root, "bob")
+    add_user(root, "carol", "CallCenterManager")
+    root.call("admin.profiles.create", {"name": "Watcher",
+                                        "permissions": ["metrics.view"]})
+    add_user(root, "wendy", "Watcher")
+    a = nobody(d)
+    login(a, "alice")
+    a.call("events.subscribe")
+    a.call("agent.setState", {"state": "Available"})
+    customer.dial(d.sip_uri)
+    cid = a.wait_event("contact.incoming")["data"]["contact"]["contactId"]
+    b = nobody(d)
+    err = b.error("session.login", {"username": "bob",
+                                    "password": "bob-secret-1"})
+    assert err["code"] == -32003 and cid in err["data"]["reason"]
+    # no session was left behind
+    assert root.call("admin.users.get", {"username": "bob"})[
+        "sessions"] == 0
+    # alice may open a second session, and a user without ccp.use may log
+    # in without taking the desk
+    login(nobody(d), "alice")
+    login(nobody(d), "wendy")
+    a.call("contact.accept", {"contactId": cid})
+    a.wait_event("contact.connected")
+    customer.wait_event("CALL_ESTABLISHED", 10)
+    assert b.error("session.login", {"username": "carol",
+                                     "password": "carol-secret-1"})[
+        "code"] == -32003
+    customer.hangup()
+    a.wait_event("contact.acw")
+    # in after-contact work the contact is still at the desk
+    assert b.error("session.login", {"username": "bob",
+                                     "password": "bob-secret-1"})[
+        "code"] == -32003
+    a.call("contact.clear", {"contactId": cid})
+    a.wait_event("contact.destroyed")
+    # now bob takes the desk: alice is logged out, the agent is Offline
+    login(b, "bob")
+    assert root.call("session.whoami")["deskUser"] == "bob"
+    assert a.error("agent.getState")["code"] == -32001
+    assert b.call("agent.getState")["status"] == "Offline"
+    rows = root.call("contact.history")
+    assert rows[0]["contactId"] == cid
