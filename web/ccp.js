@@ -261,6 +261,10 @@
 				self.session = s;
 				try { global.sessionStorage.setItem(self.tokenKey, s.token); } catch (e) { /* private mode */ }
 				self.ev.emit("session", s);
+				/* a one-time password: nothing else answers until the
+				 * user has chosen their own (ccp.changePassword) */
+				if (s.mustChangePassword)
+					return new Promise(function (resolve) { self.pwWaiter = resolve; });
 			});
 		};
 		if (token && this.has("session.resume"))
@@ -277,6 +281,7 @@
 	P._closed = function (e) {
 		var self = this;
 		this.ws = null;
+		this.pwWaiter = null;
 		for (var id in this.pending) {
 			clearTimeout(this.pending[id].t);
 			this.pending[id].reject(new RpcError({ code: -32603, data: { reason: "connection to ccpd lost" } }));
@@ -394,7 +399,16 @@
 			.then(function (r) { return r.formatted || number; }, function () { return number; });
 	};
 	P.changePassword = function (oldPassword, newPassword) {
-		return this.call("session.changePassword", { oldPassword: oldPassword, newPassword: newPassword });
+		var self = this, p = { oldPassword: oldPassword, newPassword: newPassword };
+		if (!this.pwWaiter || !this.ws) return this.call("session.changePassword", p);
+		/* during the login itself, before the connection is up */
+		return this._send("session.changePassword", p).then(function (s) {
+			var w = self.pwWaiter;
+			self.pwWaiter = null;
+			if (self.session) self.session.mustChangePassword = false;
+			w();
+			return s;
+		});
 	};
 	P.logout = function () {
 		var self = this;

@@ -251,3 +251,36 @@ test("the page works from the keyboard and labels its controls", T, async () => 
 		await teardown(ctx);
 	}
 });
+
+test("a first login asks for a new password before the panel", T, async () => {
+	const h = new Helper();
+	let browser;
+	try {
+		const d = await h.call("start", {});
+		await h.rpc("admin.users.create", { username: "bob", profile: "Agent",
+			password: "one-time-pass-1", mustChangePassword: true });
+		browser = await launch();
+		const page = await browser.newPage();
+		await page.goto(d.url + "/");
+		await page.waitForSelector("#login:not([hidden])");
+		await page.fill("#login-user", "bob");
+		await page.fill("#login-pass", "one-time-pass-1");
+		await page.click("#login-submit");
+		await page.waitForSelector("#pwchange:not([hidden])");
+		await shot(page, "first-login-password");
+		await page.fill("#pw-old", "one-time-pass-1");
+		await page.fill("#pw-new", "bobs-own-secret-2");
+		await page.click("#pw-submit");
+		await page.waitForSelector("#pwchange", { state: "hidden" });
+		// the new password is the one that works now
+		const who = await page.evaluate(() => ccp.call("session.whoami"));
+		assert.equal(who.username, "bob");
+		assert.equal(who.mustChangePassword, false);
+		await page.selectOption("#status-select", "Available");
+		await until(async () => (await h.rpc("agent.getState")).state === "Available",
+			"the daemon in Available after the password change");
+	} finally {
+		if (browser) await browser.close();
+		await h.shutdown();
+	}
+});
