@@ -67,11 +67,22 @@ static const struct setting settings[] = {
 	S(restart_max,      K_UINT, 1, 3600, "30"),
 	S(log_level,        K_STR,  0, 0, "info"),
 	S(database,         K_STR,  0, 0, ""),
-	S(ccp_url,          K_STR,  0, 0, "http://127.0.0.1:8080/"),
+	S(ccp_url,          K_STR,  0, 0, ""),
 	S(session_timeout,  K_UINT, 1, 604800, "28800"),
 	S(login_failures,   K_UINT, 1, 1000, "5"),
 	S(login_lockout,    K_UINT, 1, 86400, "300"),
 	S(password_min_length, K_UINT, 1, 256, "8"),
+	S(http_listen,      K_STR,  0, 0, "127.0.0.1:8780"),
+	S(http_tls_cert,    K_STR,  0, 0, ""),
+	S(http_tls_key,     K_STR,  0, 0, ""),
+	S(http_origin,      K_STR,  0, 0, ""),
+	S(http_origins,     K_STR,  0, 0, ""),
+	S(web_root,         K_STR,  0, 0, ""),
+	S(metrics_access,   K_STR,  0, 0, "loopback"),
+	S(ws_max_clients,   K_UINT, 1, 10000, "256"),
+	S(ws_max_message,   K_UINT, 1024, 16777216, "65536"),
+	S(ws_max_queue,     K_UINT, 65536, 268435456, "1048576"),
+	S(ws_ping_interval, K_UINT, 0, 3600, "30"),
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -731,6 +742,8 @@ static int check_quick_connects(const struct conf *c, char *err,
 	return r;
 }
 
+static int check_http(struct conf *c, char *err, size_t err_size);
+
 int conf_finish(struct conf *c, char *err, size_t err_size)
 {
 	int r;
@@ -788,6 +801,9 @@ int conf_finish(struct conf *c, char *err, size_t err_size)
 	r = check_quick_connects(c, err, err_size);
 	if (r < 0)
 		return r;
+	r = check_http(c, err, err_size);
+	if (r < 0)
+		return r;
 	if (!*c->database) {
 		char buf[4200];
 
@@ -795,6 +811,12 @@ int conf_finish(struct conf *c, char *err, size_t err_size)
 		free(c->database);
 		c->database = strdup(buf);
 		if (!c->database)
+			return -ENOMEM;
+	}
+	if (!*c->ccp_url) {
+		free(c->ccp_url);
+		c->ccp_url = strdup("http://127.0.0.1:8780/");
+		if (!c->ccp_url)
 			return -ENOMEM;
 	}
 	if (strncmp(c->ccp_url, "http://", 7) != 0 &&
@@ -808,6 +830,122 @@ int conf_finish(struct conf *c, char *err, size_t err_size)
 		snprintf(err, err_size,
 			 "dial_template: '%s' has no {e164} placeholder",
 			 c->dial_template);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int conf_split_addr(const char *addr, char *host, size_t host_size,
+		    unsigned *port)
+{
+	const char *colon = strrchr(addr, ':');
+	const char *h = addr;
+	size_t n;
+	unsigned long p;
+
+	if (!colon || colon == addr)
+		return -EINVAL;
+	n = (size_t)(colon - addr);
+	if (addr[0] == '[') {
+		if (colon[-1] != ']' || n < 3)
+			return -EINVAL;
+		h = addr + 1;
+		n -= 2;
+	}
+	if (n >= host_size || parse_uint(colon + 1, 10, &p) < 0 || p < 1 ||
+	    p > 65535)
+		return -EINVAL;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	*port = (unsigned)p;
+	return 0;
+}
+
+bool conf_host_is_loopback(const char *host)
+{
+	if (strcasecmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 ||
+	    strcmp(host, "[::1]") == 0)
+		return true;
+	/* 127.0.0.0/8, written as a dotted quad */
+	if (strncmp(host, "127.", 4) == 0) {
+		unsigned a, b, c, d;
+		char end;
+
+		return sscanf(host, "%u.%u.%u.%u%c", &a, &b, &c, &d, &end) == 4
+			&& b < 256 && c < 256 && d < 256;
+	}
+	return false;
+}
+
+/* Whether path names a directory holding index.html. */
+static bool has_index(const char *dir)
+{
+	char buf[4200];
+
+	snprintf(buf, sizeof(buf), "%s/index.html", dir);
+	return access(buf, R_OK) == 0;
+}
+
+static int check_http(struct conf *c, char *err, size_t err_size)
+{
+	char host[256];
+	unsigned port;
+
+	if (!*c->web_root) {
+		/* installed pages first, then the source tree's, so that a
+		 * build tree serves the page without an install */
+		const char *dir = has_index(CCPD_WEB_DIR) ? CCPD_WEB_DIR :
+			CCPD_SOURCE_WEB_DIR;
+
+		free(c->web_root);
+		c->web_root = strdup(dir);
+		if (!c->web_root)
+			return -ENOMEM;
+	}
+	if (strcmp(c->metrics_access, "off") != 0 &&
+	    strcmp(c->metrics_access, "loopback") != 0 &&
+	    strcmp(c->metrics_access, "any") != 0) {
+		snprintf(err, err_size, "metrics_access: '%s' is not off, "
+			 "loopback or any", c->metrics_access);
+		return -EINVAL;
+	}
+	if (!*c->http_listen || strcmp(c->http_listen, "off") == 0)
+		return 0;
+	if (conf_split_addr(c->http_listen, host, sizeof(host), &port) < 0) {
+		snprintf(err, err_size, "http_listen: '%s' is not "
+			 "ADDRESS:PORT (or off)", c->http_listen);
+		return -EINVAL;
+	}
+	if (!*c->ccp_url) {
+		/* where agents find the page: the public origin, else the
+		 * listening address */
+		char buf[600];
+		bool v6 = strchr(host, ':') != NULL;
+
+		if (*c->http_origin)
+			snprintf(buf, sizeof(buf), "%.*s/",
+				 (int)strcspn(c->http_origin, ", \t"),
+				 c->http_origin);
+		else
+			snprintf(buf, sizeof(buf), "%s://%s%s%s:%u/",
+				 *c->http_tls_cert ? "https" : "http",
+				 v6 ? "[" : "", host, v6 ? "]" : "", port);
+		free(c->ccp_url);
+		c->ccp_url = strdup(buf);
+		if (!c->ccp_url)
+			return -ENOMEM;
+	}
+	if (!*c->http_tls_cert != !*c->http_tls_key) {
+		snprintf(err, err_size, "http_tls_cert and http_tls_key go "
+			 "together: set both or neither");
+		return -EINVAL;
+	}
+	/* plain HTTP carries passwords and session tokens: only where no
+	 * other host can listen */
+	if (!*c->http_tls_cert && !conf_host_is_loopback(host)) {
+		snprintf(err, err_size, "http_listen: %s is not a loopback "
+			 "address, so http_tls_cert and http_tls_key are "
+			 "required", c->http_listen);
 		return -EINVAL;
 	}
 	return 0;

@@ -53,6 +53,18 @@ struct conf {
 	unsigned login_failures;
 	unsigned login_lockout;
 	unsigned password_min_length;
+	/* HTTP and WebSocket (ws.c) */
+	char *http_listen;          /* "" or "off": no HTTP port */
+	char *http_tls_cert;
+	char *http_tls_key;
+	char *http_origin;          /* the public origin(s) of the page */
+	char *http_origins;         /* more origins allowed to connect */
+	char *web_root;
+	char *metrics_access;       /* off, loopback, any */
+	unsigned ws_max_clients;
+	unsigned ws_max_message;
+	unsigned ws_max_queue;
+	unsigned ws_ping_interval;
 };
 
 /* Fill every setting with its default. */
@@ -93,6 +105,12 @@ int conf_quick_connect(const char *list, const char *name, char *out,
 
 /* Whether name may be a custom status: 0, or -EINVAL with why in err[]. */
 int conf_check_status_name(const char *name, char *err, size_t err_size);
+/* Whether host (an address or name, IPv6 with or without brackets) is on
+ * the loopback interface: 127.0.0.0/8, ::1 or localhost. */
+bool conf_host_is_loopback(const char *host);
+/* Split "host:port" or "[v6]:port"; host without brackets. */
+int conf_split_addr(const char *addr, char *host, size_t host_size,
+		    unsigned *port);
 
 /* Print every setting as the file would hold it (for ccpd --dump-config). */
 void conf_dump(const struct conf *c, void *file);

@@ -23,6 +23,7 @@
 #include "rpc.h"
 #include "store.h"
 #include "util.h"
+#include "ws.h"
 
 struct daemon {
 	struct conf conf;
@@ -33,6 +34,7 @@ struct daemon {
 	struct desk *desk;
 	struct rpc *rpc;
 	struct ipc *ipc;
+	struct ws *ws;
 	struct tmr watchdog_tmr;
 	uint64_t watchdog_usec;
 	bool ipc_ready;
@@ -90,21 +92,28 @@ static void watchdog_ping(void *arg)
 		  dm);
 }
 
-/* The Unix socket may come from systemd (ccpd.socket). */
-static int inherited_unix_socket(void)
+/* The Unix socket and the HTTP port may come from systemd (ccpd.socket):
+ * the first listening Unix stream socket and the first listening TCP
+ * socket among the inherited fds. */
+static void inherited_sockets(int *unix_fd, int *tcp_fd)
 {
 	int n = sd_listen_fds(1), i;
 
+	*unix_fd = *tcp_fd = -1;
 	for (i = 0; i < n; i++) {
 		int fd = SD_LISTEN_FDS_START + i;
 
-		if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0)
-			return fd;
+		if (*unix_fd < 0 &&
+		    sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) > 0)
+			*unix_fd = fd;
+		else if (*tcp_fd < 0 &&
+			 sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) > 0)
+			*tcp_fd = fd;
+		else
+			log_warning("main: inherited fd %d is neither a "
+				    "listening Unix stream socket nor a "
+				    "listening TCP socket, ignoring", fd);
 	}
-	if (n > 0)
-		log_warning("main: %d inherited fds, none a listening Unix "
-			    "stream socket, ignoring", n);
-	return -1;
 }
 
 static int parse_args(struct daemon *dm, int argc, char **argv, bool *exit_now)
@@ -229,9 +238,15 @@ static int open_store(struct daemon *dm)
 	return r;
 }
 
+/* /metrics: the desk's live figures after the transport's own */
+static int metrics_text(char **text, void *arg)
+{
+	return desk_prometheus(arg, text);
+}
+
 static int start(struct daemon *dm)
 {
-	int r;
+	int unix_fd, tcp_fd, r;
 
 	r = util_mkdir_p(dm->conf.runtime_dir, 0755);
 	if (r < 0) {
@@ -255,9 +270,19 @@ static int start(struct daemon *dm)
 		    dm->auth, dm->admin);
 	if (r < 0)
 		return r;
-	r = ipc_new(&dm->ipc, &dm->conf, dm->rpc, inherited_unix_socket());
+	inherited_sockets(&unix_fd, &tcp_fd);
+	r = ipc_new(&dm->ipc, &dm->conf, dm->rpc, unix_fd);
 	if (r < 0)
 		return r;
+	/* an inherited HTTP socket is served even with http_listen off:
+	 * systemd's unit says where to listen then */
+	if (tcp_fd >= 0 || (*dm->conf.http_listen &&
+			    strcmp(dm->conf.http_listen, "off") != 0)) {
+		r = ws_new(&dm->ws, &dm->conf, dm->rpc, dm->store, tcp_fd);
+		if (r < 0)
+			return r;
+		ws_set_metrics(dm->ws, metrics_text, dm->desk);
+	}
 	dm->ipc_ready = true;
 	r = desk_start(dm->desk);
 	if (r < 0)
@@ -278,7 +303,8 @@ static void stop(struct daemon *dm)
 	signal(SIGHUP, SIG_IGN);
 	sd_notify(0, "STOPPING=1");
 	tmr_cancel(&dm->watchdog_tmr);
-	/* the socket goes first so that no client acts on a dying desk */
+	/* the sockets go first so that no client acts on a dying desk */
+	dm->ws = ws_free(dm->ws);
 	dm->ipc = ipc_free(dm->ipc);
 	desk_shutdown(dm->desk);
 	dm->rpc = rpc_free(dm->rpc);

@@ -922,6 +922,8 @@ static int m_admin(struct ctx *x)
 			  &x->result, &x->err);
 }
 
+static int m_list_methods(struct ctx *x);
+
 /* Every method and the permission it needs; PERM_PUBLIC ones may be called
  * by anyone, before logging in too, and while a one-time password waits to
  * be changed. */
@@ -957,6 +959,7 @@ static const struct method methods[] = {
 	{ "media.getStatus",         m_media_status, PERM_CCP_USE },
 	{ "registration.getStatus",  m_registration, PERM_CCP_USE },
 	{ "daemon.getVersion",       m_version,     PERM_PUBLIC },
+	{ "daemon.listMethods",      m_list_methods, PERM_PUBLIC },
 	{ "session.login",           m_login,       PERM_PUBLIC },
 	{ "session.resume",          m_session_resume, PERM_PUBLIC },
 	{ "session.logout",          m_logout,      PERM_PUBLIC },
@@ -1040,6 +1043,21 @@ static int authorize(struct ctx *x)
 		return forbidden(x, (enum perm)x->m->perm);
 	}
 	return refuse(x, CCPD_ERR_INTERNAL, "no verdict");
+}
+
+/* Clients (the CCP page) offer the controls whose methods this daemon
+ * has, so one page serves daemons of different releases. Public, so that
+ * a page knows before logging in whether there is a login. */
+static int m_list_methods(struct ctx *x)
+{
+	size_t i;
+
+	x->result = cJSON_CreateArray();
+	for (i = 0; x->result && i < sizeof(methods) / sizeof(methods[0]);
+	     i++)
+		cJSON_AddItemToArray(x->result,
+				     cJSON_CreateString(methods[i].name));
+	return 0;
 }
 
 static const struct method *find_method(const char *name)

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the tests need, builds ccpd twice (once with -Werror, once
+# Installs what the tests need (Debian packages, and playwright-core from
+# npm for the browser tests, which drive Debian's chromium: no browser is
+# downloaded), builds ccpd twice (once with -Werror, once
 # with AddressSanitizer and UndefinedBehaviorSanitizer), runs every suite
 # against the sanitized build, and ends with one line:
 #   N passed, N failed, N skipped
@@ -12,8 +14,9 @@ cd "$top"
 packages=(
 	build-essential g++ meson ninja-build pkg-config
 	libre-dev libcjson-dev libsystemd-dev libphonenumber-dev libsqlite3-dev
-	libcrypt-dev
-	baresip-core sip-tester kamailio systemd
+	libcrypt-dev libwebsockets-dev libuv1-dev
+	baresip-core sip-tester kamailio systemd openssl
+	nodejs chromium
 	python3 python3-pytest python3-jsonschema
 	clang libclang-rt-14-dev
 )
@@ -23,6 +26,10 @@ if [ "${CCPD_SKIP_INSTALL:-0}" != 1 ]; then
 	apt-get update -qq >/dev/null
 	apt-get install -y -qq --no-install-recommends "${packages[@]}" \
 		>/dev/null || { echo "apt-get install failed"; echo "0 passed, 1 failed"; exit 1; }
+	# Debian's npm; a nodejs from elsewhere may carry its own and conflict
+	command -v npm >/dev/null ||
+		apt-get install -y -qq --no-install-recommends npm >/dev/null ||
+		{ echo "apt-get install npm failed"; echo "0 passed, 1 failed"; exit 1; }
 fi
 
 passed=0 failed=0 skipped=0
@@ -112,6 +119,28 @@ PY
 	fi
 else
 	count "pytest produced no report (exit $rc)" fail
+fi
+
+echo "== browser tests (playwright-core driving Debian's chromium)"
+export CCPD_ARTIFACTS="${CCPD_ARTIFACTS:-$top/build-san/artifacts/browser}"
+mkdir -p "$CCPD_ARTIFACTS"
+if (cd tests/browser && { npm ci --no-audit --no-fund || npm install --no-audit --no-fund; }) \
+	>"$results/npm.log" 2>&1; then
+	(cd tests/browser && node --test --test-reporter=tap ccp.test.mjs) \
+		2>&1 | tee "$results/browser.log"
+	b_pass=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$results/browser.log" | tail -1)
+	b_fail=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$results/browser.log" | tail -1)
+	b_skip=$(sed -n 's/^# skipped \([0-9]*\)$/\1/p' "$results/browser.log" | tail -1)
+	if [ -z "$b_pass" ]; then
+		count "browser tests produced no summary" fail
+	else
+		passed=$((passed + b_pass)); failed=$((failed + ${b_fail:-0}))
+		skipped=$((skipped + ${b_skip:-0}))
+		[ "$b_pass" -gt 0 ] || count "no browser test ran" fail
+	fi
+	echo "screenshots: $CCPD_ARTIFACTS"
+else
+	tail -20 "$results/npm.log"; count "npm ci" fail
 fi
 
 echo "$passed passed, $failed failed, $skipped skipped"

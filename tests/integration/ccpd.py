@@ -166,6 +166,7 @@ class Ccpd:
         self.dir = tempfile.mkdtemp(prefix="ccpd-test-")
         peers._tmpdirs.append(self.dir)
         self.sip_port = sip_port or peers.free_port("sip")
+        self.http_port = peers.free_port("tcp")
         self.socket = os.path.join(self.dir, "ccpd.sock")
         self.log_path = os.path.join(self.dir, "ccpd.log")
         self.options = {
@@ -176,6 +177,7 @@ class Ccpd:
             "net_interface": "127.0.0.1",
             "log_level": "debug",
             "rtp_ports": "%d-%d" % peers.rtp_port_block(),
+            "http_listen": "127.0.0.1:%d" % self.http_port,
         }
         self.options.update(options or {})
         args = [CCPD]
@@ -200,6 +202,10 @@ class Ccpd:
         self.clients = []
         if wait_ready:
             self.wait_notify("READY=1", 20)
+
+    @property
+    def http_url(self):
+        return "http://127.0.0.1:%d" % self.http_port
 
     @property
     def sip_uri(self):

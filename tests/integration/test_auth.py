@@ -50,6 +50,7 @@ PERMISSION = {
     "media.getStatus": "ccp.use",
     "registration.getStatus": "ccp.use",
     "daemon.getVersion": None,
+    "daemon.listMethods": None,
     "session.login": None,
     "session.resume": None,
     "session.logout": None,

@@ -41,6 +41,7 @@ def test_contact_and_state_fields_reach_the_journal(tmp_path):
             "-o", "state_dir=%s" % (tmp_path / "state"),
             "-o", "socket=%s" % sock,
             "-o", "sip_listen=127.0.0.1:%d" % sip,
+            "-o", "http_listen=off",
             "-o", "rtp_ports=%d-%d" % peers.rtp_port_block()]
     proc = subprocess.Popen(
         ["unshare", "--mount", "--", "sh", "-c",

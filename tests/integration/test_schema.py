@@ -319,7 +319,8 @@ def _queries(c, params=ABSENT):
     """The read-only methods, whatever the state."""
     for m in ("agent.getState", "agent.listStates", "agent.getConfiguration",
               "contact.list", "contact.history", "media.getStatus",
-              "registration.getStatus", "daemon.getVersion"):
+              "registration.getStatus", "daemon.getVersion",
+              "daemon.listMethods"):
         c.call(m, params)
 
 

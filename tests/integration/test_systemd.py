@@ -46,6 +46,7 @@ def test_socket_activation(tmp_path):
          "-o", "state_dir=%s" % (tmp_path / "state"),
          "-o", "socket=%s" % sock,
          "-o", "sip_listen=127.0.0.1:%d" % sip,
+         "-o", "http_listen=off",
          "-o", "rtp_ports=%d-%d" % peers.rtp_port_block()],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=open(tmp_path / "log", "wb"))

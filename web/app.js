@@ -1,0 +1,329 @@
+/* The CCP page: a view of ccpd's agent and contacts through ccp.js. The
+ * daemon owns the call; this page may be closed or reloaded at any time
+ * and shows the same state again when it comes back. */
+(function () {
+	"use strict";
+
+	var $ = function (id) { return document.getElementById(id); };
+	var agent = ccp.getAgent();
+	var ringer = null, audio = null, notified = {};
+	var dialTimer = null;
+
+	function text(id, t) { $(id).textContent = t == null ? "" : t; }
+	function show(id, on) { $(id).hidden = !on; }
+	function err(id) {
+		return function (e) { text(id, e && e.message ? e.message : String(e)); };
+	}
+	function clearErr(id) { text(id, ""); }
+
+	/* ---- connection ---- */
+
+	var CONN_TEXT = {
+		idle: "Not connected", connecting: "Connecting…", connected: "Connected",
+		reconnecting: "Reconnecting…", disconnected: "Disconnected: reconnecting…",
+		error: "Connection problem", closed: "Logged out"
+	};
+	ccp.onConnection(function (s) {
+		document.body.dataset.connection = s;
+		text("conn-text", CONN_TEXT[s] || s);
+	});
+	ccp.onSession(function (s) {
+		text("who", s.displayName || s.username);
+		show("logout", true);
+		if (s.mustChangePassword) { show("pwchange", true); $("pw-old").focus(); }
+	});
+
+	/* ---- sound and notifications (started from a click, as browsers
+	 * require) ---- */
+
+	function unlockAudio() {
+		if (!audio && window.AudioContext) audio = new AudioContext();
+		if (audio && audio.state === "suspended") audio.resume();
+		if (window.Notification && Notification.permission === "default")
+			Notification.requestPermission();
+	}
+	document.addEventListener("click", unlockAudio);
+	document.addEventListener("keydown", unlockAudio);
+
+	function ring(on) {
+		if (!on) {
+			if (ringer) { clearInterval(ringer); ringer = null; }
+			return;
+		}
+		if (ringer || !audio) return;
+		var burst = function () {
+			var t = audio.currentTime;
+			[0, 0.5].forEach(function (off) {
+				var o = audio.createOscillator(), g = audio.createGain();
+				o.frequency.value = 440;
+				g.gain.setValueAtTime(0.15, t + off);
+				g.gain.setValueAtTime(0, t + off + 0.4);
+				o.connect(g); g.connect(audio.destination);
+				o.start(t + off); o.stop(t + off + 0.4);
+			});
+		};
+		burst();
+		ringer = setInterval(burst, 3000);
+	}
+
+	/* ---- numbers ---- */
+
+	function userPart(uri) {
+		var m = /^sips?:([^@;]+)@/.exec(uri || "");
+		return m ? decodeURIComponent(m[1]) : uri || "";
+	}
+	function showNumber(id, contact) {
+		var c = contact.getCustomer();
+		var raw = c.e164 || userPart(c.uri);
+		text(id, raw);
+		if (c.e164) ccp.formatNumber(c.e164).then(function (f) { text(id, f); });
+		return raw;
+	}
+
+	/* ---- what is on screen ---- */
+
+	function since(ms) {
+		if (!ms) return "";
+		var s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+		var m = Math.floor(s / 60);
+		return m + ":" + String(s % 60).padStart(2, "0");
+	}
+
+	function find(pred) {
+		return ccp.getContacts().filter(pred)[0] || null;
+	}
+
+	function render() {
+		var a = agent.getState();
+		if (!a) return;
+		document.body.dataset.state = a.state;
+		document.body.dataset.status = a.status;
+		text("state", a.state);
+		$("state").className = "state " + a.type;
+		if ($("status-select").value !== a.status) $("status-select").value = a.status;
+		show("next", !!a.next);
+		text("next-state", a.next);
+
+		var inc = find(function (c) { return c.getState() === "incoming"; });
+		show("incoming", !!inc);
+		if (inc) {
+			showNumber("incoming-number", inc);
+			text("incoming-name", inc.getCustomer().displayName);
+			document.body.dataset.contact = inc.getContactId();
+		}
+		ring(!!inc);
+
+		var call = find(function (c) { return c.getState() === "connecting" || c.getState() === "connected"; });
+		show("call", !!call);
+		if (call) {
+			showNumber("call-number", call);
+			text("call-name", call.getCustomer().displayName);
+			var conn = call.getConnections()[0] || {};
+			var held = conn.state === "hold";
+			text("call-state", held ? "On hold" : call.getState() === "connected" ? "Connected" : "Connecting…");
+			document.body.dataset.contact = call.getContactId();
+			document.body.dataset.contactState = held ? "hold" : call.getState();
+			$("hold").hidden = !ccp.has("connection.hold") || held;
+			$("resume").hidden = !ccp.has("connection.resume") || !held;
+			$("mute").hidden = !ccp.has("agent.mute") || !!a.muted;
+			$("unmute").hidden = !ccp.has("agent.unmute") || !a.muted;
+			$("leave").hidden = !ccp.has("contact.addConnection") || call.getConnections().length < 2;
+		}
+
+		var wrap = find(function (c) { return c.getState() === "ended" || c.getState() === "error"; });
+		show("acw", !!wrap);
+		if (wrap) {
+			showNumber("acw-number", wrap);
+			text("acw-title", wrap.getState() === "error" ? "Call failed" : "After-contact work");
+			document.body.dataset.contact = wrap.getContactId();
+			document.body.dataset.contactState = wrap.getState();
+		}
+		if (!inc && !call && !wrap) {
+			delete document.body.dataset.contact;
+			delete document.body.dataset.contactState;
+		} else if (inc) {
+			document.body.dataset.contactState = "incoming";
+		}
+		tick();
+	}
+
+	function tick() {
+		var a = agent.getState();
+		if (a) text("since", since(a.since));
+		var call = find(function (c) { return c.getState() === "connected"; });
+		if (call) text("call-timer", since(call.data.timestamps && call.data.timestamps.connected));
+		var wrap = find(function (c) { return c.getState() === "ended"; });
+		if (wrap) text("acw-timer", since(wrap.data.timestamps && wrap.data.timestamps.ended));
+	}
+	setInterval(tick, 1000);
+
+	agent.onStateChange(render);
+	ccp.contact(function (c) {
+		c.onRefresh(render);
+		c.onDestroy(render);
+		c.onIncoming(function () {
+			render();
+			if (document.hidden && window.Notification && Notification.permission === "granted" &&
+			    !notified[c.getContactId()]) {
+				notified[c.getContactId()] = true;
+				var n = new Notification("Incoming call", { body: $("incoming-number").textContent, tag: c.getContactId() });
+				n.onclick = function () { window.focus(); $("accept").focus(); n.close(); };
+			}
+		});
+	});
+
+	/* ---- actions ---- */
+
+	function current(states) {
+		return find(function (c) { return states.indexOf(c.getState()) >= 0; });
+	}
+	function act(errId, states, fn) {
+		return function () {
+			clearErr(errId);
+			var c = current(states);
+			if (c) fn(c).catch(err(errId));
+		};
+	}
+
+	$("status-select").addEventListener("change", function () {
+		clearErr("agent-error");
+		agent.setState(this.value).catch(err("agent-error"));
+	});
+	$("clear-next").addEventListener("click", function () {
+		agent.clearNextState().catch(err("agent-error"));
+	});
+	$("accept").addEventListener("click", act("call-error", ["incoming"], function (c) { return c.accept(); }));
+	$("reject").addEventListener("click", act("call-error", ["incoming"], function (c) { return c.reject(); }));
+	$("hangup").addEventListener("click", act("call-error", ["connecting", "connected"], function (c) { return c.destroy(); }));
+	$("hold").addEventListener("click", act("call-error", ["connected"], function (c) { return c.hold(); }));
+	$("resume").addEventListener("click", act("call-error", ["connected"], function (c) { return c.resume(); }));
+	$("mute").addEventListener("click", function () { agent.mute().catch(err("call-error")); });
+	$("unmute").addEventListener("click", function () { agent.unmute().catch(err("call-error")); });
+	$("clear").addEventListener("click", act("agent-error", ["ended", "error"], function (c) { return c.clear(); }));
+	$("consult").addEventListener("click", act("call-error", ["connected"], function (c) { return c.addConnection($("transfer-to").value.trim()); }));
+	$("swap").addEventListener("click", act("call-error", ["connected"], function (c) { return c.toggleActiveConnections(); }));
+	$("join").addEventListener("click", act("call-error", ["connected"], function (c) { return c.conferenceConnections(); }));
+	$("leave").addEventListener("click", act("call-error", ["connected"], function (c) {
+		var own = c.getConnections()[0];
+		return c.destroy(own && own.connectionId);
+	}));
+
+	function pad(id, onKey) {
+		"123456789*0#".split("").forEach(function (k) {
+			var b = document.createElement("button");
+			b.type = "button";
+			b.textContent = k;
+			b.setAttribute("aria-label", k === "*" ? "star" : k === "#" ? "pound" : k);
+			b.addEventListener("click", function () { onKey(k); });
+			$(id).appendChild(b);
+		});
+	}
+	pad("keypad", function (k) {
+		var c = current(["connected"]);
+		if (c) c.sendDigits(k).catch(err("call-error"));
+	});
+	pad("dialpad", function (k) {
+		var i = $("dial-input");
+		i.value += k;
+		formatDial();
+	});
+
+	/* as the agent types: the number as the daemon reads it */
+	function formatDial() {
+		clearTimeout(dialTimer);
+		var v = $("dial-input").value.trim();
+		dialTimer = setTimeout(function () {
+			if (!v || /^sips?:/.test(v)) { text("dial-formatted", ""); return; }
+			ccp.formatNumber(v).then(function (f) {
+				if ($("dial-input").value.trim() === v) text("dial-formatted", f === v ? "" : f);
+			});
+		}, 150);
+	}
+	$("dial-input").addEventListener("input", formatDial);
+	$("dial-input").addEventListener("keydown", function (e) {
+		if (e.key === "Enter") { e.preventDefault(); dial(); }
+	});
+	function dial() {
+		var v = $("dial-input").value.trim();
+		clearErr("dial-error");
+		if (!v) return;
+		var endpoint = Promise.resolve(v);
+		if (!/^sips?:/.test(v) && ccp.has("phone.normalize"))
+			endpoint = ccp.call("phone.normalize", { number: v }).then(function (r) { return r.e164 || v; }, function () { return v; });
+		endpoint.then(function (e) { return agent.connect(e); }).then(function () {
+			$("dial-input").value = "";
+			text("dial-formatted", "");
+		}, err("dial-error"));
+	}
+	$("dial").addEventListener("click", dial);
+
+	$("logout").addEventListener("click", function () {
+		ccp.logout().then(function () { location.reload(); });
+	});
+
+	/* ---- start ---- */
+
+	function offerMethods() {
+		document.querySelectorAll("[data-method]").forEach(function (el) {
+			if (!ccp.has(el.dataset.method)) el.hidden = true;
+		});
+	}
+
+	function loadStates() {
+		return agent.listStates().then(function (states) {
+			var sel = $("status-select");
+			sel.innerHTML = "";
+			states.forEach(function (s) {
+				var o = document.createElement("option");
+				o.value = o.textContent = s.name;
+				sel.appendChild(o);
+			});
+			return ccp.call("agent.getConfiguration").then(function (cfg) {
+				var list = $("quick-connects");
+				(cfg.quickConnects || []).forEach(function (q) {
+					var o = document.createElement("option");
+					o.value = q.endpoint || q.number || q.uri || "";
+					o.label = q.name || o.value;
+					list.appendChild(o);
+				});
+			}, function () {});
+		});
+	}
+
+	var pendingLogin = null;
+	function askLogin() {
+		show("login", true);
+		$("login-user").focus();
+		return new Promise(function (resolve) { pendingLogin = resolve; });
+	}
+	$("login").addEventListener("submit", function (e) {
+		e.preventDefault();
+		clearErr("login-error");
+		if (pendingLogin) {
+			var p = pendingLogin;
+			pendingLogin = null;
+			p({ username: $("login-user").value, password: $("login-pass").value });
+		}
+	});
+	$("pwchange").addEventListener("submit", function (e) {
+		e.preventDefault();
+		clearErr("pw-error");
+		ccp.changePassword($("pw-old").value, $("pw-new").value).then(function () {
+			show("pwchange", false);
+		}, err("pw-error"));
+	});
+
+	function start() {
+		ccp.init(location.origin, { login: askLogin }).then(function () {
+			show("login", false);
+			$("login-pass").value = "";
+			offerMethods();
+			show("panel", true);
+			return loadStates();
+		}).then(render).catch(function (e) {
+			text("login-error", e && e.message ? e.message : String(e));
+			start();
+		});
+	}
+	start();
+})();
