@@ -118,7 +118,7 @@
 		if (call) {
 			showNumber("call-number", call);
 			text("call-name", call.getCustomer().displayName);
-			var conn = call.getConnections()[0] || {};
+			var conn = call.getInitialConnection() || {};
 			var held = conn.state === "hold";
 			text("call-state", held ? "On hold" : call.getState() === "connected" ? "Connected" : "Connecting…");
 			document.body.dataset.contact = call.getContactId();
@@ -127,7 +127,8 @@
 			$("resume").hidden = !ccp.has("connection.resume") || !held;
 			$("mute").hidden = !ccp.has("agent.mute") || !!a.muted;
 			$("unmute").hidden = !ccp.has("agent.unmute") || !a.muted;
-			$("leave").hidden = !ccp.has("contact.addConnection") || call.getConnections().length < 2;
+			$("leave").hidden = !ccp.has("contact.addConnection") ||
+				call.getThirdPartyConnections().every(function (k) { return k.state === "disconnected"; });
 		}
 
 		var wrap = find(function (c) { return c.getState() === "ended" || c.getState() === "error"; });
@@ -204,7 +205,7 @@
 	$("swap").addEventListener("click", act("call-error", ["connected"], function (c) { return c.toggleActiveConnections(); }));
 	$("join").addEventListener("click", act("call-error", ["connected"], function (c) { return c.conferenceConnections(); }));
 	$("leave").addEventListener("click", act("call-error", ["connected"], function (c) {
-		var own = c.getConnections()[0];
+		var own = c.getAgentConnection();
 		return c.destroy(own && own.connectionId);
 	}));
 

@@ -102,10 +102,15 @@
 	C.getCustomer = function () { return this.data.customer || {}; };
 	C.getConnections = function () { return this.data.connections || []; };
 	C.isInbound = function () { return this.data.direction === "inbound"; };
-	C._agentConn = function () {
-		var cs = this.getConnections();
-		return cs.length ? cs[0].connectionId : undefined;
+	/* The connections by party: the agent's own, the customer's, and the
+	 * third parties added by consult or transfer (as in Streams,
+	 * getAgentConnection and getInitialConnection). */
+	C._byParty = function (party) {
+		return this.getConnections().filter(function (k) { return k.party === party; });
 	};
+	C.getAgentConnection = function () { return this._byParty("agent")[0]; };
+	C.getInitialConnection = function () { return this._byParty("customer")[0]; };
+	C.getThirdPartyConnections = function () { return this._byParty("thirdParty"); };
 	C._p = function (extra) {
 		var p = { contactId: this.id };
 		for (var k in extra || {}) if (extra[k] !== undefined) p[k] = extra[k];
@@ -349,11 +354,11 @@
 		this.seq = e.seq;
 		var d = e.data || {};
 		if (e.type === "agent.stateChange") this.agentObj._set(d.agent, d.oldState);
-		else if (e.type.indexOf("contact.") === 0 && d.contact) this._contact(d.contact, e.type);
-		else if (e.type === "agent.mute" && this.agentObj.data) {
-			var a = Object.assign({}, this.agentObj.data, { muted: d.muted });
-			this.agentObj._set(a);
-		}
+		/* connection events (hold, resume, a third party joining or
+		 * leaving) carry the whole contact too */
+		else if ((e.type.indexOf("contact.") === 0 || e.type.indexOf("connection.") === 0) && d.contact)
+			this._contact(d.contact, e.type);
+		else if (e.type === "agent.muteToggle" && d.agent) this.agentObj._set(d.agent);
 		this.ev.emit("event", e);
 	};
 

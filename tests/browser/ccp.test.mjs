@@ -93,12 +93,12 @@ test("an agent takes a call in the page from start to after-contact work", T, as
 		if (ctx.methods.includes("connection.hold") && ctx.methods.includes("connection.resume")) {
 			await page.click("#hold");
 			await page.waitForSelector('body[data-contact-state="hold"]');
-			await until(async () => (await onlyContact(ctx)).connections[0].state === "hold",
+			await until(async () => (await onlyContact(ctx)).connections.find((k) => k.party === "customer").state === "hold",
 				"the daemon's connection on hold");
 			await shot(page, "on-hold");
 			await page.click("#resume");
 			await page.waitForSelector('body[data-contact-state="connected"]');
-			await until(async () => (await onlyContact(ctx)).connections[0].state === "connected",
+			await until(async () => (await onlyContact(ctx)).connections.find((k) => k.party === "customer").state === "connected",
 				"the daemon's connection resumed");
 			await shot(page, "resumed");
 		} else {
