@@ -227,6 +227,10 @@ static const struct move moves[] = {
 	{ AGENT_PHASE_AGENT_FAILED, AGENT_IN_REJECT,    AGENT_PHASE_IDLE },
 	{ AGENT_PHASE_AGENT_FAILED, AGENT_IN_RING_TIMEOUT, AGENT_PHASE_IDLE },
 	{ AGENT_PHASE_AGENT_FAILED, AGENT_IN_ABANDONED, AGENT_PHASE_IDLE },
+	/* dialing out, the desk phone is rung first: the failed contact is
+	 * cleared as a failed dial is */
+	{ AGENT_PHASE_DIALING,   AGENT_IN_AGENT_FAILED, AGENT_PHASE_AGENT_FAILED },
+	{ AGENT_PHASE_AGENT_FAILED, AGENT_IN_CLEAR,     AGENT_PHASE_IDLE },
 };
 
 static const struct move *find_move(enum agent_phase p, enum agent_input in)

@@ -164,6 +164,26 @@ static int m_get_config(struct ctx *x)
 	return 0;
 }
 
+static int m_set_config(struct ctx *x)
+{
+	const cJSON *soft = x->params ? cJSON_GetObjectItemCaseSensitive(
+		x->params, "softphoneEnabled") : NULL;
+	const char *ext;
+	int r;
+
+	if (!cJSON_IsBool(soft))
+		return bad_params(x, "\"softphoneEnabled\" must be true or "
+				  "false");
+	r = get_str(x, "extension", false, CCPD_MAX_ENDPOINT, &ext);
+	if (r < 0)
+		return r;
+	r = desk_set_config(x->peer->rpc->desk, cJSON_IsTrue(soft), ext,
+			    &x->err);
+	if (r == 0)
+		x->result = desk_config_json(x->peer->rpc->desk);
+	return desk_result(x, r);
+}
+
 static int m_connect(struct ctx *x)
 {
 	const char *endpoint;
@@ -557,6 +577,7 @@ static const struct method {
 	{ "agent.clearNextState",    m_clear_next },
 	{ "agent.listStates",        m_list_states },
 	{ "agent.getConfiguration",  m_get_config },
+	{ "agent.setConfiguration",  m_set_config },
 	{ "agent.connect",           m_connect },
 	{ "contact.list",            m_contact_list },
 	{ "contact.get",             m_contact_get },

@@ -42,6 +42,7 @@ static const struct step agent_failed[] = { IN(MEDIA_UP), IN(OFFER), IN(ACCEPT),
 
 /* Sequences for the rules. */
 static const struct step af_next[]      = { IN(MEDIA_UP), IN(OFFER), IN(ACCEPT), IN(AGENT_FAILED), SET(LUN), END };
+static const struct step af_dial_next[] = { IN(MEDIA_UP), IN(DIAL), IN(AGENT_FAILED), SET(LUN), END };
 static const struct step af_again[]     = { IN(MEDIA_UP), IN(OFFER), IN(ACCEPT), IN(AGENT_FAILED), IN(ACCEPT), END };
 static const struct step busy_next[]    = { IN(MEDIA_UP), IN(OFFER), IN(ACCEPT), IN(CONNECTED), SET(LUN), END };
 static const struct step acw_next[]     = { IN(MEDIA_UP), IN(OFFER), IN(ACCEPT), IN(CONNECTED), SET(LUN), IN(ENDED), END };
@@ -161,7 +162,7 @@ static const struct row rows[] = {
 	ROW("dialing + clear",                             dialing,        CLEAR,        NA,  -EINVAL, NONE,   "CallingCustomer",       SYSTEM,       "Available", NULL,    0, KEPT, DIALING),
 	ROW("dialing + media-down",                        dialing,        MEDIA_DOWN,   NA,  0,       NONE,   "Error",                 ERROR,        "Available", NULL,    0, NEW,  IDLE),
 	ROW("dialing + media-up",                          dialing,        MEDIA_UP,     NA,  0,       NONE,   "CallingCustomer",       SYSTEM,       "Available", NULL,    0, KEPT, DIALING),
-	ROW("dialing + agent-failed",                        dialing,        AGENT_FAILED, NA,  -EINVAL, NONE,   "CallingCustomer",       SYSTEM,       "Available", NULL,    0, KEPT, DIALING),
+	ROW("dialing + agent-failed",                          dialing,        AGENT_FAILED, NA,  0,       NONE,   "FailedConnectAgent",    ERROR,        "Available", NULL,    0, NEW,  AGENT_FAILED),
 	/* connected */
 	ROW("connected + set-status",                      connected,      SET_STATUS,   LUN, 0,       NONE,   "Busy",                  SYSTEM,       "Available", "Lunch", 0, KEPT, CONNECTED),
 	ROW("connected + clear-next",                      connected,      CLEAR_NEXT,   NA,  0,       NONE,   "Busy",                  SYSTEM,       "Available", NULL,    0, KEPT, CONNECTED),
@@ -222,7 +223,7 @@ static const struct row rows[] = {
 	ROW("agent-failed + connected",                      agent_failed,   CONNECTED,    NA,  -EINVAL, NONE,   "FailedConnectAgent",    ERROR,        "Available", NULL,    0, KEPT, AGENT_FAILED),
 	ROW("agent-failed + dial-failed",                    agent_failed,   DIAL_FAILED,  NA,  -EINVAL, NONE,   "FailedConnectAgent",    ERROR,        "Available", NULL,    0, KEPT, AGENT_FAILED),
 	ROW("agent-failed + ended",                          agent_failed,   ENDED,        NA,  -EINVAL, NONE,   "FailedConnectAgent",    ERROR,        "Available", NULL,    0, KEPT, AGENT_FAILED),
-	ROW("agent-failed + clear",                          agent_failed,   CLEAR,        NA,  -EINVAL, NONE,   "FailedConnectAgent",    ERROR,        "Available", NULL,    0, KEPT, AGENT_FAILED),
+	ROW("agent-failed + clear",                            agent_failed,   CLEAR,        NA,  0,       NONE,   "Available",             ROUTABLE,     "Available", NULL,    1, NEW,  IDLE),
 	ROW("agent-failed + media-down",                     agent_failed,   MEDIA_DOWN,   NA,  0,       NONE,   "Error",                 ERROR,        "Available", NULL,    0, NEW, IDLE),
 	ROW("agent-failed + media-up",                       agent_failed,   MEDIA_UP,     NA,  0,       NONE,   "FailedConnectAgent",    ERROR,        "Available", NULL,    0, KEPT, AGENT_FAILED),
 	ROW("agent-failed + agent-failed",                   agent_failed,   AGENT_FAILED, NA,  -EINVAL, NONE,   "FailedConnectAgent",    ERROR,        "Available", NULL,    0, KEPT, AGENT_FAILED),
@@ -287,6 +288,7 @@ static const struct row rows[] = {
 	 * desk phone again; the chosen status applies when the offer ends. */
 	ROW("agent failed: next applied at the timeout",   af_next,        RING_TIMEOUT, NA,  0,       NONE,   "Lunch",                 NOT_ROUTABLE, "Lunch",     NULL,    0, NEW,  IDLE),
 	ROW("agent failed: accepted again, connected",     af_again,       CONNECTED,    NA,  0,       NONE,   "Busy",                  SYSTEM,       "Available", NULL,    0, NEW,  CONNECTED),
+	ROW("agent failed: dialing out, cleared, next",    af_dial_next,   CLEAR,        NA,  0,       NONE,   "Lunch",                 NOT_ROUTABLE, "Lunch",     NULL,    0, NEW,  IDLE),
 	ROW("agent failed: accepted again, fails again",   af_again,       AGENT_FAILED, NA,  0,       NONE,   "FailedConnectAgent",    ERROR,        "Available", NULL,    0, NEW,  AGENT_FAILED),
 
 	/* Unknown status index. */
