@@ -1689,20 +1689,26 @@ static void meeting_step(struct desk *d)
 	}
 }
 
+/* A little past the start of the next second of the wall clock. */
+static uint64_t next_second_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return 1000 - (uint64_t)ts.tv_nsec / 1000000 + 150;
+}
+
 /* sndfile names its recordings by the second a call's audio starts: with
  * snd_path set, legs starting in the same second would write one file.
  * The legs then start a second apart. */
 static void meeting_next(void *arg)
 {
 	struct desk *d = arg;
-	struct timespec ts;
 
 	meeting_step(d);
 	if (!d->mtg || d->mtg->next_leg >= LEG_COUNT)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	tmr_start(&d->mtg->tmr, 1000 - ts.tv_nsec / 1000000 + 150,
-		  meeting_next, d);
+	tmr_start(&d->mtg->tmr, next_second_ms(), meeting_next, d);
 }
 
 static int meeting_start(struct desk *d, struct contact *c,
@@ -1954,6 +1960,17 @@ static void line_timeout(void *arg)
 static void dial_answered(bool ok, const char *data, void *arg);
 static char *dial_cookie(struct desk *d, const struct contact *c);
 
+static void line_answer_customer(void *arg)
+{
+	struct desk *d = arg;
+	struct contact *c = contacts_find(d->contacts, d->line.contact);
+
+	if (d->line.state == LINE_UP && c &&
+	    contact_state(c) == CONTACT_CONNECTING &&
+	    contact_dir(c) == CONTACT_INBOUND)
+		(void)call_command(d, c, "accept");
+}
+
 /* baresip's events about the desk phone's call. */
 static void line_event(struct desk *d, const struct media_event *ev)
 {
@@ -1977,7 +1994,13 @@ static void line_event(struct desk *d, const struct media_event *ev)
 		if (!c || contact_state(c) != CONTACT_CONNECTING)
 			return;
 		if (contact_dir(c) == CONTACT_INBOUND) {
-			(void)call_command(d, c, "accept");
+			/* the customer's recording must not share the desk
+			 * call's second (see meeting_next) */
+			if (*d->conf->snd_path)
+				tmr_start(&d->line.tmr, next_second_ms(),
+					  line_answer_customer, d);
+			else
+				(void)call_command(d, c, "accept");
 		} else {
 			/* dialing out: the customer is called once the agent
 			 * is on the line */
