@@ -11,7 +11,7 @@ cd "$top"
 
 packages=(
 	build-essential g++ meson ninja-build pkg-config
-	libre-dev libcjson-dev libsystemd-dev libphonenumber-dev
+	libre-dev librem-dev libcjson-dev libsystemd-dev libphonenumber-dev
 	baresip-core sip-tester kamailio systemd
 	python3 python3-pytest python3-jsonschema
 	clang libclang-rt-14-dev
