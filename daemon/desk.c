@@ -1756,7 +1756,11 @@ static void meeting_leg_event(struct desk *d, const struct media_event *ev,
 
 	if (!g || !ev->call_id)
 		return;
-	if (!g->leg[leg] && ev->type != MEDIA_EV_CALL_CLOSED)
+	/* a leg learns its Call-ID from its answer: late reports about the
+	 * legs of an earlier conference must not be taken for it */
+	if (!g->leg[leg] && (ev->type == MEDIA_EV_CALL_RINGING ||
+			     ev->type == MEDIA_EV_CALL_PROGRESS ||
+			     ev->type == MEDIA_EV_CALL_ESTABLISHED))
 		g->leg[leg] = strdup(ev->call_id);
 	if (!g->leg[leg] || strcmp(g->leg[leg], ev->call_id) != 0)
 		return;
@@ -1960,15 +1964,26 @@ static void line_timeout(void *arg)
 static void dial_answered(bool ok, const char *data, void *arg);
 static char *dial_cookie(struct desk *d, const struct contact *c);
 
-static void line_answer_customer(void *arg)
+/* The agent is on the line: answer the customer, or dial them. */
+static void line_connect_customer(void *arg)
 {
 	struct desk *d = arg;
 	struct contact *c = contacts_find(d->contacts, d->line.contact);
+	char *cookie;
 
-	if (d->line.state == LINE_UP && c &&
-	    contact_state(c) == CONTACT_CONNECTING &&
-	    contact_dir(c) == CONTACT_INBOUND)
+	if (d->line.state != LINE_UP || !c ||
+	    contact_state(c) != CONTACT_CONNECTING)
+		return;
+	if (contact_dir(c) == CONTACT_INBOUND) {
 		(void)call_command(d, c, "accept");
+		return;
+	}
+	cookie = dial_cookie(d, c);
+	if (media_dial(d->media, contact_caller_id(c), contact_uri(c),
+		       dial_answered, cookie) < 0) {
+		free(cookie);
+		line_failed(d, "the media stack refused the dial");
+	}
 }
 
 /* baresip's events about the desk phone's call. */
@@ -1978,7 +1993,12 @@ static void line_event(struct desk *d, const struct media_event *ev)
 
 	if (d->line.state == LINE_IDLE || !ev->call_id)
 		return;
-	if (!d->line.call_id)
+	/* periodic reports (RTCP, levels) of an earlier desk call must not
+	 * be taken for this one */
+	if (!d->line.call_id && (ev->type == MEDIA_EV_CALL_RINGING ||
+				 ev->type == MEDIA_EV_CALL_PROGRESS ||
+				 ev->type == MEDIA_EV_CALL_ESTABLISHED ||
+				 ev->type == MEDIA_EV_CALL_CLOSED))
 		d->line.call_id = strdup(ev->call_id);
 	if (!d->line.call_id || strcmp(d->line.call_id, ev->call_id) != 0)
 		return;
@@ -1993,27 +2013,13 @@ static void line_event(struct desk *d, const struct media_event *ev)
 			   "phone answered for %s", d->line.contact);
 		if (!c || contact_state(c) != CONTACT_CONNECTING)
 			return;
-		if (contact_dir(c) == CONTACT_INBOUND) {
-			/* the customer's recording must not share the desk
-			 * call's second (see meeting_next) */
-			if (*d->conf->snd_path)
-				tmr_start(&d->line.tmr, next_second_ms(),
-					  line_answer_customer, d);
-			else
-				(void)call_command(d, c, "accept");
-		} else {
-			/* dialing out: the customer is called once the agent
-			 * is on the line */
-			char *cookie = dial_cookie(d, c);
-
-			if (media_dial(d->media, contact_caller_id(c),
-				       contact_uri(c), dial_answered,
-				       cookie) < 0) {
-				free(cookie);
-				line_failed(d, "the media stack refused the "
-					    "dial");
-			}
-		}
+		/* the customer's recording must not share the desk call's
+		 * second (see meeting_next) */
+		if (*d->conf->snd_path)
+			tmr_start(&d->line.tmr, next_second_ms(),
+				  line_connect_customer, d);
+		else
+			line_connect_customer(d);
 		return;
 	case MEDIA_EV_CALL_CLOSED:
 		if (d->line.state == LINE_RINGING) {

@@ -269,3 +269,36 @@ def test_desk_phone_not_answering(make_ccpd, silent_desk, customer):
     note("back to softphone: the customer heard", heard)
     assert best(heard) == AGENT, show(heard)
     check_schema(d)
+
+
+def test_desk_phone_dials_out(make_ccpd, desk):
+    callee = peers.BaresipPeer(name="callee", user="callee", tone=CUSTOMER,
+                               answermode="auto").start()
+    try:
+        d = make_agent(make_ccpd, desk)
+        d.c.call("agent.setConfiguration",
+                 {"softphoneEnabled": False, "extension": EXTENSION})
+        d.c.call("agent.setState", {"state": "Available"})
+        cid = d.c.call("agent.connect", {"endpoint": callee.uri})[
+            "contactId"]
+        d.c.wait_state("CallingCustomer")
+        # the desk phone first, the customer once it answered
+        answered = desk.wait_event("CALL_ESTABLISHED", 10)["_time"]
+        reached = callee.wait_event("CALL_ESTABLISHED", 10)["_time"]
+        assert answered < reached
+        d.c.wait_event("contact.connected")
+        assert d.c.call("agent.getState")["state"] == "Busy"
+        time.sleep(2 * TALK)
+        d.c.call("connection.destroy", {"contactId": cid})
+        d.c.wait_event("contact.acw")
+        desk.wait_event("CALL_CLOSED", 10)
+        callee.wait_event("CALL_CLOSED", 10)
+        desk_heard = report4(desk.wait_heard_wav(5), -2 * TALK + 0.5, -0.3)
+        callee_heard = report4(callee.wait_heard_wav(5), 0.5, -0.3)
+        note("desk phone, dialing out: the desk phone heard", desk_heard)
+        note("desk phone, dialing out: the customer heard", callee_heard)
+        assert best(desk_heard) == CUSTOMER, show(desk_heard)
+        assert best(callee_heard) == DESK, show(callee_heard)
+        check_schema(d)
+    finally:
+        callee.stop()
