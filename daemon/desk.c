@@ -2548,9 +2548,8 @@ int desk_set_config(struct desk *d, bool softphone, const char *extension,
 		snprintf(d->desk_uri, sizeof(d->desk_uri), "%s", uri);
 	}
 	d->deskphone = !softphone;
-	log_info("agent: %s%s%s", softphone ? "softphone" : "desk phone ",
-		 softphone ? "" : d->extension,
-		 softphone ? "" : "");
+	log_info("agent: %s%s", softphone ? "softphone" : "desk phone ",
+		 softphone ? "" : d->extension);
 	return 0;
 }
 
