@@ -434,8 +434,9 @@ def hears_both(rep, a, b, own):
             rep["share"][own] < 0.05)
 
 
-def start_conference(agent, customer, third):
-    """Customer and third party on, then joined; returns the times."""
+def start_conference(agent, customer, third, ctl=False):
+    """Customer and third party on, then joined (with ccpctl join when
+    ctl); returns the times."""
     cid = connect_customer(agent, customer)
     t0 = time.monotonic()
     time.sleep(1.0)
@@ -446,7 +447,11 @@ def start_conference(agent, customer, third):
     third.wait_event("CALL_ESTABLISHED", 10)
     t_third = time.monotonic()
     time.sleep(1.0)
-    agent.c.call("contact.conferenceConnections", {"contactId": cid})
+    if ctl:
+        r = agent.ctl("join")
+        assert r.returncode == 0, r
+    else:
+        agent.c.call("contact.conferenceConnections", {"contactId": cid})
     t_join = time.monotonic()
     agent.c.wait_event(
         "connection.stateChange", 15,
@@ -502,8 +507,10 @@ def test_conference_each_hears_the_other_two(agent, customer, third):
 
 
 def test_leave_a_conference(agent, customer, third):
-    cid, tid, t0, t_third, t_join = start_conference(agent, customer, third)
-    agent.c.call("connection.destroy", {"contactId": cid})
+    cid, tid, t0, t_third, t_join = start_conference(agent, customer, third,
+                                                     ctl=True)
+    r = agent.ctl("leave")
+    assert r.returncode == 0, r
     ev = agent.c.wait_event("contact.transferred")["data"]
     assert ev["method"] == "conference", ev
     agent.c.wait_event("contact.acw")
