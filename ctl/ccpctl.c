@@ -927,11 +927,36 @@ static int cmd_registration(struct ctl *ctl, const struct command *cmd,
 	return call_and_show(ctl, "registration.getStatus", NULL, show_registration);
 }
 
+/* config; config set softphone; config set deskphone EXTENSION */
 static int cmd_config(struct ctl *ctl, const struct command *cmd,
                       int argc, char **argv)
 {
-	(void)cmd; (void)argc; (void)argv;
-	return call_and_show(ctl, "agent.getConfiguration", NULL, show_config);
+	cJSON *params;
+	bool soft;
+
+	(void)cmd;
+	if (argc == 0)
+		return call_and_show(ctl, "agent.getConfiguration", NULL,
+		                     show_config);
+	if (strcmp(argv[0], "set") != 0 || argc < 2)
+		return usage_error("config: expected 'config', 'config set "
+		                   "softphone' or 'config set deskphone EXTENSION'");
+	soft = strcmp(argv[1], "softphone") == 0;
+	if (!soft && strcmp(argv[1], "deskphone") != 0)
+		return usage_error("config set: '%s' is neither softphone nor "
+		                   "deskphone", argv[1]);
+	if (!soft && argc != 3)
+		return usage_error("config set deskphone needs the EXTENSION, "
+		                   "an E.164 number");
+	if (soft && argc != 2)
+		return usage_error("config set softphone takes no more arguments");
+	params = cJSON_CreateObject();
+	if (!params || !cJSON_AddBoolToObject(params, "softphoneEnabled", soft) ||
+	    (!soft && !cJSON_AddStringToObject(params, "extension", argv[2]))) {
+		cJSON_Delete(params);
+		return fail("out of memory");
+	}
+	return call_and_show(ctl, "agent.setConfiguration", params, show_config);
 }
 
 static int cmd_version(struct ctl *ctl, const struct command *cmd,
@@ -1655,7 +1680,7 @@ static const struct command commands[] = {
 	{ "digits", "DIGITS [CONTACT]", "send DTMF digits (0-9 * # A-D)", 1, 2, cmd_contact_param, &param_digits },
 	{ "consult", "ENDPOINT [CONTACT]", "hold the customer and call a third party; print its connection id", 1, 2, cmd_contact_param, &param_consult },
 	{ "swap", "[CONTACT]", "talk to the held party, hold the other", 0, 1, cmd_contact_action, &action_swap },
-	{ "join", "[CONTACT]", "conference the parties (needs a mixer)", 0, 1, cmd_contact_action, &action_join },
+	{ "join", "[CONTACT]", "conference the agent, the customer and the third party", 0, 1, cmd_contact_action, &action_join },
 	{ "leave", "[CONTACT]", "drop out, leaving the parties talking", 0, 1, cmd_contact_action, &action_leave },
 	{ "transfer", "ENDPOINT [CONTACT]", "blind-transfer the customer", 1, 2, cmd_contact_param, &param_transfer },
 	{ "endpoints", "", "list the quick connects", 0, 0, cmd_call_simple, "agent.getEndpoints" },
@@ -1663,7 +1688,8 @@ static const struct command commands[] = {
 	{ "history", "[N]", "list the N most recent contacts, newest first", 0, 1, cmd_history, NULL },
 	{ "media", "", "show the state of the media stack", 0, 0, cmd_media, NULL },
 	{ "registration", "", "show the SIP registration", 0, 0, cmd_registration, NULL },
-	{ "config", "", "show the agent configuration", 0, 0, cmd_config, NULL },
+	{ "config", "", "show the agent configuration", 0, 3, cmd_config, NULL },
+	{ "config", "set softphone|deskphone [EXTENSION]", "use the softphone, or the desk phone at EXTENSION (E.164)", 2, 3, cmd_config, NULL },
 	{ "phone", "normalize NUMBER [REGION]", "show a number in E.164 and other forms, its region and type", 2, 4, cmd_phone, NULL },
 	{ "phone", "format NUMBER FORMAT [REGION]", "write a number as E164, INTERNATIONAL, NATIONAL or RFC3966", 2, 4, cmd_phone, NULL },
 	{ "version", "", "show the version of ccpd", 0, 0, cmd_version, NULL },

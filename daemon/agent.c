@@ -69,6 +69,10 @@ static const char *effective(const struct agent *a, enum agent_type *type)
 			t = AGENT_TYPE_ERROR;
 			s = "FailedConnectCustomer";
 			break;
+		case AGENT_PHASE_AGENT_FAILED:
+			t = AGENT_TYPE_ERROR;
+			s = "FailedConnectAgent";
+			break;
 		case AGENT_PHASE_IDLE:
 			if (a->missed) {
 				t = AGENT_TYPE_ERROR;
@@ -140,7 +144,8 @@ struct agent *agent_free(struct agent *a)
 static bool is_live(enum agent_phase p)
 {
 	return p == AGENT_PHASE_RINGING || p == AGENT_PHASE_ACCEPTING ||
-	       p == AGENT_PHASE_DIALING || p == AGENT_PHASE_CONNECTED;
+	       p == AGENT_PHASE_DIALING || p == AGENT_PHASE_CONNECTED ||
+	       p == AGENT_PHASE_AGENT_FAILED;
 }
 
 /* The agent is free again: the next status, if any, takes effect. */
@@ -175,6 +180,8 @@ static int set_status(struct agent *a, int s)
 	case AGENT_PHASE_DIALING:
 	case AGENT_PHASE_CONNECTED:
 	case AGENT_PHASE_ACW:
+	case AGENT_PHASE_AGENT_FAILED:
+		/* the offer still rings: the choice waits for its end */
 		a->next = s;
 		return 0;
 	}
@@ -213,6 +220,17 @@ static const struct move moves[] = {
 	{ AGENT_PHASE_CONNECTED, AGENT_IN_ENDED,        AGENT_PHASE_ACW },
 	{ AGENT_PHASE_ACW,       AGENT_IN_CLEAR,        AGENT_PHASE_IDLE },
 	{ AGENT_PHASE_FAILED,    AGENT_IN_CLEAR,        AGENT_PHASE_IDLE },
+	/* a desk phone that does not answer: the offer rings on, and the
+	 * agent may accept again (the desk phone rings again) or let it go */
+	{ AGENT_PHASE_ACCEPTING, AGENT_IN_AGENT_FAILED, AGENT_PHASE_AGENT_FAILED },
+	{ AGENT_PHASE_AGENT_FAILED, AGENT_IN_ACCEPT,    AGENT_PHASE_ACCEPTING },
+	{ AGENT_PHASE_AGENT_FAILED, AGENT_IN_REJECT,    AGENT_PHASE_IDLE },
+	{ AGENT_PHASE_AGENT_FAILED, AGENT_IN_RING_TIMEOUT, AGENT_PHASE_IDLE },
+	{ AGENT_PHASE_AGENT_FAILED, AGENT_IN_ABANDONED, AGENT_PHASE_IDLE },
+	/* dialing out, the desk phone is rung first: the failed contact is
+	 * cleared as a failed dial is */
+	{ AGENT_PHASE_DIALING,   AGENT_IN_AGENT_FAILED, AGENT_PHASE_AGENT_FAILED },
+	{ AGENT_PHASE_AGENT_FAILED, AGENT_IN_CLEAR,     AGENT_PHASE_IDLE },
 };
 
 static const struct move *find_move(enum agent_phase p, enum agent_input in)
@@ -282,6 +300,7 @@ int agent_input(struct agent *a, enum agent_input in, int status,
 	case AGENT_IN_DIAL_FAILED:
 	case AGENT_IN_ENDED:
 	case AGENT_IN_CLEAR:
+	case AGENT_IN_AGENT_FAILED:
 		r = apply_move(a, in);
 		break;
 	}
@@ -395,6 +414,7 @@ const char *agent_input_name(enum agent_input in)
 	case AGENT_IN_CLEAR:        return "clear";
 	case AGENT_IN_MEDIA_DOWN:   return "media-down";
 	case AGENT_IN_MEDIA_UP:     return "media-up";
+	case AGENT_IN_AGENT_FAILED: return "agent-failed";
 	}
 	return "?";
 }
@@ -409,6 +429,7 @@ const char *agent_phase_name(enum agent_phase p)
 	case AGENT_PHASE_CONNECTED: return "connected";
 	case AGENT_PHASE_ACW:       return "acw";
 	case AGENT_PHASE_FAILED:    return "failed";
+	case AGENT_PHASE_AGENT_FAILED: return "agent-failed";
 	}
 	return "?";
 }

@@ -23,8 +23,10 @@ enum agent_phase {
 	AGENT_PHASE_CONNECTED,
 	AGENT_PHASE_ACW,         /* after-contact work */
 	AGENT_PHASE_FAILED,      /* outbound failed; cleared by the agent */
+	AGENT_PHASE_AGENT_FAILED, /* the desk phone did not answer; the offer
+				   * rings on */
 };
-#define AGENT_PHASE_COUNT 7
+#define AGENT_PHASE_COUNT 8
 
 enum agent_input {
 	AGENT_IN_SET_STATUS,     /* the agent chose a status (arg: index) */
@@ -41,8 +43,9 @@ enum agent_input {
 	AGENT_IN_CLEAR,          /* after-contact work or an error cleared */
 	AGENT_IN_MEDIA_DOWN,
 	AGENT_IN_MEDIA_UP,
+	AGENT_IN_AGENT_FAILED,   /* the agent's desk phone did not answer */
 };
-#define AGENT_IN_COUNT 14
+#define AGENT_IN_COUNT 15
 
 enum agent_action {
 	AGENT_ACT_NONE,

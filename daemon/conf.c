@@ -60,6 +60,7 @@ static const struct setting settings[] = {
 	S(agent_caller_id,  K_STR,  0, 0, ""),
 	S(quick_connects,   K_STR,  0, 0, ""),
 	S(transfer_method,  K_STR,  0, 0, "bridge"),
+	S(desk_phone_timeout, K_UINT, 1, 600, "20"),
 	S(event_buffer,     K_UINT, 16, 1000000, "1024"),
 	S(history_size,     K_UINT, 1, 100000, "200"),
 	S(max_clients,      K_UINT, 1, 10000, "64"),

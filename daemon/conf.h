@@ -41,6 +41,7 @@ struct conf {
 	char *agent_caller_id;
 	char *quick_connects;
 	char *transfer_method;
+	unsigned desk_phone_timeout;
 	unsigned event_buffer;
 	unsigned history_size;
 	unsigned max_clients;

@@ -132,6 +132,16 @@ int contact_set_number(struct contact *c, const char *e164,
 	return 0;
 }
 
+const char *contact_uri(const struct contact *c)
+{
+	return c->uri;
+}
+
+const char *contact_caller_id(const struct contact *c)
+{
+	return c->caller_id[0] ? c->caller_id : NULL;
+}
+
 int contact_set_caller_id(struct contact *c, const char *e164)
 {
 	c->caller_id[0] = '\0';

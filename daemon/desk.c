@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <re.h>
 
@@ -17,6 +18,7 @@
 #include "contact.h"
 #include "desk.h"
 #include "events.h"
+#include "focus.h"
 #include "jsonrpc.h"
 #include "log.h"
 #include "media.h"
@@ -38,8 +40,44 @@ struct slot {
 	struct tmr acw_tmr;
 	unsigned active;        /* the connection the agent talks to */
 	bool left;              /* the agent left; the parties are bridged */
+	bool conference;        /* the parties are joined in ccpd's focus */
 	enum xfer xfer;
 	char xfer_target[CCPD_MAX_ENDPOINT + 128];
+};
+
+/* A conference: the customer's and the third party's calls, each crossed
+ * (aubridge) with a leg from baresip to ccpd's focus, and the agent's own
+ * leg to the focus, which mixes the three. One at a time: it outlives its
+ * contact when the agent leaves, until one of the parties hangs up. */
+enum { LEG_AGENT, LEG_CUSTOMER, LEG_THIRD, LEG_COUNT };
+
+struct meeting {
+	struct desk *d;
+	char contact[24];
+	struct focus_room *room;
+	unsigned seq;                   /* names its aubridge devices */
+	char *party[2];                 /* the customer's and third's calls */
+	char *leg[LEG_COUNT];           /* baresip's calls to the focus */
+	bool leg_muted;
+	bool left;                      /* the agent left: the two talk on */
+	unsigned next_leg;              /* legs are dialed in order */
+	struct tmr tmr;
+};
+
+static const char *const leg_who[LEG_COUNT] = { "agent", "customer", "third" };
+static const enum media_account leg_account[LEG_COUNT] = {
+	MEDIA_ACCOUNT_MIX_AGENT, MEDIA_ACCOUNT_MIX_CUSTOMER,
+	MEDIA_ACCOUNT_MIX_THIRD,
+};
+
+/* The call to the agent's desk phone, serving one contact. */
+enum line_state { LINE_IDLE, LINE_RINGING, LINE_UP };
+
+struct line {
+	enum line_state state;
+	char contact[24];
+	char *call_id;
+	struct tmr tmr;
 };
 
 struct desk {
@@ -74,6 +112,13 @@ struct desk {
 	char **pending;
 	size_t n_pending;
 	bool has_pending;
+	struct focus *focus;
+	struct meeting *mtg;
+	/* desk phone mode: agent.setConfiguration softphoneEnabled false */
+	bool deskphone;
+	char extension[PHONE_E164_MAX];
+	char desk_uri[CCPD_MAX_ENDPOINT + 128];
+	struct line line;
 };
 
 static int fail(struct desk_err *e, int code, const char *fmt, ...)
@@ -353,9 +398,13 @@ static int attach_slot(struct desk *d, struct contact *c)
 }
 
 /* The contact leaves the live list: clients drop it on contact.destroyed. */
+static void line_release(struct desk *d, const struct contact *c);
+
 static void retire(struct desk *d, struct contact *c)
 {
 	struct slot *s = slot_of(c);
+
+	line_release(d, c);
 
 	if (s) {
 		tmr_cancel(&s->ring_tmr);
@@ -409,15 +458,22 @@ static int conn_command(struct desk *d, const struct conn *k,
  * Calls of a bridge carry the parties' voices and are never muted. */
 static void sync_mute(struct desk *d)
 {
+	struct meeting *g = d->mtg;
 	struct contact *c;
 	unsigned i;
 
+	/* in a conference the agent speaks on their own leg to the focus;
+	 * the parties' calls carry the room */
+	if (g && !g->left && g->leg[LEG_AGENT] && g->leg_muted != d->muted &&
+	    media_command(d->media, g->leg[LEG_AGENT], "mute", NULL,
+			  log_refusal, strdup("mute of the agent's leg")) == 0)
+		g->leg_muted = d->muted;
 	for (c = contacts_first(d->contacts); c; c = contacts_next(c)) {
 		struct slot *s = slot_of(c);
 
 		for (i = 1; i < contact_conn_count(c); i++) {
 			struct conn *k = contact_conn(c, i);
-			bool want = d->muted && s && !s->left;
+			bool want = d->muted && s && !s->left && !s->conference;
 
 			if (!conn_call_id(k) || !conn_is_live(k) ||
 			    conn_state(k) == CONN_CONNECTING ||
@@ -445,11 +501,17 @@ static void end_live(struct desk *d, struct contact *c, enum contact_end why,
  * wraps up. */
 static void start_acw_timer(struct desk *d, struct contact *c);
 
+static void meeting_end(struct desk *d);
+
 static void to_acw(struct desk *d, struct contact *c, enum contact_end why,
 		   enum contact_by by)
 {
 	struct slot *s = slot_of(c);
 
+	if (d->mtg && !d->mtg->left &&
+	    strcmp(d->mtg->contact, contact_id(c)) == 0)
+		meeting_end(d);
+	line_release(d, c);
 	if (!s || !s->left)
 		disconnect_all(d, c, contact_end_name(why), by);
 	else
@@ -612,6 +674,15 @@ static struct conn *find_for_event(struct desk *d,
 static void leave(struct desk *d, struct contact *c);
 static void transfer_failed(struct desk *d, struct contact *c,
 			    const char *reason);
+static void line_route(struct desk *d, struct contact *c);
+static void line_event(struct desk *d, const struct media_event *ev);
+static void line_reset(struct desk *d);
+static int line_ring(struct desk *d, struct contact *c, struct desk_err *e);
+static void meeting_free(struct desk *d);
+static void meeting_party_closed(struct desk *d, const char *call_id);
+static void meeting_leave(struct desk *d, struct contact *c);
+static void meeting_leg_event(struct desk *d, const struct media_event *ev,
+			      unsigned leg);
 
 static void on_established(struct desk *d, struct contact *c, struct conn *k)
 {
@@ -623,6 +694,7 @@ static void on_established(struct desk *d, struct contact *c, struct conn *k)
 			return;
 		conn_change(d, c, k, CONN_CONNECTED, NULL, CONTACT_BY_NONE);
 		sync_mute(d);
+		line_route(d, c);
 		if (s && s->xfer == XFER_BRIDGE) {
 			/* a transfer: the agent drops out once the target
 			 * answers, and the two parties talk */
@@ -643,6 +715,7 @@ static void on_established(struct desk *d, struct contact *c, struct conn *k)
 	feed(d, AGENT_IN_CONNECTED, 0, NULL, contact_id(c));
 	publish(d, "contact.connected", c);
 	sync_mute(d);
+	line_route(d, c);
 }
 
 /* The other leg of a bridge ends with this one. */
@@ -784,10 +857,26 @@ static void on_media_event(const struct media_event *ev, void *arg)
 	struct contact *c = NULL;
 	struct conn *k;
 
+	unsigned leg;
+
+	/* the calls to the focus and to the desk phone are no contact's */
+	for (leg = 0; leg < LEG_COUNT; leg++)
+		if (ev->outgoing && on_account(d, ev, leg_account[leg])) {
+			meeting_leg_event(d, ev, leg);
+			return;
+		}
+	if (ev->outgoing && on_account(d, ev, MEDIA_ACCOUNT_DESK)) {
+		line_event(d, ev);
+		return;
+	}
 	switch (ev->type) {
 	case MEDIA_EV_CALL_INCOMING:
 		if (on_account(d, ev, MEDIA_ACCOUNT_CONSULT) ||
-		    on_account(d, ev, MEDIA_ACCOUNT_IDLE)) {
+		    on_account(d, ev, MEDIA_ACCOUNT_IDLE) ||
+		    on_account(d, ev, MEDIA_ACCOUNT_DESK) ||
+		    on_account(d, ev, MEDIA_ACCOUNT_MIX_AGENT) ||
+		    on_account(d, ev, MEDIA_ACCOUNT_MIX_CUSTOMER) ||
+		    on_account(d, ev, MEDIA_ACCOUNT_MIX_THIRD)) {
 			/* the helper accounts place calls, never take them */
 			media_command(d->media, ev->call_id, "hangup", NULL,
 				      NULL, NULL);
@@ -805,15 +894,19 @@ static void on_media_event(const struct media_event *ev, void *arg)
 			on_established(d, c, k);
 		return;
 	case MEDIA_EV_CALL_CLOSED:
-		if (ev->call_id)
+		if (ev->call_id) {
 			bridge_leg_closed(d, ev->call_id);
+			meeting_party_closed(d, ev->call_id);
+		}
 		k = find_for_event(d, ev, &c);
 		if (k)
 			on_closed(d, c, k, ev->param);
 		return;
 	case MEDIA_EV_CALL_TRANSFER_FAILED:
-		if (ev->call_id)
+		if (ev->call_id) {
 			bridge_leg_closed(d, ev->call_id);
+			meeting_party_closed(d, ev->call_id);
+		}
 		k = find_for_event(d, ev, &c);
 		if (k)
 			on_transfer_failed(d, c, k, ev->param);
@@ -931,6 +1024,8 @@ static void fail_live_contacts(struct desk *d)
 	free(d->bridge[0]);
 	free(d->bridge[1]);
 	d->bridge[0] = d->bridge[1] = NULL;
+	meeting_free(d);
+	line_reset(d);
 }
 
 static void on_media_state(enum media_state st, const char *reason,
@@ -1055,9 +1150,13 @@ int desk_accept(struct desk *d, const char *contact_id_, struct desk_err *e)
 		return e->code;
 	if (contact_state(c) != CONTACT_INCOMING)
 		return wrong_state(e, c, "incoming");
-	r = call_command(d, c, "accept");
+	/* with a desk phone the customer is answered once it answers */
+	if (d->deskphone)
+		r = line_ring(d, c, e);
+	else
+		r = call_command(d, c, "accept");
 	if (r < 0)
-		return media_error(d, e, r);
+		return d->deskphone ? r : media_error(d, e, r);
 	tmr_cancel(&slot_of(c)->ring_tmr);
 	contact_set_state(c, CONTACT_CONNECTING);
 	contact_mark(c, "accepted", util_now_ms());
@@ -1139,8 +1238,16 @@ int desk_hangup(struct desk *d, const char *contact_id_,
 			    conn_id(k));
 	/* the agent's own connection with two parties on: leave */
 	if ((!k || conn_party(k) == PARTY_AGENT) &&
+	    contact_live_parties(c) > 1 && slot_of(c)->conference &&
+	    d->mtg) {
+		if (media_get_state(d->media) != MEDIA_STATE_UP)
+			return media_error(d, e, -ENOTCONN);
+		meeting_leave(d, c);
+		return 0;
+	}
+	if ((!k || conn_party(k) == PARTY_AGENT) &&
 	    contact_live_parties(c) > 1) {
-		if (d->bridge[0] || d->bridge[1])
+		if (d->bridge[0] || d->bridge[1] || d->mtg)
 			return fail(e, CCPD_ERR_INVALID_STATE,
 				    "the parties of an earlier contact are "
 				    "still bridged; hang up instead");
@@ -1259,8 +1366,9 @@ int desk_resume(struct desk *d, const char *contact_id_,
 		return fail(e, CCPD_ERR_INVALID_STATE,
 			    "connection %s is %s, not on hold", conn_id(k),
 			    conn_state_name(conn_state(k)));
-	/* without a mixer the agent talks to one party at a time */
-	for (i = 1; i < contact_conn_count(c); i++) {
+	/* outside a conference the agent talks to one party at a time */
+	for (i = 1; i < contact_conn_count(c) && !slot_of(c)->conference;
+	     i++) {
 		struct conn *o = contact_conn(c, i);
 
 		if (o != k && conn_state(o) == CONN_CONNECTED)
@@ -1275,6 +1383,7 @@ int desk_resume(struct desk *d, const char *contact_id_,
 	slot_of(c)->active = conn_index(k);
 	conn_change(d, c, k, CONN_CONNECTED, "agent", CONTACT_BY_NONE);
 	sync_mute(d);
+	line_route(d, c);
 	return 0;
 }
 
@@ -1308,6 +1417,7 @@ int desk_swap(struct desk *d, const char *contact_id_, struct desk_err *e)
 	conn_change(d, c, held, CONN_CONNECTED, "swap", CONTACT_BY_NONE);
 	slot_of(c)->active = conn_index(held);
 	sync_mute(d);
+	line_route(d, c);
 	return 0;
 }
 
@@ -1563,10 +1673,528 @@ int desk_transfer(struct desk *d, const char *contact_id_,
 	return 0;
 }
 
+
+/* ---- conference ---- */
+
+
+static bool line_serves(const struct desk *d, const struct contact *c)
+{
+	return d->line.state != LINE_IDLE &&
+	       strcmp(d->line.contact, contact_id(c)) == 0;
+}
+
+static void meeting_free(struct desk *d)
+{
+	struct meeting *g = d->mtg;
+	int i;
+
+	if (!g)
+		return;
+	tmr_cancel(&g->tmr);
+	/* the focus hangs up its members: baresip closes the legs */
+	g->room = focus_room_free(g->room);
+	for (i = 0; i < 2; i++)
+		free(g->party[i]);
+	for (i = 0; i < LEG_COUNT; i++)
+		free(g->leg[i]);
+	free(g);
+	d->mtg = NULL;
+}
+
+/* The conference ends while its contact goes on (or ends): the legs go,
+ * and a party still on talks to the agent's own devices again. */
+static void meeting_end(struct desk *d)
+{
+	struct meeting *g = d->mtg;
+	struct contact *c;
+	struct slot *s;
+	int i;
+
+	if (!g)
+		return;
+	c = contacts_find(d->contacts, g->contact);
+	s = c ? slot_of(c) : NULL;
+	if (s)
+		s->conference = false;
+	for (i = 0; i < 2; i++)
+		if (g->party[i] && c && contact_is_live(c))
+			(void)media_call_devices(d->media, g->party[i], NULL,
+						 NULL);
+	log_fields(LOG_INFO, g->contact, NULL, "contact: %s conference ended",
+		   g->contact);
+	meeting_free(d);
+}
+
+static void line_route(struct desk *d, struct contact *c);
+
+/* Dial one leg to the focus. The party's account gets devices crossed
+ * with the leg's, so the party hears the room and the room hears them;
+ * the agent's leg takes the agent's own devices (or, with a desk phone,
+ * is crossed with the desk phone's call). */
+static int meeting_dial(struct desk *d, unsigned leg)
+{
+	struct meeting *g = d->mtg;
+	char uri[256], ab[96], ba[96];
+	const char *party = NULL;
+	int r;
+
+	if (focus_room_uri(g->room, leg_who[leg], uri, sizeof(uri)) < 0)
+		return -ENAMETOOLONG;
+	snprintf(ab, sizeof(ab), "aubridge,ccpd-mix-%u-%s-ab", g->seq,
+		 leg_who[leg]);
+	snprintf(ba, sizeof(ba), "aubridge,ccpd-mix-%u-%s-ba", g->seq,
+		 leg_who[leg]);
+	if (leg == LEG_AGENT)
+		party = d->line.state == LINE_UP &&
+			strcmp(d->line.contact, g->contact) == 0 ?
+			d->line.call_id : NULL;
+	else
+		party = g->party[leg - 1];
+	if (!party)
+		return media_dial_from(d->media, leg_account[leg], NULL, NULL,
+				       uri, log_refusal,
+				       strdup("dial of the agent's leg"));
+	r = media_call_devices(d->media, party, ba, ab);
+	if (r == 0)
+		r = media_dial_from(d->media, leg_account[leg], ab, ba, uri,
+				    log_refusal, strdup("dial of a leg"));
+	return r;
+}
+
+/* Bring one party into the room: its leg, then off hold. */
+static void meeting_step(struct desk *d)
+{
+	struct meeting *g = d->mtg;
+	struct contact *c = g ? contacts_find(d->contacts, g->contact) : NULL;
+	unsigned leg;
+
+	if (!g || g->next_leg >= LEG_COUNT)
+		return;
+	leg = g->next_leg++;
+	if (meeting_dial(d, leg) < 0)
+		log_warning("desk: could not dial the %s's leg of the "
+			    "conference", leg_who[leg]);
+	if (leg != LEG_AGENT && c) {
+		struct conn *k = contact_conn(c, leg == LEG_CUSTOMER ?
+					      CONN_CUSTOMER_IDX :
+					      CONN_CUSTOMER_IDX + 1);
+		unsigned i;
+
+		/* the third party's connection is the last live one */
+		if (leg == LEG_THIRD)
+			for (i = 2; i < contact_conn_count(c); i++)
+				if (conn_is_live(contact_conn(c, i)))
+					k = contact_conn(c, i);
+		if (k && conn_state(k) == CONN_HOLD &&
+		    conn_command(d, k, "resume", NULL) == 0)
+			conn_change(d, c, k, CONN_CONNECTED, "conference",
+				    CONTACT_BY_NONE);
+	}
+}
+
+/* A little past the start of the next second of the wall clock. */
+static uint64_t next_second_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return 1000 - (uint64_t)ts.tv_nsec / 1000000 + 150;
+}
+
+/* sndfile names its recordings by the second a call's audio starts: with
+ * snd_path set, legs starting in the same second would write one file.
+ * The legs then start a second apart. */
+static void meeting_next(void *arg)
+{
+	struct desk *d = arg;
+
+	meeting_step(d);
+	if (!d->mtg || d->mtg->next_leg >= LEG_COUNT)
+		return;
+	tmr_start(&d->mtg->tmr, next_second_ms(), meeting_next, d);
+}
+
+static int meeting_start(struct desk *d, struct contact *c,
+			 struct conn *third, struct desk_err *e)
+{
+	struct meeting *g = calloc(1, sizeof(*g));
+	int r;
+
+	if (!g)
+		return fail(e, CCPD_ERR_INTERNAL, "out of memory");
+	g->d = d;
+	tmr_init(&g->tmr);
+	snprintf(g->contact, sizeof(g->contact), "%s", contact_id(c));
+	g->seq = ++d->bridge_seq;
+	g->party[0] = strdup(conn_call_id(contact_conn(c, CONN_CUSTOMER_IDX)));
+	g->party[1] = strdup(conn_call_id(third));
+	r = focus_room_new(d->focus, &g->room);
+	if (r < 0 || !g->party[0] || !g->party[1]) {
+		d->mtg = g;
+		meeting_free(d);
+		return fail(e, CCPD_ERR_INTERNAL, "cannot open a conference "
+			    "room: %s", strerror(r < 0 ? -r : ENOMEM));
+	}
+	d->mtg = g;
+	slot_of(c)->conference = true;
+	if (*d->conf->snd_path) {
+		meeting_next(d);
+	} else {
+		meeting_step(d);
+		meeting_step(d);
+		meeting_step(d);
+	}
+	sync_mute(d);
+	log_fields(LOG_INFO, contact_id(c), NULL, "contact: %s conference "
+		   "of the agent, %s and %s", contact_id(c),
+		   conn_id(contact_conn(c, CONN_CUSTOMER_IDX)), conn_id(third));
+	return 0;
+}
+
+/* baresip's events about the legs. */
+static void meeting_leg_event(struct desk *d, const struct media_event *ev,
+			      unsigned leg)
+{
+	struct meeting *g = d->mtg;
+
+	if (!g || !ev->call_id)
+		return;
+	/* a leg learns its Call-ID from its answer: late reports about the
+	 * legs of an earlier conference must not be taken for it */
+	if (!g->leg[leg] && (ev->type == MEDIA_EV_CALL_RINGING ||
+			     ev->type == MEDIA_EV_CALL_PROGRESS ||
+			     ev->type == MEDIA_EV_CALL_ESTABLISHED))
+		g->leg[leg] = strdup(ev->call_id);
+	if (!g->leg[leg] || strcmp(g->leg[leg], ev->call_id) != 0)
+		return;
+	switch (ev->type) {
+	case MEDIA_EV_CALL_ESTABLISHED:
+		if (leg == LEG_AGENT) {
+			g->leg_muted = false;
+			sync_mute(d);
+		}
+		return;
+	case MEDIA_EV_CALL_CLOSED:
+		free(g->leg[leg]);
+		g->leg[leg] = NULL;
+		if (!g->left && leg != LEG_AGENT)
+			log_warning("desk: the %s's leg of the conference "
+				    "closed (%s)", leg_who[leg],
+				    ev->param ? ev->param : "?");
+		return;
+	case MEDIA_EV_CALL_INCOMING:
+	case MEDIA_EV_CALL_RINGING:
+	case MEDIA_EV_CALL_PROGRESS:
+	case MEDIA_EV_CALL_TRANSFER:
+	case MEDIA_EV_CALL_TRANSFER_FAILED:
+	case MEDIA_EV_CALL_DTMF_START:
+	case MEDIA_EV_CALL_DTMF_END:
+	case MEDIA_EV_REGISTERING:
+	case MEDIA_EV_REGISTER_OK:
+	case MEDIA_EV_REGISTER_FAIL:
+	case MEDIA_EV_UNREGISTERING:
+	case MEDIA_EV_OTHER:
+		return;
+	}
+}
+
+/* A party of the conference hung up. With the agent gone, the other
+ * party's call goes too; with the agent on, the conference ends and the
+ * contact goes on with the one left. */
+static void meeting_party_closed(struct desk *d, const char *call_id)
+{
+	struct meeting *g = d->mtg;
+	struct contact *c;
+	int i, other;
+
+	if (!g)
+		return;
+	for (i = 0; i < 2; i++)
+		if (g->party[i] && strcmp(g->party[i], call_id) == 0)
+			break;
+	if (i == 2)
+		return;
+	other = !i;
+	if (g->left) {
+		log_info("desk: conference party %s hung up; hanging up %s",
+			 call_id, g->party[other] ? g->party[other] : "-");
+		if (g->party[other])
+			media_command(d->media, g->party[other], "hangup",
+				      NULL, NULL, NULL);
+		meeting_free(d);
+		return;
+	}
+	free(g->party[i]);
+	g->party[i] = NULL;
+	c = contacts_find(d->contacts, g->contact);
+	meeting_end(d);
+	if (c && slot_of(c)) {
+		unsigned k;
+
+		/* the agent now talks to the one left */
+		for (k = 1; k < contact_conn_count(c); k++) {
+			struct conn *o = contact_conn(c, k);
+
+			if (conn_is_live(o) && conn_call_id(o) &&
+			    strcmp(conn_call_id(o), call_id) != 0)
+				slot_of(c)->active = k;
+		}
+		line_route(d, c);
+	}
+}
+
+/* The agent leaves a conference: their leg goes, the room stays with the
+ * two parties, who keep hearing each other. */
+static void meeting_leave(struct desk *d, struct contact *c)
+{
+	struct meeting *g = d->mtg;
+	struct slot *s = slot_of(c);
+	cJSON *data;
+
+	if (g->leg[LEG_AGENT])
+		media_command(d->media, g->leg[LEG_AGENT], "hangup", NULL,
+			      NULL, NULL);
+	else
+		media_command_ua(d->media, MEDIA_ACCOUNT_MIX_AGENT, "hangup",
+				 NULL, NULL, NULL);
+	g->left = true;
+	s->left = true;
+	data = cJSON_CreateObject();
+	if (data) {
+		cJSON_AddStringToObject(data, "method", "conference");
+		cJSON_AddNullToObject(data, "endpoint");
+		cJSON_AddItemToObject(data, "contact", contact_to_json(c));
+		events_emit(d->ev, "contact.transferred", data);
+	}
+	to_acw(d, c, CONTACT_END_TRANSFERRED, CONTACT_BY_AGENT);
+}
+
+/* ---- desk phone ---- */
+
+static void line_reset(struct desk *d)
+{
+	tmr_cancel(&d->line.tmr);
+	free(d->line.call_id);
+	d->line.call_id = NULL;
+	d->line.contact[0] = '\0';
+	d->line.state = LINE_IDLE;
+}
+
+static void line_hangup(struct desk *d)
+{
+	if (d->line.call_id)
+		media_command(d->media, d->line.call_id, "hangup", NULL, NULL,
+			      NULL);
+	else
+		media_command_ua(d->media, MEDIA_ACCOUNT_DESK, "hangup", NULL,
+				 NULL, NULL);
+}
+
+/* The contact no longer needs the desk phone. */
+static void line_release(struct desk *d, const struct contact *c)
+{
+	if (!line_serves(d, c))
+		return;
+	if (media_get_state(d->media) == MEDIA_STATE_UP)
+		line_hangup(d);
+	line_reset(d);
+}
+
+/* The desk phone hears, and speaks to, the party the agent talks to. */
+static void line_route(struct desk *d, struct contact *c)
+{
+	struct slot *s = slot_of(c);
+	struct conn *k;
+	char name[48];
+
+	if (!s || s->left || s->conference || d->line.state != LINE_UP ||
+	    !line_serves(d, c) || !d->line.call_id)
+		return;
+	k = contact_conn(c, s->active);
+	if (!k || !conn_call_id(k) || !conn_is_live(k) ||
+	    conn_state(k) == CONN_CONNECTING)
+		return;
+	snprintf(name, sizeof(name), "ccpd-desk-%u", ++d->bridge_seq);
+	if (media_pair_calls(d->media, name, conn_call_id(k),
+			     d->line.call_id) < 0)
+		log_warning("desk: could not connect the desk phone to %s",
+			    conn_id(k));
+}
+
+static void ring_expired(void *arg);
+
+/* The desk phone did not answer: the offer rings on, and the agent is in
+ * FailedConnectAgent until they accept again, reject, or it rings out. */
+static void line_failed(struct desk *d, const char *reason)
+{
+	struct contact *c = contacts_find(d->contacts, d->line.contact);
+	struct slot *s = c ? slot_of(c) : NULL;
+
+	line_reset(d);
+	if (!c || !s)
+		return;
+	log_fields(LOG_NOTICE, contact_id(c), NULL, "desk: the desk phone "
+		   "%s did not answer for %s: %s", d->extension, contact_id(c),
+		   reason);
+	if (contact_state(c) == CONTACT_CONNECTING &&
+	    contact_dir(c) == CONTACT_INBOUND) {
+		contact_set_state(c, CONTACT_INCOMING);
+		feed(d, AGENT_IN_AGENT_FAILED, 0, NULL, contact_id(c));
+		tmr_start(&s->ring_tmr, d->conf->ring_timeout * 1000ULL,
+			  ring_expired, s);
+		publish(d, "contact.incoming", c);
+	} else if (contact_state(c) == CONTACT_CONNECTING) {
+		end_live(d, c, CONTACT_END_FAILED, CONTACT_BY_SYSTEM,
+			 "desk phone did not answer");
+		contact_set_state(c, CONTACT_ERROR);
+		disconnect_all(d, c, "desk phone did not answer",
+			       CONTACT_BY_SYSTEM);
+		feed(d, AGENT_IN_AGENT_FAILED, 0, NULL, contact_id(c));
+		publish(d, "contact.error", c);
+	}
+}
+
+static void line_timeout(void *arg)
+{
+	struct desk *d = arg;
+
+	if (d->line.state != LINE_RINGING)
+		return;
+	line_hangup(d);
+	line_failed(d, "no answer");
+}
+
+static void dial_answered(bool ok, const char *data, void *arg);
+static char *dial_cookie(struct desk *d, const struct contact *c);
+
+/* The agent is on the line: answer the customer, or dial them. */
+static void line_connect_customer(void *arg)
+{
+	struct desk *d = arg;
+	struct contact *c = contacts_find(d->contacts, d->line.contact);
+	char *cookie;
+
+	if (d->line.state != LINE_UP || !c ||
+	    contact_state(c) != CONTACT_CONNECTING)
+		return;
+	if (contact_dir(c) == CONTACT_INBOUND) {
+		(void)call_command(d, c, "accept");
+		return;
+	}
+	cookie = dial_cookie(d, c);
+	if (media_dial(d->media, contact_caller_id(c), contact_uri(c),
+		       dial_answered, cookie) < 0) {
+		free(cookie);
+		line_failed(d, "the media stack refused the dial");
+	}
+}
+
+/* baresip's events about the desk phone's call. */
+static void line_event(struct desk *d, const struct media_event *ev)
+{
+	struct contact *c;
+
+	if (d->line.state == LINE_IDLE || !ev->call_id)
+		return;
+	/* periodic reports (RTCP, levels) of an earlier desk call must not
+	 * be taken for this one */
+	if (!d->line.call_id && (ev->type == MEDIA_EV_CALL_RINGING ||
+				 ev->type == MEDIA_EV_CALL_PROGRESS ||
+				 ev->type == MEDIA_EV_CALL_ESTABLISHED ||
+				 ev->type == MEDIA_EV_CALL_CLOSED))
+		d->line.call_id = strdup(ev->call_id);
+	if (!d->line.call_id || strcmp(d->line.call_id, ev->call_id) != 0)
+		return;
+	c = contacts_find(d->contacts, d->line.contact);
+	switch (ev->type) {
+	case MEDIA_EV_CALL_ESTABLISHED:
+		if (d->line.state != LINE_RINGING)
+			return;
+		tmr_cancel(&d->line.tmr);
+		d->line.state = LINE_UP;
+		log_fields(LOG_INFO, d->line.contact, NULL, "desk: the desk "
+			   "phone answered for %s", d->line.contact);
+		if (!c || contact_state(c) != CONTACT_CONNECTING)
+			return;
+		/* the customer's recording must not share the desk call's
+		 * second (see meeting_next) */
+		if (*d->conf->snd_path)
+			tmr_start(&d->line.tmr, next_second_ms(),
+				  line_connect_customer, d);
+		else
+			line_connect_customer(d);
+		return;
+	case MEDIA_EV_CALL_CLOSED:
+		if (d->line.state == LINE_RINGING) {
+			line_failed(d, ev->param && *ev->param ? ev->param :
+				    "closed");
+			return;
+		}
+		/* the agent put the handset down: their hang-up (or leave,
+		 * with two parties on) */
+		free(d->line.call_id);
+		d->line.call_id = NULL;
+		d->line.state = LINE_IDLE;
+		if (c && contact_state(c) == CONTACT_CONNECTED &&
+		    slot_of(c) && !slot_of(c)->left) {
+			struct desk_err e = { 0 };
+
+			log_fields(LOG_INFO, contact_id(c), NULL, "desk: the "
+				   "desk phone hung up %s", contact_id(c));
+			if (desk_hangup(d, contact_id(c), NULL, &e) < 0)
+				log_warning("desk: hanging up %s after the "
+					    "desk phone: %s", contact_id(c),
+					    e.reason);
+		}
+		line_reset(d);
+		return;
+	case MEDIA_EV_CALL_INCOMING:
+	case MEDIA_EV_CALL_RINGING:
+	case MEDIA_EV_CALL_PROGRESS:
+	case MEDIA_EV_CALL_TRANSFER:
+	case MEDIA_EV_CALL_TRANSFER_FAILED:
+	case MEDIA_EV_CALL_DTMF_START:
+	case MEDIA_EV_CALL_DTMF_END:
+	case MEDIA_EV_REGISTERING:
+	case MEDIA_EV_REGISTER_OK:
+	case MEDIA_EV_REGISTER_FAIL:
+	case MEDIA_EV_UNREGISTERING:
+	case MEDIA_EV_OTHER:
+		return;
+	}
+}
+
+/* Ring the desk phone for a contact; its devices stay unpaired (silent)
+ * until the customer is on. */
+static int line_ring(struct desk *d, struct contact *c, struct desk_err *e)
+{
+	int r;
+
+	if (d->line.state != LINE_IDLE)
+		return fail(e, CCPD_ERR_INVALID_STATE, "the desk phone is "
+			    "still on %s", d->line.contact);
+	r = media_dial_from(d->media, MEDIA_ACCOUNT_DESK,
+			    "aubridge,ccpd-desk-wait-src",
+			    "aubridge,ccpd-desk-wait-play", d->desk_uri,
+			    log_refusal, strdup("dial of the desk phone"));
+	if (r < 0)
+		return media_error(d, e, r);
+	d->line.state = LINE_RINGING;
+	snprintf(d->line.contact, sizeof(d->line.contact), "%s",
+		 contact_id(c));
+	tmr_start(&d->line.tmr, d->conf->desk_phone_timeout * 1000ULL,
+		  line_timeout, d);
+	log_fields(LOG_INFO, contact_id(c), NULL, "desk: ringing the desk "
+		   "phone %s for %s", d->desk_uri, contact_id(c));
+	return 0;
+}
+
 int desk_conference(struct desk *d, const char *contact_id_,
 		    struct desk_err *e)
 {
 	struct contact *c = find_connected(d, contact_id_, e);
+	struct conn *third = NULL;
+	unsigned i;
 
 	if (!c)
 		return e->code;
@@ -1574,10 +2202,38 @@ int desk_conference(struct desk *d, const char *contact_id_,
 		return fail(e, CCPD_ERR_INVALID_STATE,
 			    "contact %s has no third party to join",
 			    contact_id(c));
-	/* baresip 1.0.0 mixes nothing: see the admin guide */
-	return fail(e, CCPD_ERR_MEDIA_UNAVAILABLE, "no conference mixer: "
-		    "baresip 1.0.0 cannot mix three parties; swap between "
-		    "them, or leave to join the other two");
+	if (slot_of(c)->conference)
+		return 0;
+	for (i = 1; i < contact_conn_count(c); i++) {
+		struct conn *k = contact_conn(c, i);
+
+		if (conn_state(k) == CONN_CONNECTING)
+			return fail(e, CCPD_ERR_INVALID_STATE,
+				    "connection %s is still connecting",
+				    conn_id(k));
+		if (i > CONN_CUSTOMER_IDX && conn_is_live(k))
+			third = k;
+	}
+	if (!third || !conn_call_id(third) ||
+	    !conn_call_id(contact_conn(c, CONN_CUSTOMER_IDX)))
+		return fail(e, CCPD_ERR_INVALID_STATE,
+			    "contact %s has no third party to join",
+			    contact_id(c));
+	if (!d->focus)
+		return fail(e, CCPD_ERR_MEDIA_UNAVAILABLE, "the conference "
+			    "focus did not start; see the journal");
+	if (media_get_state(d->media) != MEDIA_STATE_UP)
+		return media_error(d, e, -ENOTCONN);
+	/* baresip switches devices per account: the calls of an earlier
+	 * join on the same accounts would be switched too */
+	if (d->mtg || d->bridge[0] || d->bridge[1])
+		return fail(e, CCPD_ERR_INVALID_STATE,
+			    "the parties of an earlier contact are still "
+			    "joined; wait until they hang up");
+	if (slot_of(c)->xfer != XFER_NONE)
+		return fail(e, CCPD_ERR_INVALID_STATE,
+			    "a transfer of %s is under way", contact_id(c));
+	return meeting_start(d, c, third, e);
 }
 
 int desk_clear(struct desk *d, const char *contact_id_, struct desk_err *e)
@@ -1821,6 +2477,19 @@ static void dial_answered(bool ok, const char *data, void *arg)
 	free(id);
 }
 
+/* The answer handler finds the contact by id, not by pointer: the
+ * contact may be gone by then. */
+static char *dial_cookie(struct desk *d, const struct contact *c)
+{
+	char *cookie = malloc(sizeof(d) + strlen(contact_id(c)) + 1);
+
+	if (cookie) {
+		memcpy(cookie, &d, sizeof(d));
+		strcpy(cookie + sizeof(d), contact_id(c));
+	}
+	return cookie;
+}
+
 int desk_dial(struct desk *d, const char *endpoint, char *out_id,
 	      size_t id_size, struct desk_err *e)
 {
@@ -1854,13 +2523,18 @@ int desk_dial(struct desk *d, const char *endpoint, char *out_id,
 		}
 		return fail(e, CCPD_ERR_INTERNAL, "out of memory");
 	}
-	/* the answer handler finds the contact by id, not by pointer: the
-	 * contact may be gone by then */
-	cookie = malloc(sizeof(d) + strlen(contact_id(c)) + 1);
-	if (cookie) {
-		memcpy(cookie, &d, sizeof(d));
-		strcpy(cookie + sizeof(d), contact_id(c));
+	if (d->deskphone) {
+		/* the agent's desk phone first; the customer once it
+		 * answers */
+		r = line_ring(d, c, e);
+		if (r < 0) {
+			contact_set_state(c, CONTACT_ERROR);
+			retire(d, c);
+			return r;
+		}
+		goto dialing;
 	}
+	cookie = dial_cookie(d, c);
 	r = media_dial(d->media, cid, uri, dial_answered, cookie);
 	if (r < 0) {
 		free(cookie);
@@ -1868,6 +2542,7 @@ int desk_dial(struct desk *d, const char *endpoint, char *out_id,
 		retire(d, c);
 		return media_error(d, e, r);
 	}
+dialing:
 	feed(d, AGENT_IN_DIAL, 0, NULL, contact_id(c));
 	publish(d, "contact.connecting", c);
 	snprintf(out_id, id_size, "%s", contact_id(c));
@@ -1939,8 +2614,10 @@ cJSON *desk_config_json(const struct desk *d)
 	cJSON_AddItemToObject(o, "dialableCountries",
 			      list_json(d->conf->dialable_countries));
 	cJSON_AddStringToObject(o, "sipAddress", media_aor(d->media));
-	cJSON_AddBoolToObject(o, "softphoneEnabled", true);
-	cJSON_AddNullToObject(o, "extension");
+	cJSON_AddBoolToObject(o, "softphoneEnabled", !d->deskphone);
+	add_str_or_null(o, "extension", d->extension[0] ? d->extension : NULL);
+	cJSON_AddNumberToObject(o, "deskPhoneTimeout",
+				d->conf->desk_phone_timeout);
 	cJSON_AddNumberToObject(o, "ringTimeout", d->conf->ring_timeout);
 	cJSON_AddNumberToObject(o, "acwTimeout", d->conf->acw_timeout);
 	cJSON_AddItemToObject(o, "states", desk_states_json(d));
@@ -1951,6 +2628,47 @@ cJSON *desk_config_json(const struct desk *d)
 		cJSON_AddNullToObject(o, "dialTemplate");
 	cJSON_AddItemToObject(o, "registration", desk_registration_json(d));
 	return o;
+}
+
+int desk_set_config(struct desk *d, bool softphone, const char *extension,
+		    struct desk_err *e)
+{
+	char uri[CCPD_MAX_ENDPOINT + 128], e164[PHONE_E164_MAX];
+	enum agent_phase ph = agent_get_phase(d->agent);
+	int r;
+
+	/* not while a call of the agent's is being set up or talking */
+	if (ph == AGENT_PHASE_ACCEPTING || ph == AGENT_PHASE_DIALING ||
+	    ph == AGENT_PHASE_CONNECTED || d->line.state != LINE_IDLE)
+		return fail(e, CCPD_ERR_INVALID_STATE, "the agent is %s; change "
+			    "the phone between contacts",
+			    agent_state(d->agent));
+	if (!softphone && !extension && !d->extension[0])
+		return fail(e, CCPD_ERR_INVALID_PARAMS, "a desk phone needs "
+			    "\"extension\", its number in E.164");
+	if (extension) {
+		if (strncasecmp(extension, "sip:", 4) == 0 ||
+		    strncasecmp(extension, "sips:", 5) == 0 ||
+		    strncasecmp(extension, "tel:", 4) == 0 ||
+		    extension[0] != '+')
+			return fail(e, CCPD_ERR_INVALID_PHONE_NUMBER,
+				    "the extension must be a phone number in "
+				    "E.164 (+ and the country code), not "
+				    "'%s'", extension);
+		r = endpoint_uri(d, extension, uri, sizeof(uri), e164,
+				 sizeof(e164), e);
+		if (r < 0)
+			return r;
+		if (!e164[0])
+			return fail(e, CCPD_ERR_INVALID_PHONE_NUMBER, "'%s' is "
+				    "not a phone number", extension);
+		snprintf(d->extension, sizeof(d->extension), "%s", e164);
+		snprintf(d->desk_uri, sizeof(d->desk_uri), "%s", uri);
+	}
+	d->deskphone = !softphone;
+	log_info("agent: %s%s", softphone ? "softphone" : "desk phone ",
+		 softphone ? "" : d->extension);
+	return 0;
 }
 
 cJSON *desk_endpoints_json(const struct desk *d)
@@ -2231,6 +2949,7 @@ int desk_new(struct desk **ret, const struct conf *conf, struct events *ev,
 	d->st = st;
 	d->ready_h = ready;
 	d->ready_arg = arg;
+	tmr_init(&d->line.tmr);
 	r = metrics_new(&d->live, util_now_ms(), UINT64_MAX, NULL);
 	if (r < 0)
 		goto fail;
@@ -2268,8 +2987,17 @@ fail:
 
 int desk_start(struct desk *d)
 {
+	int r;
+
 	/* the journal marks each run: time before it belongs to no state */
 	record(d, "daemon.start", util_now_ms(), false, NULL, NULL);
+	r = focus_new(&d->focus, d->conf->sip_listen);
+	if (r < 0)
+		log_warning("desk: the conference focus did not start: %s; "
+			    "conferences are refused", strerror(-r));
+	else
+		log_debug("desk: conference focus on 127.0.0.1:%u",
+			  focus_port(d->focus));
 	return media_start(d->media);
 }
 
@@ -2287,6 +3015,9 @@ struct desk *desk_free(struct desk *d)
 
 	if (!d)
 		return NULL;
+	meeting_free(d);
+	d->focus = focus_free(d->focus);
+	line_reset(d);
 	d->media = media_free(d->media);
 	if (d->contacts) {
 		for (c = contacts_first(d->contacts); c; c = contacts_next(c)) {

@@ -56,6 +56,10 @@ int desk_transfer(struct desk *d, const char *contact_id,
 int desk_conference(struct desk *d, const char *contact_id,
 		    struct desk_err *e);
 cJSON *desk_endpoints_json(const struct desk *d);
+/* Softphone, or a desk phone at extension (E.164; NULL keeps the last
+ * one). */
+int desk_set_config(struct desk *d, bool softphone, const char *extension,
+		    struct desk_err *e);
 
 /* The region national numbers are read in ("" for none). */
 const char *desk_default_region(const struct desk *d);

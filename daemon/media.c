@@ -67,6 +67,10 @@ struct media {
 	char aor[512];
 	char consult_aor[512];
 	char idle_aor[512];
+	/* the conference legs to ccpd's focus, one account each so that each
+	 * leg's audio devices can be set on its own, and the desk phone's */
+	char mix_aor[3][512];
+	char desk_aor[512];
 	char domain[300];
 	/* caller-ID accounts: one more account per number presented, added
 	 * to this run of baresip (see media_dial) */
@@ -213,13 +217,21 @@ static void make_aor(struct media *m)
 		 "sip:%s-consult@%s", c->sip_user, domain);
 	snprintf(m->idle_aor, sizeof(m->idle_aor), "sip:%s-idle@%s",
 		 c->sip_user, domain);
+	snprintf(m->mix_aor[0], sizeof(m->mix_aor[0]), "sip:%s-mixa@%s",
+		 c->sip_user, domain);
+	snprintf(m->mix_aor[1], sizeof(m->mix_aor[1]), "sip:%s-mixc@%s",
+		 c->sip_user, domain);
+	snprintf(m->mix_aor[2], sizeof(m->mix_aor[2]), "sip:%s-mixt@%s",
+		 c->sip_user, domain);
+	snprintf(m->desk_aor, sizeof(m->desk_aor), "sip:%s-desk@%s",
+		 c->sip_user, domain);
 }
 
 /* The account is added over ctrl_tcp once we are connected, not from
  * baresip's accounts file: an account from the file registers before any
  * controller is attached, and the outcome of that REGISTER would be lost. */
 static int account_line(const struct media *m, const char *aor,
-			bool main, char *out, size_t size)
+			bool main, bool local, char *out, size_t size)
 {
 	const struct conf *c = m->conf;
 	int n;
@@ -227,7 +239,7 @@ static int account_line(const struct media *m, const char *aor,
 	n = snprintf(out, size, "%s%s%s<%s>;answermode=manual",
 		     *c->sip_display_name ? "\"" : "", c->sip_display_name,
 		     *c->sip_display_name ? "\" " : "", aor);
-	if (m->registrar) {
+	if (m->registrar && !local) {
 		/* the helper accounts do not register: they only place calls
 		 * through the same outbound proxy, with the agent's
 		 * credentials */
@@ -283,7 +295,9 @@ static int write_config(struct media *m)
 		"poll_method\t\tepoll\n"
 		"sip_listen\t\t%s\n"
 		"call_local_timeout\t120\n"
-		"call_max_calls\t\t4\n"
+		/* a conference: customer, third party, three legs to the
+		 * focus, and a desk phone */
+		"call_max_calls\t\t8\n"
 		"audio_source\t\t%s\n"
 		"audio_player\t\t%s\n"
 		"audio_alert\t\t%s\n"
@@ -835,7 +849,7 @@ static int add_cid_account(struct media *m, const char *number)
 		return 0;
 	if (m->n_cid == MAX_CID_ACCOUNTS)
 		return -ENOSPC;
-	if (account_line(m, aor, false, account, sizeof(account)) < 0)
+	if (account_line(m, aor, false, false, account, sizeof(account)) < 0)
 		return -ENAMETOOLONG;
 	cookie = calloc(1, sizeof(*cookie));
 	if (!cookie)
@@ -893,6 +907,10 @@ const char *media_account_aor(const struct media *m, enum media_account acc)
 	case MEDIA_ACCOUNT_AGENT:   return m->aor;
 	case MEDIA_ACCOUNT_CONSULT: return m->consult_aor;
 	case MEDIA_ACCOUNT_IDLE:    return m->idle_aor;
+	case MEDIA_ACCOUNT_MIX_AGENT:    return m->mix_aor[0];
+	case MEDIA_ACCOUNT_MIX_CUSTOMER: return m->mix_aor[1];
+	case MEDIA_ACCOUNT_MIX_THIRD:    return m->mix_aor[2];
+	case MEDIA_ACCOUNT_DESK:    return m->desk_aor;
 	case MEDIA_ACCOUNT_DIALED:
 		return m->dial_aor[0] ? m->dial_aor : m->aor;
 	}
@@ -903,11 +921,9 @@ const char *media_account_aor(const struct media *m, enum media_account acc)
  * account's: each call's player feeds the other's source. The default
  * devices for later calls are put back through the idle account, which
  * has no calls for the switch to touch. */
-int media_bridge(struct media *m, const char *name,
-		 const char *customer_call_id)
+static int pair_accounts(struct media *m, const char *name,
+			 const char *aor_a, const char *aor_b)
 {
-	const struct call_ua *k = customer_call_id ?
-		find_call_ua(m, customer_call_id) : NULL;
 	char ab[160], ba[160];
 	int r;
 
@@ -915,17 +931,84 @@ int media_bridge(struct media *m, const char *name,
 		return -ENOTCONN;
 	snprintf(ab, sizeof(ab), "aubridge,%s-ab", name);
 	snprintf(ba, sizeof(ba), "aubridge,%s-ba", name);
-	/* the customer's call may be on a caller-ID account */
-	r = send_command(m, k ? k->aor : m->aor, NULL, "ausrc", ba, NULL,
-			 NULL);
+	r = send_command(m, aor_a, NULL, "ausrc", ba, NULL, NULL);
 	if (r == 0)
 		r = send_command(m, NULL, NULL, "auplay", ab, NULL, NULL);
 	if (r == 0)
-		r = send_command(m, m->consult_aor, NULL, "ausrc", ab, NULL,
-				 NULL);
+		r = send_command(m, aor_b, NULL, "ausrc", ab, NULL, NULL);
 	if (r == 0)
 		r = send_command(m, NULL, NULL, "auplay", ba, NULL, NULL);
 	if (r == 0)
+		r = media_restore_devices(m);
+	return r;
+}
+
+/* The account a call is on, else the fallback. */
+static const char *call_aor(const struct media *m, const char *call_id,
+			    const char *fallback)
+{
+	const struct call_ua *k = call_id ? find_call_ua(m, call_id) : NULL;
+
+	return k ? k->aor : fallback;
+}
+
+int media_bridge(struct media *m, const char *name,
+		 const char *customer_call_id)
+{
+	/* the customer's call may be on a caller-ID account */
+	return pair_accounts(m, name, call_aor(m, customer_call_id, m->aor),
+			     m->consult_aor);
+}
+
+int media_pair_calls(struct media *m, const char *name, const char *call_a,
+		     const char *call_b)
+{
+	const char *a = call_aor(m, call_a, NULL);
+	const char *b = call_aor(m, call_b, NULL);
+
+	if (!a || !b)
+		return -ENOENT;
+	return pair_accounts(m, name, a, b);
+}
+
+int media_call_devices(struct media *m, const char *call_id,
+		       const char *src, const char *play)
+{
+	const char *aor = call_aor(m, call_id, NULL);
+	int r;
+
+	if (m->state != MEDIA_STATE_UP)
+		return -ENOTCONN;
+	if (!aor)
+		return -ENOENT;
+	r = send_command(m, aor, NULL, "ausrc", src ? src : m->src, NULL,
+			 NULL);
+	if (r == 0)
+		r = send_command(m, NULL, NULL, "auplay", play ? play : m->play,
+				 NULL, NULL);
+	if (r == 0 && (src || play))
+		r = media_restore_devices(m);
+	return r;
+}
+
+int media_dial_from(struct media *m, enum media_account acc,
+		    const char *src, const char *play, const char *uri,
+		    media_resp_h *h, void *arg)
+{
+	int r;
+
+	if (m->state != MEDIA_STATE_UP)
+		return -ENOTCONN;
+	/* baresip takes a call's devices from the defaults when it creates
+	 * the call: set them, dial, and put them back, in one write */
+	r = send_command(m, media_account_aor(m, acc), NULL, "ausrc",
+			 src ? src : m->src, NULL, NULL);
+	if (r == 0)
+		r = send_command(m, NULL, NULL, "auplay", play ? play : m->play,
+				 NULL, NULL);
+	if (r == 0)
+		r = send_command(m, NULL, NULL, "dial", uri, h, arg);
+	if (r == 0 && (src || play))
 		r = media_restore_devices(m);
 	return r;
 }
@@ -976,7 +1059,8 @@ static void connect_done(int flags, void *arg)
 	struct media *m = arg;
 	int soerr = 0;
 	socklen_t len = sizeof(soerr);
-	char account[2048], consult[2048], idle[2048];
+	char account[2048], consult[2048], idle[2048], extra[2048];
+	unsigned i;
 
 	(void)flags;
 	getsockopt(m->fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
@@ -987,10 +1071,12 @@ static void connect_done(int flags, void *arg)
 		return;
 	}
 	m->connected = true;
-	if (account_line(m, m->aor, true, account, sizeof(account)) < 0 ||
-	    account_line(m, m->consult_aor, false, consult,
+	if (account_line(m, m->aor, true, false, account,
+			 sizeof(account)) < 0 ||
+	    account_line(m, m->consult_aor, false, false, consult,
 			 sizeof(consult)) < 0 ||
-	    account_line(m, m->idle_aor, false, idle, sizeof(idle)) < 0) {
+	    account_line(m, m->idle_aor, false, false, idle,
+			 sizeof(idle)) < 0) {
 		stop_child(m, "SIP account settings too long", false);
 		return;
 	}
@@ -999,11 +1085,21 @@ static void connect_done(int flags, void *arg)
 	    send_command(m, NULL, NULL, "uanew", consult, helper_added,
 			 m) < 0 ||
 	    send_command(m, NULL, NULL, "uanew", idle, helper_added, m) < 0 ||
+	    account_line(m, m->desk_aor, false, false, extra,
+			 sizeof(extra)) < 0 ||
+	    send_command(m, NULL, NULL, "uanew", extra, helper_added, m) < 0 ||
 	    send_command(m, NULL, NULL, "uanew", account, account_added,
 			 m) < 0) {
 		ctrl_lost(m, "could not talk to baresip");
 		return;
 	}
+	/* the legs to the focus stay on this host: no outbound proxy */
+	for (i = 0; i < 3; i++)
+		if (account_line(m, m->mix_aor[i], false, true, extra,
+				 sizeof(extra)) < 0 ||
+		    send_command(m, NULL, NULL, "uanew", extra, helper_added,
+				 m) < 0)
+			log_warning("media: could not add a conference account");
 	/* the configured caller IDs are ready before the first dial */
 	if (*m->conf->caller_id)
 		(void)add_cid_account(m, m->conf->caller_id);

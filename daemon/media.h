@@ -79,6 +79,13 @@ enum media_account {
 	/* the account of the last customer dial: the agent's own or a
 	 * caller-ID account (see media_dial) */
 	MEDIA_ACCOUNT_DIALED,
+	/* the three legs of a conference to ccpd's focus: the agent's, the
+	 * customer's, the third party's */
+	MEDIA_ACCOUNT_MIX_AGENT,
+	MEDIA_ACCOUNT_MIX_CUSTOMER,
+	MEDIA_ACCOUNT_MIX_THIRD,
+	/* the call to the agent's desk phone */
+	MEDIA_ACCOUNT_DESK,
 };
 
 /* Dial a URI. With caller_id (an E.164 number) the call is placed from an
@@ -99,6 +106,18 @@ const char *media_account_aor(const struct media *m, enum media_account acc);
 int media_bridge(struct media *m, const char *name,
 		 const char *customer_call_id);
 int media_restore_devices(struct media *m);
+/* Cross the audio of the accounts of two calls (-ENOENT when baresip
+ * has not spoken of one of them yet). */
+int media_pair_calls(struct media *m, const char *name, const char *call_a,
+		     const char *call_b);
+/* Give the account of a call these devices (NULL: the defaults). */
+int media_call_devices(struct media *m, const char *call_id,
+		       const char *src, const char *play);
+/* Dial from an account, the new call taking these devices (NULL: the
+ * defaults). */
+int media_dial_from(struct media *m, enum media_account acc,
+		    const char *src, const char *play, const char *uri,
+		    media_resp_h *h, void *arg);
 
 enum media_state media_get_state(const struct media *m);
 const char *media_state_name(enum media_state st);

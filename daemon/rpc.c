@@ -194,6 +194,26 @@ static int m_get_config(struct ctx *x)
 	return 0;
 }
 
+static int m_set_config(struct ctx *x)
+{
+	const cJSON *soft = x->params ? cJSON_GetObjectItemCaseSensitive(
+		x->params, "softphoneEnabled") : NULL;
+	const char *ext;
+	int r;
+
+	if (!cJSON_IsBool(soft))
+		return bad_params(x, "\"softphoneEnabled\" must be true or "
+				  "false");
+	r = get_str(x, "extension", false, CCPD_MAX_ENDPOINT, &ext);
+	if (r < 0)
+		return r;
+	r = desk_set_config(x->peer->rpc->desk, cJSON_IsTrue(soft), ext,
+			    &x->err);
+	if (r == 0)
+		x->result = desk_config_json(x->peer->rpc->desk);
+	return desk_result(x, r);
+}
+
 static int m_connect(struct ctx *x)
 {
 	const char *endpoint;
@@ -933,6 +953,7 @@ static const struct method methods[] = {
 	{ "agent.clearNextState",    m_clear_next,  PERM_CCP_USE },
 	{ "agent.listStates",        m_list_states, PERM_CCP_USE },
 	{ "agent.getConfiguration",  m_get_config,  PERM_CCP_USE },
+	{ "agent.setConfiguration",  m_set_config,  PERM_CCP_USE },
 	{ "agent.connect",           m_connect,     PERM_OUTBOUND_CALL },
 	{ "contact.list",            m_contact_list, PERM_CCP_USE },
 	{ "contact.get",             m_contact_get, PERM_CCP_USE },

@@ -13,7 +13,7 @@ cd "$top"
 
 packages=(
 	build-essential g++ meson ninja-build pkg-config
-	libre-dev libcjson-dev libsystemd-dev libphonenumber-dev libsqlite3-dev
+	libre-dev librem-dev libcjson-dev libsystemd-dev libphonenumber-dev libsqlite3-dev
 	libcrypt-dev libwebsockets-dev libuv1-dev
 	baresip-core sip-tester kamailio systemd openssl
 	nodejs chromium

@@ -25,6 +25,7 @@ PERMISSION = {
     "agent.clearNextState": "ccp.use",
     "agent.listStates": "ccp.use",
     "agent.getConfiguration": "ccp.use",
+    "agent.setConfiguration": "ccp.use",
     "agent.connect": "outbound.call",
     "contact.list": "ccp.use",
     "contact.get": "ccp.use",

@@ -423,19 +423,118 @@ def test_refused_refer_is_reported(agent, customer):
     busy.wait(20)
 
 
-def test_conference_is_refused_without_a_mixer(agent, customer, third):
+def shares(rep, *tones):
+    return [rep["share"][f] for f in tones]
+
+
+def hears_both(rep, a, b, own):
+    """Both tones clearly there (a mix), the listener's own one not."""
+    return (rep["rms"] >= peers.SILENCE_RMS and rep["seconds"] >= 0.5 and
+            rep["share"][a] >= 0.2 and rep["share"][b] >= 0.2 and
+            rep["share"][own] < 0.05)
+
+
+def start_conference(agent, customer, third, ctl=False):
+    """Customer and third party on, then joined (with ccpctl join when
+    ctl); returns the times."""
     cid = connect_customer(agent, customer)
-    agent.c.call("contact.addConnection",
-                 {"contactId": cid, "endpoint": "Billing"})
-    ans = agent.c.request("contact.conferenceConnections",
-                          {"contactId": cid})
-    # the quick connect named Billing was dialed (nobody answers on :9)
-    assert ans["error"]["code"] in (-32003, -32004), ans
+    t0 = time.monotonic()
+    time.sleep(1.0)
+    tid = agent.c.call("contact.addConnection",
+                       {"contactId": cid, "endpoint": third.uri})[
+                           "connectionId"]
+    conn_event(agent, tid, "connected")
+    third.wait_event("CALL_ESTABLISHED", 10)
+    t_third = time.monotonic()
+    time.sleep(1.0)
+    if ctl:
+        r = agent.ctl("join")
+        assert r.returncode == 0, r
+    else:
+        agent.c.call("contact.conferenceConnections", {"contactId": cid})
+    t_join = time.monotonic()
+    agent.c.wait_event(
+        "connection.stateChange", 15,
+        lambda e: e["data"]["connectionId"] == cid + "-1" and
+        e["data"]["oldState"] == "hold" and
+        e["data"]["newState"] == "connected")
+    contact = agent.c.call("contact.get", {"contactId": cid})
+    states = [k["state"] for k in contact["connections"]]
+    assert states == ["connected"] * 3, states
+    # the legs to the focus start a second apart (snd_path is set), then
+    # the mixer's buffers fill
+    wait_packets(customer, 40)
+    time.sleep(3.0)
+    return cid, tid, t0, t_third, t_join
+
+
+def test_conference_each_hears_the_other_two(agent, customer, third):
+    cid, tid, t0, t_third, t_join = start_conference(agent, customer, third)
+    t_mix = time.monotonic()
+    time.sleep(2.0)
+    t_end = time.monotonic()
+    # the agent's own leg to the focus: what the agent heard
+    legs = dumps(agent.snd_dir)
+    assert len(legs) == 5, legs
+    to_cust = sent(agent, 0, t0, t_mix, t_end - 0.2)
+    agent_heard = report(legs[2], t_mix - t_join, t_end - t_join - 0.2)
+    note("conference: sent to the customer", to_cust)
+    note("conference: the agent heard", agent_heard)
     agent.c.call("connection.destroy", {"contactId": cid,
-                                        "connectionId": cid + "-2"})
-    conn_event(agent, cid + "-2", "disconnected")
+                                        "connectionId": tid})
+    conn_event(agent, tid, "disconnected")
+    third.wait_event("CALL_CLOSED", 10)
+    thr = third.wait_heard_wav(5)
+    # from the end: the recording has gaps where no audio came, and
+    # the call ended right after t_end
+    third_heard = report(thr, -(t_end - t_mix) + 0.2, -0.3)
+    note("conference: the third party heard", third_heard)
+    assert hears_both(to_cust, AGENT, THIRD, CUSTOMER), show(to_cust)
+    assert hears_both(agent_heard, CUSTOMER, THIRD, AGENT), \
+        show(agent_heard)
+    assert hears_both(third_heard, AGENT, CUSTOMER, THIRD), \
+        show(third_heard)
+    # the third party gone, the agent talks with the customer again
+    contact = agent.c.call("contact.get", {"contactId": cid})
+    assert contact["state"] == "connected"
+    t_two = time.monotonic()
+    time.sleep(TALK)
+    back = sent(agent, 0, t0, t_two + 0.4, time.monotonic() - 0.2)
+    note("conference over: sent to the customer", back)
+    assert dominant(back) == AGENT, show(back)
     agent.c.call("connection.destroy", {"contactId": cid})
     agent.c.wait_event("contact.acw")
+
+
+def test_leave_a_conference(agent, customer, third):
+    cid, tid, t0, t_third, t_join = start_conference(agent, customer, third,
+                                                     ctl=True)
+    r = agent.ctl("leave")
+    assert r.returncode == 0, r
+    ev = agent.c.wait_event("contact.transferred")["data"]
+    assert ev["method"] == "conference", ev
+    agent.c.wait_event("contact.acw")
+    contact = agent.c.call("contact.get", {"contactId": cid})
+    assert contact["endReason"] == "transferred"
+    states = [k["state"] for k in contact["connections"]]
+    assert states == ["disconnected", "connected", "connected"], states
+    t_left = time.monotonic()
+    time.sleep(3.0)
+    t_end = time.monotonic()
+    to_cust = sent(agent, 0, t0, t_left + 1.0, t_end - 0.2)
+    note("left conference: sent to the customer", to_cust)
+    customer.hangup()
+    third.wait_event("CALL_CLOSED", 10)
+    conn_event(agent, tid, "disconnected")
+    thr = third.wait_heard_wav(5)
+    third_heard = report(thr, -(t_end - t_left) + 1.0, -0.3)
+    note("left conference: the third party heard", third_heard)
+    assert dominant(to_cust) == THIRD, show(to_cust)
+    assert to_cust["share"][AGENT] < 0.05, show(to_cust)
+    assert dominant(third_heard) == CUSTOMER, show(third_heard)
+    assert third_heard["share"][AGENT] < 0.05, show(third_heard)
+    agent.c.call("contact.clear", {"contactId": cid})
+    agent.c.wait_state("Available")
 
 
 def test_ccpctl_call_control(agent, customer, third):
@@ -468,7 +567,6 @@ def test_ccpctl_call_control(agent, customer, third):
     assert agent.ctl("swap").returncode == 0
     conn_event(agent, cid + "-1", "connected")
     time.sleep(0.5)
-    assert agent.ctl("join").returncode == 1
     r = agent.ctl("leave")
     assert r.returncode == 0, r
     agent.c.wait_event("contact.acw")

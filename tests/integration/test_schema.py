@@ -332,6 +332,9 @@ def _direct_daemon(d, customer, callee):
         _queries(c, params)
     assert c.call("registration.getStatus")["mode"] == "direct"
     assert c.call("daemon.getVersion")["name"] == "ccpd"
+    # the phone: the softphone again (desk phones: test_deskphone.py)
+    assert c.call("agent.setConfiguration",
+                  {"softphoneEnabled": True})["softphoneEnabled"] is True
     sub = c.call("events.subscribe")
     assert sub["resync"] is False and sub["replayed"] == 0
     first_seq = sub["seq"]

@@ -38,8 +38,12 @@ static const struct step dialing[]   = { IN(MEDIA_UP), IN(DIAL), END };
 static const struct step connected[] = { IN(MEDIA_UP), IN(OFFER), IN(ACCEPT), IN(CONNECTED), END };
 static const struct step acw[]       = { IN(MEDIA_UP), IN(OFFER), IN(ACCEPT), IN(CONNECTED), IN(ENDED), END };
 static const struct step failed[]    = { IN(MEDIA_UP), IN(DIAL), IN(DIAL_FAILED), END };
+static const struct step agent_failed[] = { IN(MEDIA_UP), IN(OFFER), IN(ACCEPT), IN(AGENT_FAILED), END };
 
 /* Sequences for the rules. */
+static const struct step af_next[]      = { IN(MEDIA_UP), IN(OFFER), IN(ACCEPT), IN(AGENT_FAILED), SET(LUN), END };
+static const struct step af_dial_next[] = { IN(MEDIA_UP), IN(DIAL), IN(AGENT_FAILED), SET(LUN), END };
+static const struct step af_again[]     = { IN(MEDIA_UP), IN(OFFER), IN(ACCEPT), IN(AGENT_FAILED), IN(ACCEPT), END };
 static const struct step busy_next[]    = { IN(MEDIA_UP), IN(OFFER), IN(ACCEPT), IN(CONNECTED), SET(LUN), END };
 static const struct step acw_next[]     = { IN(MEDIA_UP), IN(OFFER), IN(ACCEPT), IN(CONNECTED), SET(LUN), IN(ENDED), END };
 static const struct step acw_unnext[]   = { IN(MEDIA_UP), IN(OFFER), IN(ACCEPT), IN(CONNECTED), SET(LUN), IN(ENDED), IN(CLEAR_NEXT), END };
@@ -91,7 +95,7 @@ struct row {
 /* A row: from a fresh agent, walk path, then feed input (arg) and expect rc
  * and act, then the agent: state and type (effective), status (chosen), next
  * (NULL for none), rt (routable), since (NEW: the input's time, KEPT: as it
- * was) and the phase it is in. The first 98 rows are every phase with every
+ * was) and the phase it is in. The first 120 rows are every phase with every
  * input, in enum order. */
 static const struct row rows[] = {
 	/*  name                                           path            input         arg  rc       act     state                    type          status       next     rt since phase */
@@ -110,6 +114,7 @@ static const struct row rows[] = {
 	ROW("idle + clear",                                idle,           CLEAR,        NA,  -EINVAL, NONE,   "Available",             ROUTABLE,     "Available", NULL,    1, KEPT, IDLE),
 	ROW("idle + media-down",                           idle,           MEDIA_DOWN,   NA,  0,       NONE,   "Error",                 ERROR,        "Available", NULL,    0, NEW,  IDLE),
 	ROW("idle + media-up",                             idle,           MEDIA_UP,     NA,  0,       NONE,   "Available",             ROUTABLE,     "Available", NULL,    1, KEPT, IDLE),
+	ROW("idle + agent-failed",                           idle,           AGENT_FAILED, NA,  -EINVAL, NONE,   "Available",             ROUTABLE,     "Available", NULL,    1, KEPT, IDLE),
 	/* ringing: an offer rings */
 	ROW("ringing + set-status",                        ringing,        SET_STATUS,   LUN, 0,       NONE,   "PendingBusy",           SYSTEM,       "Available", "Lunch", 0, KEPT, RINGING),
 	ROW("ringing + clear-next",                        ringing,        CLEAR_NEXT,   NA,  0,       NONE,   "PendingBusy",           SYSTEM,       "Available", NULL,    0, KEPT, RINGING),
@@ -125,6 +130,7 @@ static const struct row rows[] = {
 	ROW("ringing + clear",                             ringing,        CLEAR,        NA,  -EINVAL, NONE,   "PendingBusy",           SYSTEM,       "Available", NULL,    0, KEPT, RINGING),
 	ROW("ringing + media-down",                        ringing,        MEDIA_DOWN,   NA,  0,       NONE,   "Error",                 ERROR,        "Available", NULL,    0, NEW,  IDLE),
 	ROW("ringing + media-up",                          ringing,        MEDIA_UP,     NA,  0,       NONE,   "PendingBusy",           SYSTEM,       "Available", NULL,    0, KEPT, RINGING),
+	ROW("ringing + agent-failed",                        ringing,        AGENT_FAILED, NA,  -EINVAL, NONE,   "PendingBusy",           SYSTEM,       "Available", NULL,    0, KEPT, RINGING),
 	/* accepting: accepted, not yet connected */
 	ROW("accepting + set-status",                      accepting,      SET_STATUS,   LUN, 0,       NONE,   "PendingBusy",           SYSTEM,       "Available", "Lunch", 0, KEPT, ACCEPTING),
 	ROW("accepting + clear-next",                      accepting,      CLEAR_NEXT,   NA,  0,       NONE,   "PendingBusy",           SYSTEM,       "Available", NULL,    0, KEPT, ACCEPTING),
@@ -140,6 +146,7 @@ static const struct row rows[] = {
 	ROW("accepting + clear",                           accepting,      CLEAR,        NA,  -EINVAL, NONE,   "PendingBusy",           SYSTEM,       "Available", NULL,    0, KEPT, ACCEPTING),
 	ROW("accepting + media-down",                      accepting,      MEDIA_DOWN,   NA,  0,       NONE,   "Error",                 ERROR,        "Available", NULL,    0, NEW,  IDLE),
 	ROW("accepting + media-up",                        accepting,      MEDIA_UP,     NA,  0,       NONE,   "PendingBusy",           SYSTEM,       "Available", NULL,    0, KEPT, ACCEPTING),
+	ROW("accepting + agent-failed",                      accepting,      AGENT_FAILED, NA,  0,       NONE,   "FailedConnectAgent",    ERROR,        "Available", NULL,    0, NEW, AGENT_FAILED),
 	/* dialing: outbound, not yet answered */
 	ROW("dialing + set-status",                        dialing,        SET_STATUS,   LUN, 0,       NONE,   "CallingCustomer",       SYSTEM,       "Available", "Lunch", 0, KEPT, DIALING),
 	ROW("dialing + clear-next",                        dialing,        CLEAR_NEXT,   NA,  0,       NONE,   "CallingCustomer",       SYSTEM,       "Available", NULL,    0, KEPT, DIALING),
@@ -155,6 +162,7 @@ static const struct row rows[] = {
 	ROW("dialing + clear",                             dialing,        CLEAR,        NA,  -EINVAL, NONE,   "CallingCustomer",       SYSTEM,       "Available", NULL,    0, KEPT, DIALING),
 	ROW("dialing + media-down",                        dialing,        MEDIA_DOWN,   NA,  0,       NONE,   "Error",                 ERROR,        "Available", NULL,    0, NEW,  IDLE),
 	ROW("dialing + media-up",                          dialing,        MEDIA_UP,     NA,  0,       NONE,   "CallingCustomer",       SYSTEM,       "Available", NULL,    0, KEPT, DIALING),
+	ROW("dialing + agent-failed",                          dialing,        AGENT_FAILED, NA,  0,       NONE,   "FailedConnectAgent",    ERROR,        "Available", NULL,    0, NEW,  AGENT_FAILED),
 	/* connected */
 	ROW("connected + set-status",                      connected,      SET_STATUS,   LUN, 0,       NONE,   "Busy",                  SYSTEM,       "Available", "Lunch", 0, KEPT, CONNECTED),
 	ROW("connected + clear-next",                      connected,      CLEAR_NEXT,   NA,  0,       NONE,   "Busy",                  SYSTEM,       "Available", NULL,    0, KEPT, CONNECTED),
@@ -170,6 +178,7 @@ static const struct row rows[] = {
 	ROW("connected + clear",                           connected,      CLEAR,        NA,  -EINVAL, NONE,   "Busy",                  SYSTEM,       "Available", NULL,    0, KEPT, CONNECTED),
 	ROW("connected + media-down",                      connected,      MEDIA_DOWN,   NA,  0,       NONE,   "Error",                 ERROR,        "Available", NULL,    0, NEW,  IDLE),
 	ROW("connected + media-up",                        connected,      MEDIA_UP,     NA,  0,       NONE,   "Busy",                  SYSTEM,       "Available", NULL,    0, KEPT, CONNECTED),
+	ROW("connected + agent-failed",                      connected,      AGENT_FAILED, NA,  -EINVAL, NONE,   "Busy",                  SYSTEM,       "Available", NULL,    0, KEPT, CONNECTED),
 	/* acw: after-contact work */
 	ROW("acw + set-status",                            acw,            SET_STATUS,   LUN, 0,       NONE,   "AfterContactWork",      SYSTEM,       "Available", "Lunch", 0, KEPT, ACW),
 	ROW("acw + clear-next",                            acw,            CLEAR_NEXT,   NA,  0,       NONE,   "AfterContactWork",      SYSTEM,       "Available", NULL,    0, KEPT, ACW),
@@ -185,6 +194,7 @@ static const struct row rows[] = {
 	ROW("acw + clear",                                 acw,            CLEAR,        NA,  0,       NONE,   "Available",             ROUTABLE,     "Available", NULL,    1, NEW,  IDLE),
 	ROW("acw + media-down",                            acw,            MEDIA_DOWN,   NA,  0,       NONE,   "Error",                 ERROR,        "Available", NULL,    0, NEW,  ACW),
 	ROW("acw + media-up",                              acw,            MEDIA_UP,     NA,  0,       NONE,   "AfterContactWork",      SYSTEM,       "Available", NULL,    0, KEPT, ACW),
+	ROW("acw + agent-failed",                            acw,            AGENT_FAILED, NA,  -EINVAL, NONE,   "AfterContactWork",      SYSTEM,       "Available", NULL,    0, KEPT, ACW),
 	/* failed: an outbound call failed */
 	ROW("failed + set-status",                         failed,         SET_STATUS,   LUN, 0,       NONE,   "Lunch",                 NOT_ROUTABLE, "Lunch",     NULL,    0, NEW,  IDLE),
 	ROW("failed + clear-next",                         failed,         CLEAR_NEXT,   NA,  0,       NONE,   "FailedConnectCustomer", ERROR,        "Available", NULL,    0, KEPT, FAILED),
@@ -200,6 +210,23 @@ static const struct row rows[] = {
 	ROW("failed + clear",                              failed,         CLEAR,        NA,  0,       NONE,   "Available",             ROUTABLE,     "Available", NULL,    1, NEW,  IDLE),
 	ROW("failed + media-down",                         failed,         MEDIA_DOWN,   NA,  0,       NONE,   "Error",                 ERROR,        "Available", NULL,    0, NEW,  FAILED),
 	ROW("failed + media-up",                           failed,         MEDIA_UP,     NA,  0,       NONE,   "FailedConnectCustomer", ERROR,        "Available", NULL,    0, KEPT, FAILED),
+	ROW("failed + agent-failed",                         failed,         AGENT_FAILED, NA,  -EINVAL, NONE,   "FailedConnectCustomer", ERROR,        "Available", NULL,    0, KEPT, FAILED),
+	/* agent failed: the desk phone did not answer; the offer rings on */
+	ROW("agent-failed + set-status",                     agent_failed,   SET_STATUS,   LUN, 0,       NONE,   "FailedConnectAgent",    ERROR,        "Available", "Lunch", 0, KEPT, AGENT_FAILED),
+	ROW("agent-failed + clear-next",                     agent_failed,   CLEAR_NEXT,   NA,  0,       NONE,   "FailedConnectAgent",    ERROR,        "Available", NULL,    0, KEPT, AGENT_FAILED),
+	ROW("agent-failed + offer",                          agent_failed,   OFFER,        NA,  0,       REFUSE, "FailedConnectAgent",    ERROR,        "Available", NULL,    0, KEPT, AGENT_FAILED),
+	ROW("agent-failed + accept",                         agent_failed,   ACCEPT,       NA,  0,       NONE,   "PendingBusy",           SYSTEM,       "Available", NULL,    0, NEW, ACCEPTING),
+	ROW("agent-failed + reject",                         agent_failed,   REJECT,       NA,  0,       NONE,   "Available",             ROUTABLE,     "Available", NULL,    1, NEW, IDLE),
+	ROW("agent-failed + ring-timeout",                   agent_failed,   RING_TIMEOUT, NA,  0,       NONE,   "MissedCallAgent",       ERROR,        "Available", NULL,    0, NEW, IDLE),
+	ROW("agent-failed + abandoned",                      agent_failed,   ABANDONED,    NA,  0,       NONE,   "Available",             ROUTABLE,     "Available", NULL,    1, NEW, IDLE),
+	ROW("agent-failed + dial",                           agent_failed,   DIAL,         NA,  -EINVAL, NONE,   "FailedConnectAgent",    ERROR,        "Available", NULL,    0, KEPT, AGENT_FAILED),
+	ROW("agent-failed + connected",                      agent_failed,   CONNECTED,    NA,  -EINVAL, NONE,   "FailedConnectAgent",    ERROR,        "Available", NULL,    0, KEPT, AGENT_FAILED),
+	ROW("agent-failed + dial-failed",                    agent_failed,   DIAL_FAILED,  NA,  -EINVAL, NONE,   "FailedConnectAgent",    ERROR,        "Available", NULL,    0, KEPT, AGENT_FAILED),
+	ROW("agent-failed + ended",                          agent_failed,   ENDED,        NA,  -EINVAL, NONE,   "FailedConnectAgent",    ERROR,        "Available", NULL,    0, KEPT, AGENT_FAILED),
+	ROW("agent-failed + clear",                            agent_failed,   CLEAR,        NA,  0,       NONE,   "Available",             ROUTABLE,     "Available", NULL,    1, NEW,  IDLE),
+	ROW("agent-failed + media-down",                     agent_failed,   MEDIA_DOWN,   NA,  0,       NONE,   "Error",                 ERROR,        "Available", NULL,    0, NEW, IDLE),
+	ROW("agent-failed + media-up",                       agent_failed,   MEDIA_UP,     NA,  0,       NONE,   "FailedConnectAgent",    ERROR,        "Available", NULL,    0, KEPT, AGENT_FAILED),
+	ROW("agent-failed + agent-failed",                   agent_failed,   AGENT_FAILED, NA,  -EINVAL, NONE,   "FailedConnectAgent",    ERROR,        "Available", NULL,    0, KEPT, AGENT_FAILED),
 
 	/* A status chosen during a contact becomes next, applied when the agent is free. */
 	ROW("next: kept when the call ends",               busy_next,      ENDED,        NA,  0,       NONE,   "AfterContactWork",      SYSTEM,       "Available", "Lunch", 0, NEW,  ACW),
@@ -256,6 +283,13 @@ static const struct row rows[] = {
 	ROW("acw, media down: media up resumes ACW",       acw_down,       MEDIA_UP,     NA,  0,       NONE,   "AfterContactWork",      SYSTEM,       "Available", NULL,    0, NEW,  ACW),
 	ROW("acw, media down: clear",                      acw_down,       CLEAR,        NA,  0,       NONE,   "Error",                 ERROR,        "Available", NULL,    0, KEPT, IDLE),
 	ROW("failed, media down: media up resumes it",     failed_down,    MEDIA_UP,     NA,  0,       NONE,   "FailedConnectCustomer", ERROR,        "Available", NULL,    0, NEW,  FAILED),
+
+	/* FailedConnectAgent: a chosen status waits; accepting again rings the
+	 * desk phone again; the chosen status applies when the offer ends. */
+	ROW("agent failed: next applied at the timeout",   af_next,        RING_TIMEOUT, NA,  0,       NONE,   "Lunch",                 NOT_ROUTABLE, "Lunch",     NULL,    0, NEW,  IDLE),
+	ROW("agent failed: accepted again, connected",     af_again,       CONNECTED,    NA,  0,       NONE,   "Busy",                  SYSTEM,       "Available", NULL,    0, NEW,  CONNECTED),
+	ROW("agent failed: dialing out, cleared, next",    af_dial_next,   CLEAR,        NA,  0,       NONE,   "Lunch",                 NOT_ROUTABLE, "Lunch",     NULL,    0, NEW,  IDLE),
+	ROW("agent failed: accepted again, fails again",   af_again,       AGENT_FAILED, NA,  0,       NONE,   "FailedConnectAgent",    ERROR,        "Available", NULL,    0, NEW,  AGENT_FAILED),
 
 	/* Unknown status index. */
 	ROW("unknown status 4 when idle",                  idle,           SET_STATUS,   4,   -ENOENT, NONE,   "Available",             ROUTABLE,     "Available", NULL,    1, KEPT, IDLE),
@@ -562,6 +596,7 @@ static void test_table_complete(void)
 {
 	static const struct step *const by_phase[AGENT_PHASE_COUNT] = {
 		idle, ringing, accepting, dialing, connected, acw, failed,
+		agent_failed,
 	};
 	struct tap_case v = { .len = 0 };
 	int p, i;

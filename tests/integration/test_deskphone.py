@@ -1,0 +1,304 @@
+"""Desk phone mode with real parties on 127.0.0.1.
+
+The agent's desk phone is its own baresip (tone 550 Hz), reached through
+the dial plan (dial_template) at an E.164 extension; the customer is a
+baresip with 440 Hz, the third party one with 880 Hz, and ccpd's own
+audio source plays 660 Hz, which nobody should hear while the desk phone
+is in use.  As in test_callcontrol, a party's own recording stops at its
+first hold (baresip 1.0.0), so what a held party hears afterwards is read
+from what ccpd's baresip sent to it.
+"""
+
+import time
+
+import pytest
+
+import peers
+from test_callcontrol import (AGENT, CUSTOMER, THIRD, TALK, conn_event,
+                              dumps, note, show, wait_packets)
+
+DESK = 550
+EXTENSION = "+442071838750"
+TONES4 = [AGENT, CUSTOMER, THIRD, DESK]
+
+
+def report4(path, start, end):
+    """As test_callcontrol.report, with the four tones; negative times
+    count from the end (a recording has gaps where no audio came)."""
+    total = peers.read_wav(path, 0)
+    total = len(total[0]) / float(total[1])
+    if start < 0:
+        start += total
+    if end <= 0:
+        end += total
+    return peers.tone_report(path, TONES4, skip_ms=int(start * 1000),
+                             max_ms=int((end - start) * 1000))
+
+
+def sent4(d, index, t0, start, end):
+    paths = dumps(d.snd_dir, "enc")
+    assert len(paths) > index, paths
+    return peers.tone_report(paths[index], TONES4,
+                             skip_ms=int((start - t0) * 1000),
+                             max_ms=int((end - start) * 1000))
+
+
+def best(rep):
+    if rep["rms"] < peers.SILENCE_RMS or rep["seconds"] < 0.3:
+        return None
+    f = max(rep["power"], key=lambda k: rep["power"][k])
+    return f if rep["share"][f] >= 0.3 else None
+
+
+def make_desk(answermode="auto"):
+    # the dial plan sends the number without its + ({number})
+    return peers.BaresipPeer(name="desk", user=EXTENSION[1:], tone=DESK,
+                             answermode=answermode).start()
+
+
+@pytest.fixture
+def desk():
+    p = make_desk()
+    yield p
+    p.stop()
+
+
+@pytest.fixture
+def silent_desk():
+    p = make_desk("manual")
+    yield p
+    p.stop()
+
+
+def make_agent(make_ccpd, desk, **extra):
+    snd = peers._mkdtemp("ccpd-snd-")
+    opts = {"audio_source": "ausine,%d" % AGENT, "snd_path": snd,
+            "dial_template": "sip:{number}@127.0.0.1:%d" % desk.sip_port}
+    opts.update(extra)
+    d = make_ccpd(options=opts)
+    d.snd_dir = snd
+    d.c = d.client()
+    d.c.call("events.subscribe")
+    return d
+
+
+def check_schema(d):
+    from test_schema import Schema, load_schema
+    schema = Schema(load_schema())
+    while not d.c.events.empty():
+        d.c.seen.append(d.c.events.get())
+    problems = []
+    for ev in d.c.seen:
+        problems += ["%s: %s" % (ev["type"], p) for p in schema.problems(
+            "/events/%s" % ev["type"], ev["data"])]
+    assert not problems, "\n".join(problems[:10])
+
+
+@pytest.fixture
+def customer():
+    p = peers.BaresipPeer(name="customer", tone=CUSTOMER).start()
+    yield p
+    p.stop()
+
+
+@pytest.fixture
+def third():
+    p = peers.BaresipPeer(name="third", user="third", tone=THIRD,
+                          answermode="auto").start()
+    yield p
+    p.stop()
+
+
+def ring(d, customer):
+    d.c.call("agent.setState", {"state": "Available"})
+    d.c.wait_state("Available")
+    customer.dial(d.sip_uri)
+    return d.c.wait_event("contact.incoming")["data"]["contact"]["contactId"]
+
+
+def test_set_configuration_checks_the_extension(make_ccpd, desk):
+    d = make_agent(make_ccpd, desk)
+    conf = d.c.call("agent.getConfiguration")
+    assert conf["softphoneEnabled"] is True and conf["extension"] is None
+    bad = [({"softphoneEnabled": False}, -32602),
+           ({"softphoneEnabled": "no", "extension": EXTENSION}, -32602),
+           ({"softphoneEnabled": False, "extension": "12345"}, -32005),
+           ({"softphoneEnabled": False, "extension": "+44 20"}, -32005),
+           ({"softphoneEnabled": False, "extension": "sip:desk@x"}, -32005),
+           ({"softphoneEnabled": False, "extension": 42}, -32602)]
+    for params, code in bad:
+        ans = d.c.request("agent.setConfiguration", params)
+        assert ans.get("error", {}).get("code") == code, (params, ans)
+    conf = d.c.call("agent.setConfiguration",
+                    {"softphoneEnabled": False,
+                     "extension": "+44 20 7183 8750"})
+    assert conf["softphoneEnabled"] is False
+    assert conf["extension"] == EXTENSION
+    assert d.c.call("agent.getConfiguration")["extension"] == EXTENSION
+    # ccpctl: the same through config set
+    r = d.ctl("config", "set", "softphone")
+    assert r.returncode == 0, r
+    assert d.c.call("agent.getConfiguration")["softphoneEnabled"] is True
+    r = d.ctl("config", "set", "deskphone", "12345")
+    assert r.returncode == 1 and "E.164" in r.stderr, r
+    r = d.ctl("config", "set", "deskphone")
+    assert r.returncode == 2, r
+    r = d.ctl("--json", "config", "set", "deskphone", EXTENSION)
+    assert r.returncode == 0 and '"softphoneEnabled":false' in r.stdout, r
+    check_schema(d)
+
+
+def test_desk_phone_connects_the_customer(make_ccpd, desk, customer):
+    d = make_agent(make_ccpd, desk)
+    d.c.call("agent.setConfiguration",
+             {"softphoneEnabled": False, "extension": EXTENSION})
+    cid = ring(d, customer)
+    d.c.call("contact.accept", {"contactId": cid})
+    # answering at once, baresip reports no CALL_INCOMING
+    desk.wait_event("CALL_ESTABLISHED", 10)
+    d.c.wait_event("contact.connected")
+    customer.wait_event("CALL_ESTABLISHED", 10)
+    t0 = time.monotonic()
+    assert d.c.call("agent.getState")["state"] == "Busy"
+    time.sleep(2 * TALK)
+    # hold and resume from a client: the desk phone stays on the line
+    d.c.call("connection.hold", {"contactId": cid})
+    conn_event(d, cid + "-1", "hold")
+    time.sleep(1.0)
+    d.c.call("connection.resume", {"contactId": cid})
+    conn_event(d, cid + "-1", "connected")
+    t_resume = time.monotonic()
+    wait_packets(customer, 40)
+    time.sleep(TALK)
+    t_end = time.monotonic()
+    d.c.call("connection.destroy", {"contactId": cid})
+    d.c.wait_event("contact.acw")
+    desk.wait_event("CALL_CLOSED", 10)
+    customer.wait_event("CALL_CLOSED", 10)
+    desk_heard = report4(desk.wait_heard_wav(5), 0.5, 2 * TALK - 0.2)
+    cust_heard = report4(customer.wait_heard_wav(5), 0.5, 2 * TALK - 0.2)
+    # ccpd's recordings: the desk phone's call first, then the
+    # customer's, a second apart
+    assert len(dumps(d.snd_dir, "enc")) == 2
+    after = sent4(d, 1, t0, t_resume + 0.5, t_end - 0.2)
+    note("desk phone: the desk phone heard", desk_heard)
+    note("desk phone: the customer heard", cust_heard)
+    note("desk phone: sent to the customer after hold and resume", after)
+    assert best(desk_heard) == CUSTOMER, show(desk_heard)
+    assert best(cust_heard) == DESK, show(cust_heard)
+    assert cust_heard["share"][AGENT] < 0.05, show(cust_heard)
+    assert best(after) == DESK, show(after)
+    d.c.call("contact.clear", {"contactId": cid})
+    d.c.wait_state("Available")
+    check_schema(d)
+
+
+def test_desk_phone_consult_and_conference(make_ccpd, desk, customer,
+                                           third):
+    d = make_agent(make_ccpd, desk)
+    d.c.call("agent.setConfiguration",
+             {"softphoneEnabled": False, "extension": EXTENSION})
+    cid = ring(d, customer)
+    d.c.call("contact.accept", {"contactId": cid})
+    d.c.wait_event("contact.connected")
+    customer.wait_event("CALL_ESTABLISHED", 10)
+    time.sleep(1.0)
+    tid = d.c.call("contact.addConnection",
+                   {"contactId": cid, "endpoint": third.uri})["connectionId"]
+    conn_event(d, tid, "connected")
+    third.wait_event("CALL_ESTABLISHED", 10)
+    time.sleep(TALK)
+    d.c.call("contact.conferenceConnections", {"contactId": cid})
+    wait_packets(customer, 40)
+    time.sleep(3.0)
+    t_mix = time.monotonic()
+    time.sleep(2.0)
+    t_end = time.monotonic()
+    d.c.call("connection.destroy", {"contactId": cid,
+                                    "connectionId": tid})
+    conn_event(d, tid, "disconnected")
+    third.wait_event("CALL_CLOSED", 10)
+    thr = third.wait_heard_wav(5)
+    consult = report4(thr, 0.4, TALK - 0.2)
+    # the third party's call ended right after t_end
+    mixed = report4(thr, -(t_end - t_mix) + 0.2, -0.3)
+    note("desk phone: the third party heard during the consult", consult)
+    note("desk phone: the third party heard in the conference", mixed)
+    assert best(consult) == DESK, show(consult)
+    assert mixed["share"][DESK] >= 0.2 and \
+        mixed["share"][CUSTOMER] >= 0.2, show(mixed)
+    assert mixed["share"][AGENT] < 0.05, show(mixed)
+    d.c.call("connection.destroy", {"contactId": cid})
+    d.c.wait_event("contact.acw")
+    desk.wait_event("CALL_CLOSED", 10)
+    check_schema(d)
+
+
+def test_desk_phone_not_answering(make_ccpd, silent_desk, customer):
+    d = make_agent(make_ccpd, silent_desk, desk_phone_timeout="2")
+    d.c.call("agent.setConfiguration",
+             {"softphoneEnabled": False, "extension": EXTENSION})
+    cid = ring(d, customer)
+    d.c.call("contact.accept", {"contactId": cid})
+    silent_desk.wait_event("CALL_INCOMING", 10)
+    d.c.wait_state("FailedConnectAgent", 10)
+    ev = d.c.wait_event("contact.incoming", 10)["data"]["contact"]
+    assert ev["contactId"] == cid and ev["state"] == "incoming"
+    silent_desk.wait_event("CALL_CLOSED", 10)
+    st = d.c.call("agent.getState")
+    assert st["state"] == "FailedConnectAgent" and st["type"] == "error"
+    # the customer is not lost: still ringing, never answered, not ended
+    time.sleep(1.0)
+    assert not [e for e in customer.events
+                if e.get("type") in ("CALL_ESTABLISHED", "CALL_CLOSED")]
+    assert d.c.call("contact.get", {"contactId": cid})["state"] == \
+        "incoming"
+    # back to the softphone, no restart: accepting again connects
+    pid = d.baresip_pid(d.c)
+    conf = d.c.call("agent.setConfiguration", {"softphoneEnabled": True})
+    assert conf["softphoneEnabled"] is True
+    d.c.call("contact.accept", {"contactId": cid})
+    d.c.wait_event("contact.connected")
+    customer.wait_event("CALL_ESTABLISHED", 10)
+    assert d.c.call("agent.getState")["state"] == "Busy"
+    assert d.baresip_pid(d.c) == pid
+    time.sleep(TALK)
+    customer.hangup()
+    d.c.wait_event("contact.acw")
+    heard = report4(customer.wait_heard_wav(5), 0.3, -0.2)
+    note("back to softphone: the customer heard", heard)
+    assert best(heard) == AGENT, show(heard)
+    check_schema(d)
+
+
+def test_desk_phone_dials_out(make_ccpd, desk):
+    callee = peers.BaresipPeer(name="callee", user="callee", tone=CUSTOMER,
+                               answermode="auto").start()
+    try:
+        d = make_agent(make_ccpd, desk)
+        d.c.call("agent.setConfiguration",
+                 {"softphoneEnabled": False, "extension": EXTENSION})
+        d.c.call("agent.setState", {"state": "Available"})
+        cid = d.c.call("agent.connect", {"endpoint": callee.uri})[
+            "contactId"]
+        d.c.wait_state("CallingCustomer")
+        # the desk phone first, the customer once it answered
+        answered = desk.wait_event("CALL_ESTABLISHED", 10)["_time"]
+        reached = callee.wait_event("CALL_ESTABLISHED", 10)["_time"]
+        assert answered < reached
+        d.c.wait_event("contact.connected")
+        assert d.c.call("agent.getState")["state"] == "Busy"
+        time.sleep(2 * TALK)
+        d.c.call("connection.destroy", {"contactId": cid})
+        d.c.wait_event("contact.acw")
+        desk.wait_event("CALL_CLOSED", 10)
+        callee.wait_event("CALL_CLOSED", 10)
+        desk_heard = report4(desk.wait_heard_wav(5), -2 * TALK + 0.5, -0.3)
+        callee_heard = report4(callee.wait_heard_wav(5), 0.5, -0.3)
+        note("desk phone, dialing out: the desk phone heard", desk_heard)
+        note("desk phone, dialing out: the customer heard", callee_heard)
+        assert best(desk_heard) == CUSTOMER, show(desk_heard)
+        assert best(callee_heard) == DESK, show(callee_heard)
+        check_schema(d)
+    finally:
+        callee.stop()
