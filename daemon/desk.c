@@ -102,6 +102,8 @@ struct desk {
 	unsigned bridge_seq;
 	struct store *st;
 	char caller_id[PHONE_E164_MAX];
+	/* the region of the user at the desk, from the store ("" for none) */
+	char user_region[4];
 	/* the user logged in at the desk ("" for none) and who is acting */
 	char user[65];
 	char user_display[129];
@@ -120,6 +122,13 @@ struct desk {
 	char desk_uri[CCPD_MAX_ENDPOINT + 128];
 	struct line line;
 };
+
+/* National numbers are read in the region of the user at the desk, else
+ * the agent's or the instance's setting. */
+static const char *desk_region(const struct desk *d)
+{
+	return d->user_region[0] ? d->user_region : conf_default_region(d->conf);
+}
 
 static int fail(struct desk_err *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -579,7 +588,7 @@ static int set_customer_number(struct desk *d, struct contact *c,
 
 	if (!text)
 		return 0;
-	r = phone_parse(text, conf_default_region(d->conf), &n, &why);
+	r = phone_parse(text, desk_region(d), &n, &why);
 	if (r == -EINVAL)
 		return 0;
 	if (r < 0)
@@ -2403,7 +2412,7 @@ static int endpoint_uri(struct desk *d, const char *endpoint, char *uri,
 			size_t size, char *e164, size_t e164_size,
 			struct desk_err *e)
 {
-	const char *region = conf_default_region(d->conf);
+	const char *region = desk_region(d);
 	struct phone_number *n = NULL;
 	char quick[CCPD_MAX_ENDPOINT + 1];
 	enum phone_error why;
@@ -2553,7 +2562,7 @@ dialing:
 
 const char *desk_default_region(const struct desk *d)
 {
-	return conf_default_region(d->conf);
+	return desk_region(d);
 }
 
 cJSON *desk_states_json(const struct desk *d)
@@ -2608,8 +2617,8 @@ cJSON *desk_config_json(const struct desk *d)
 		cJSON_AddStringToObject(o, "username", d->user);
 	else
 		cJSON_AddNullToObject(o, "username");
-	add_str_or_null(o, "region", *conf_default_region(d->conf) ?
-			conf_default_region(d->conf) : NULL);
+	add_str_or_null(o, "region", *desk_region(d) ?
+			desk_region(d) : NULL);
 	add_str_or_null(o, "callerId", caller_id_for(d));
 	cJSON_AddItemToObject(o, "dialableCountries",
 			      list_json(d->conf->dialable_countries));
@@ -2747,6 +2756,37 @@ bool desk_busy(const struct desk *d)
 	return contacts_count(d->contacts) > 0;
 }
 
+/* The desk takes on what the admin recorded for the user who arrives:
+ * their region, and their phone (a desk phone and its extension, or the
+ * softphone). When nobody is at the desk it is a softphone again. */
+static void apply_user(struct desk *d)
+{
+	const char *phone = NULL, *ext = NULL, *region = NULL;
+	struct desk_err e = { 0 };
+	cJSON *row = NULL;
+
+	if (d->user[0] && d->st &&
+	    store_get(d->st, &store_users, d->user, &row) == 0) {
+		phone = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+			row, "phoneType"));
+		ext = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+			row, "extension"));
+		region = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+			row, "region"));
+	}
+	snprintf(d->user_region, sizeof(d->user_region), "%s",
+		 region ? region : "");
+	if (phone && strcmp(phone, "deskphone") == 0 && ext) {
+		if (desk_set_config(d, false, ext, &e) < 0)
+			log_warning("desk: cannot use %s's desk phone %s: %s",
+				    d->user, ext, e.reason);
+	} else if (d->deskphone && desk_set_config(d, true, NULL, &e) < 0) {
+		log_warning("desk: cannot go back to the softphone: %s",
+			    e.reason);
+	}
+	cJSON_Delete(row);
+}
+
 int desk_set_user(struct desk *d, const char *username, const char *display,
 		  struct desk_err *e)
 {
@@ -2785,6 +2825,7 @@ int desk_set_user(struct desk *d, const char *username, const char *display,
 	now = util_now_ms();
 	record(d, "desk.user", now, false, NULL, data);
 	cJSON_Delete(data);
+	apply_user(d);
 	free(d->agent_text);
 	d->agent_text = NULL;
 	return 0;

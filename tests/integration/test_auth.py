@@ -456,3 +456,27 @@ def test_another_user_cannot_log_in_while_a_contact_is_live(make_ccpd,
     assert b.call("agent.getState")["status"] == "Offline"
     rows = root.call("contact.history")
     assert rows[0]["contactId"] == cid
+
+
+def test_the_desk_takes_the_users_phone_and_region(make_ccpd):
+    """What the admin records for a user follows them to the desk: a desk
+    phone and its extension, and the region their national numbers are
+    read in; when they leave, the desk is a softphone again."""
+    d = auth_daemon(make_ccpd, dial_template="sip:{e164}@127.0.0.1:9",
+                    region="US")
+    root = d.client()
+    add_user(root, "gina", phoneType="deskphone",
+             extension="+442071838751", region="GB")
+    assert root.call("agent.getConfiguration")["softphoneEnabled"] is True
+    c = nobody(d)
+    login(c, "gina")
+    conf = c.call("agent.getConfiguration")
+    assert conf["softphoneEnabled"] is False
+    assert conf["extension"] == "+442071838751"
+    assert conf["region"] == "GB"
+    # a national GB number is read in gina's region, not the instance's
+    n = c.call("phone.normalize", {"number": "020 7183 8750"})
+    assert n["e164"] == "+442071838750"
+    c.call("session.logout")
+    conf = root.call("agent.getConfiguration")
+    assert conf["softphoneEnabled"] is True and conf["region"] == "US"
