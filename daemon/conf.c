@@ -45,6 +45,20 @@ static const struct setting settings[] = {
 	S(initial_status,   K_STR,  0, 0, "Offline"),
 	S(audio_source,     K_STR,  0, 0, "auto"),
 	S(audio_player,     K_STR,  0, 0, "auto"),
+	S(audio_ringer,     K_STR,  0, 0, "auto"),
+	S(audio_check_interval, K_UINT, 0, 3600, "2"),
+	S(audio_test_duration, K_UINT, 1, 30, "3"),
+	S(vu_interval,      K_UINT, 0, 60000, "500"),
+	S(mic_silence_timeout, K_UINT, 0, 3600, "10"),
+	S(stun_server,      K_STR,  0, 0, ""),
+	S(turn_server,      K_STR,  0, 0, ""),
+	S(turn_transport,   K_STR,  0, 0, "udp"),
+	S(turn_user,        K_STR,  0, 0, ""),
+	S(turn_password,    K_STR,  0, 0, ""),
+	S(ice,              K_BOOL, 0, 0, "false"),
+	S(srtp,             K_STR,  0, 0, "off"),
+	S(srtp_policy,      K_STR,  0, 0, "offered"),
+	S(sip_check_uri,    K_STR,  0, 0, ""),
 	S(baresip,          K_STR,  0, 0, "/usr/bin/baresip"),
 	S(baresip_modules,  K_STR,  0, 0, "/usr/lib/baresip/modules"),
 	S(rtp_ports,        K_STR,  0, 0, "16384-32767"),
@@ -743,6 +757,46 @@ static int check_quick_connects(const struct conf *c, char *err,
 	return r;
 }
 
+static bool one_of(const char *v, const char *a, const char *b,
+		   const char *c3)
+{
+	return strcmp(v, a) == 0 || strcmp(v, b) == 0 ||
+		(c3 && strcmp(v, c3) == 0);
+}
+
+/* The network settings end up inside baresip's account line: no
+ * separators there, and the choices named. */
+static int check_network(const struct conf *c, char *err, size_t err_size)
+{
+	int r;
+
+	if (!one_of(c->turn_transport, "udp", "tcp", "tls")) {
+		snprintf(err, err_size, "turn_transport: '%s' is not udp, tcp "
+			 "or tls", c->turn_transport);
+		return -EINVAL;
+	}
+	if (!one_of(c->srtp, "off", "sdes", "dtls")) {
+		snprintf(err, err_size, "srtp: '%s' is not off, sdes or dtls",
+			 c->srtp);
+		return -EINVAL;
+	}
+	if (!one_of(c->srtp_policy, "offered", "required", NULL)) {
+		snprintf(err, err_size, "srtp_policy: '%s' is neither offered "
+			 "nor required", c->srtp_policy);
+		return -EINVAL;
+	}
+	if ((r = check_account_text("stun_server", c->stun_server,
+				    " \t\";<>?", err, err_size)) < 0 ||
+	    (r = check_account_text("turn_server", c->turn_server,
+				    " \t\";<>?", err, err_size)) < 0 ||
+	    (r = check_account_text("turn_user", c->turn_user,
+				    " \t\";<>", err, err_size)) < 0 ||
+	    (r = check_account_text("turn_password", c->turn_password,
+				    " \t\";<>", err, err_size)) < 0)
+		return r;
+	return 0;
+}
+
 static int check_http(struct conf *c, char *err, size_t err_size);
 
 int conf_finish(struct conf *c, char *err, size_t err_size)
@@ -799,6 +853,9 @@ int conf_finish(struct conf *c, char *err, size_t err_size)
 			 "bridge nor refer", c->transfer_method);
 		return -EINVAL;
 	}
+	r = check_network(c, err, err_size);
+	if (r < 0)
+		return r;
 	r = check_quick_connects(c, err, err_size);
 	if (r < 0)
 		return r;

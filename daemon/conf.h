@@ -26,6 +26,20 @@ struct conf {
 	char *initial_status;
 	char *audio_source;
 	char *audio_player;
+	char *audio_ringer;             /* "auto": the speaker */
+	unsigned audio_check_interval;  /* s between device checks, 0: off */
+	unsigned audio_test_duration;   /* s of the microphone check */
+	unsigned vu_interval;           /* ms between level events, 0: off */
+	unsigned mic_silence_timeout;   /* s of a silent microphone, 0: off */
+	char *stun_server;              /* host[:port] */
+	char *turn_server;              /* host[:port] */
+	char *turn_transport;           /* udp, tcp, tls */
+	char *turn_user;
+	char *turn_password;
+	bool ice;
+	char *srtp;                     /* off, sdes, dtls */
+	char *srtp_policy;              /* offered, required */
+	char *sip_check_uri;            /* network.check's OPTIONS target */
 	char *baresip;
 	char *baresip_modules;
 	char *rtp_ports;

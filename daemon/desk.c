@@ -24,6 +24,7 @@
 #include "media.h"
 #include "phone.h"
 #include "metrics.h"
+#include "sound.h"
 #include "store.h"
 #include "util.h"
 
@@ -121,6 +122,16 @@ struct desk {
 	char extension[PHONE_E164_MAX];
 	char desk_uri[CCPD_MAX_ENDPOINT + 128];
 	struct line line;
+	/* audio devices: the user's choice (store), those in use */
+	struct store_audio chosen;
+	char active[3][128];    /* microphone, speaker, ringer; "" default */
+	bool audio_known;
+	struct tmr audio_tmr;
+	struct sound_ring *ring;
+	struct sound_test *test;
+	uint64_t vu_last[2];    /* tx, rx: the last level event */
+	uint64_t mic_heard;     /* the last time the microphone was heard */
+	bool mic_silent;        /* said so already */
 };
 
 /* National numbers are read in the region of the user at the desk, else
@@ -129,6 +140,10 @@ static const char *desk_region(const struct desk *d)
 {
 	return d->user_region[0] ? d->user_region : conf_default_region(d->conf);
 }
+
+static void update_ringer(struct desk *d);
+static void audio_level(struct desk *d, const struct media_event *ev);
+static void on_audio_error(struct desk *d, const struct media_event *ev);
 
 static int fail(struct desk_err *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -321,6 +336,7 @@ static void publish(struct desk *d, const char *type, const struct contact *c)
 	cJSON_AddItemToObject(data, "contact", contact_to_json(c));
 	record(d, type, now, true, contact_id(c), data);
 	events_emit_at(d->ev, type, data, now);
+	update_ringer(d);
 }
 
 /* A contact event with more to say than the contact (data holds it, and
@@ -860,7 +876,7 @@ static void on_transfer_failed(struct desk *d, struct contact *c,
 
 static void set_reg(struct desk *d, enum reg_state st, const char *reason);
 
-static void on_media_event(const struct media_event *ev, void *arg)
+static void media_event(const struct media_event *ev, void *arg)
 {
 	struct desk *d = arg;
 	struct contact *c = NULL;
@@ -930,6 +946,13 @@ static void on_media_event(const struct media_event *ev, void *arg)
 	case MEDIA_EV_REGISTER_FAIL:
 		set_reg(d, REG_FAILED, ev->param);
 		return;
+	case MEDIA_EV_VU_TX:
+	case MEDIA_EV_VU_RX:
+		audio_level(d, ev);
+		return;
+	case MEDIA_EV_AUDIO_ERROR:
+		on_audio_error(d, ev);
+		return;
 	case MEDIA_EV_UNREGISTERING:
 	case MEDIA_EV_CALL_TRANSFER:
 	case MEDIA_EV_CALL_DTMF_START:
@@ -937,6 +960,15 @@ static void on_media_event(const struct media_event *ev, void *arg)
 	case MEDIA_EV_OTHER:
 		return;
 	}
+}
+
+static void on_media_event(const struct media_event *ev, void *arg)
+{
+	struct desk *d = arg;
+
+	media_event(ev, arg);
+	if (ev->type != MEDIA_EV_VU_TX && ev->type != MEDIA_EV_VU_RX)
+		update_ringer(d);
 }
 
 /* ---- registration ---- */
@@ -1902,6 +1934,9 @@ static void meeting_leg_event(struct desk *d, const struct media_event *ev,
 	case MEDIA_EV_REGISTER_OK:
 	case MEDIA_EV_REGISTER_FAIL:
 	case MEDIA_EV_UNREGISTERING:
+	case MEDIA_EV_VU_TX:
+	case MEDIA_EV_VU_RX:
+	case MEDIA_EV_AUDIO_ERROR:
 	case MEDIA_EV_OTHER:
 		return;
 	}
@@ -2168,6 +2203,9 @@ static void line_event(struct desk *d, const struct media_event *ev)
 	case MEDIA_EV_REGISTER_OK:
 	case MEDIA_EV_REGISTER_FAIL:
 	case MEDIA_EV_UNREGISTERING:
+	case MEDIA_EV_VU_TX:
+	case MEDIA_EV_VU_RX:
+	case MEDIA_EV_AUDIO_ERROR:
 	case MEDIA_EV_OTHER:
 		return;
 	}
@@ -2826,6 +2864,7 @@ int desk_set_user(struct desk *d, const char *username, const char *display,
 	record(d, "desk.user", now, false, NULL, data);
 	cJSON_Delete(data);
 	apply_user(d);
+	desk_audio_load(d);
 	free(d->agent_text);
 	d->agent_text = NULL;
 	return 0;
@@ -2991,6 +3030,7 @@ int desk_new(struct desk **ret, const struct conf *conf, struct events *ev,
 	d->ready_h = ready;
 	d->ready_arg = arg;
 	tmr_init(&d->line.tmr);
+	tmr_init(&d->audio_tmr);
 	r = metrics_new(&d->live, util_now_ms(), UINT64_MAX, NULL);
 	if (r < 0)
 		goto fail;
@@ -3039,6 +3079,7 @@ int desk_start(struct desk *d)
 	else
 		log_debug("desk: conference focus on 127.0.0.1:%u",
 			  focus_port(d->focus));
+	desk_audio_load(d);
 	return media_start(d->media);
 }
 
@@ -3046,6 +3087,9 @@ void desk_shutdown(struct desk *d)
 {
 	if (!d)
 		return;
+	tmr_cancel(&d->audio_tmr);
+	d->ring = sound_ring_free(d->ring);
+	d->test = sound_test_free(d->test);
 	media_shutdown(d->media);
 	record(d, "daemon.stop", util_now_ms(), false, NULL, NULL);
 }
@@ -3059,6 +3103,9 @@ struct desk *desk_free(struct desk *d)
 	meeting_free(d);
 	d->focus = focus_free(d->focus);
 	line_reset(d);
+	tmr_cancel(&d->audio_tmr);
+	d->ring = sound_ring_free(d->ring);
+	d->test = sound_test_free(d->test);
 	d->media = media_free(d->media);
 	if (d->contacts) {
 		for (c = contacts_first(d->contacts); c; c = contacts_next(c)) {
@@ -3081,4 +3128,332 @@ struct desk *desk_free(struct desk *d)
 	free(d->bridge[1]);
 	free(d);
 	return NULL;
+}
+
+/* ---- audio devices ----
+ *
+ * Each user chooses a microphone, a speaker and a ringer among the ALSA
+ * devices; the choice is kept in the store. A chosen device that is not
+ * there (unplugged) gives way to the configured default with an event,
+ * and is taken again when it comes back: the list is read again every
+ * audio_check_interval seconds. */
+
+static const char *const roles[3] = { "microphone", "speaker", "ringer" };
+
+static const char *chosen_of(const struct desk *d, int i)
+{
+	return i == 0 ? d->chosen.microphone : i == 1 ? d->chosen.speaker :
+		d->chosen.ringer;
+}
+
+/* What baresip is given for a role: "alsa,<name>", or the setting */
+static void baresip_device(const struct desk *d, int i, char *out,
+			   size_t size)
+{
+	const char *setting = i == 0 ? d->conf->audio_source :
+		d->conf->audio_player;
+
+	if (d->active[i][0])
+		snprintf(out, size, "alsa,%s", d->active[i]);
+	else
+		snprintf(out, size, "%s", setting);
+}
+
+static cJSON *audio_state_json(const struct desk *d)
+{
+	cJSON *o = cJSON_CreateObject(), *ch, *ac;
+	int i;
+
+	if (!o)
+		return NULL;
+	cJSON_AddBoolToObject(o, "soundCard", sound_card_present());
+	ch = cJSON_AddObjectToObject(o, "chosen");
+	ac = cJSON_AddObjectToObject(o, "active");
+	for (i = 0; i < 3; i++) {
+		const char *c = chosen_of(d, i);
+
+		if (*c)
+			cJSON_AddStringToObject(ch, roles[i], c);
+		else
+			cJSON_AddNullToObject(ch, roles[i]);
+		if (d->active[i][0])
+			cJSON_AddStringToObject(ac, roles[i], d->active[i]);
+		else
+			cJSON_AddNullToObject(ac, roles[i]);
+	}
+	return o;
+}
+
+/* Work out the devices in use; tell baresip and the clients of a change.
+ * reason: why, for the event. */
+static void audio_apply(struct desk *d, const char *reason)
+{
+	char active[3][128], src[160], play[160];
+	bool changed = !d->audio_known, fallback = false;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		const char *c = chosen_of(d, i);
+
+		active[i][0] = '\0';
+		if (*c && sound_device_present(c, i == 0))
+			snprintf(active[i], sizeof(active[i]), "%.127s", c);
+		else if (*c)
+			fallback = true;
+		if (strcmp(active[i], d->active[i]) != 0)
+			changed = true;
+	}
+	if (!changed)
+		return;
+	for (i = 0; i < 3; i++) {
+		if (d->audio_known && strcmp(active[i], d->active[i]) != 0)
+			log_notice("desk: %s now %s (%s)", roles[i],
+				   active[i][0] ? active[i] : "the default",
+				   reason);
+		memcpy(d->active[i], active[i], sizeof(d->active[i]));
+	}
+	d->audio_known = true;
+	baresip_device(d, 0, src, sizeof(src));
+	baresip_device(d, 1, play, sizeof(play));
+	/* while calls are joined through aubridge (leave, a desk phone, a
+	 * conference) their devices stay; the change applies after */
+	if (media_set_devices(d->media, src, play,
+			      !(d->bridge[0] || d->bridge[1] || d->deskphone ||
+				d->mtg)) < 0)
+		log_warning("desk: cannot switch baresip's audio devices, "
+			    "ignoring");
+	/* a ring under way moves to the new ringer */
+	d->ring = sound_ring_free(d->ring);
+	update_ringer(d);
+	{
+		cJSON *data = audio_state_json(d);
+
+		if (data) {
+			cJSON_AddStringToObject(data, "reason", reason);
+			cJSON_AddBoolToObject(data, "fallback", fallback);
+			events_emit(d->ev, "audio.devices", data);
+		}
+	}
+}
+
+static void audio_check(void *arg)
+{
+	struct desk *d = arg;
+
+	audio_apply(d, "device list changed");
+	tmr_start(&d->audio_tmr, d->conf->audio_check_interval * 1000ULL,
+		  audio_check, d);
+}
+
+void desk_audio_load(struct desk *d)
+{
+	memset(&d->chosen, 0, sizeof(d->chosen));
+	if (d->st)
+		(void)store_audio_get(d->st, d->user, &d->chosen);
+	audio_apply(d, "user's choice loaded");
+	if (d->conf->audio_check_interval && !tmr_isrunning(&d->audio_tmr))
+		tmr_start(&d->audio_tmr,
+			  d->conf->audio_check_interval * 1000ULL,
+			  audio_check, d);
+}
+
+cJSON *desk_audio_devices_json(const struct desk *d)
+{
+	cJSON *o = audio_state_json(d);
+
+	if (o)
+		cJSON_AddItemToObject(o, "devices", sound_devices_json());
+	return o;
+}
+
+int desk_set_audio(struct desk *d, const char *microphone,
+		   const char *speaker, const char *ringer, struct desk_err *e)
+{
+	const char *want[3] = { microphone, speaker, ringer };
+	struct store_audio a = d->chosen;
+	char *slot[3] = { a.microphone, a.speaker, a.ringer };
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		if (!want[i])
+			continue;
+		if (strcmp(want[i], "default") == 0)
+			want[i] = "";
+		if (*want[i] && !sound_device_present(want[i], i == 0))
+			return fail(e, CCPD_ERR_NOT_FOUND, "no %s device '%s' "
+				    "(audio.listDevices lists them)",
+				    i == 0 ? "capture" : "playback", want[i]);
+		snprintf(slot[i], sizeof(a.microphone), "%.127s", want[i]);
+	}
+	if (d->st && store_audio_set(d->st, d->user, &a) < 0)
+		return fail(e, CCPD_ERR_INTERNAL, "cannot keep the choice in "
+			    "the store");
+	d->chosen = a;
+	audio_apply(d, "chosen");
+	return 0;
+}
+
+/* The ring tone plays on the ringer while a contact is offered. */
+static void update_ringer(struct desk *d)
+{
+	const struct contact *c;
+	bool offered = false;
+	const char *dev;
+	int r;
+
+	for (c = contacts_first(d->contacts); c; c = contacts_next(c))
+		if (contact_state(c) == CONTACT_INCOMING)
+			offered = true;
+	if (!offered) {
+		d->ring = sound_ring_free(d->ring);
+		return;
+	}
+	if (d->ring)
+		return;
+	dev = d->active[2][0] ? d->active[2] : d->active[1];
+	if (!*dev) {
+		/* no device chosen: a sound card's default, else nothing */
+		if (!sound_card_present())
+			return;
+		dev = "default";
+	}
+	r = sound_ring_start(&d->ring, dev);
+	if (r < 0)
+		log_warning("desk: cannot ring on %s: %s, ignoring", dev,
+			    sound_strerror(r));
+}
+
+/* VU reports: baresip's vumeter sends ten a second per direction; the
+ * clients get one per vu_interval. A microphone heard nothing from for
+ * mic_silence_timeout in a connected call is told once. */
+#define MIC_SILENCE_DB -60.0
+
+static void audio_level(struct desk *d, const struct media_event *ev)
+{
+	bool tx = ev->type == MEDIA_EV_VU_TX;
+	double level = ev->param ? strtod(ev->param, NULL) : -96.0;
+	uint64_t now = util_now_ms();
+	const struct contact *c = ev->call_id ?
+		contacts_find_call(d->contacts, ev->call_id) : NULL;
+
+	if (d->conf->vu_interval &&
+	    now - d->vu_last[tx ? 0 : 1] >= d->conf->vu_interval) {
+		cJSON *data = cJSON_CreateObject();
+
+		d->vu_last[tx ? 0 : 1] = now;
+		if (data) {
+			cJSON_AddStringToObject(data, "direction",
+						tx ? "microphone" : "speaker");
+			cJSON_AddNumberToObject(data, "level", level);
+			if (c)
+				cJSON_AddStringToObject(data, "contactId",
+							contact_id(c));
+			events_emit(d->ev, "audio.level", data);
+		}
+	}
+	if (!tx || !d->conf->mic_silence_timeout)
+		return;
+	if (level > MIC_SILENCE_DB || d->muted || !c ||
+	    contact_state(c) != CONTACT_CONNECTED || !d->mic_heard) {
+		if (d->mic_silent && level > MIC_SILENCE_DB) {
+			cJSON *data = cJSON_CreateObject();
+
+			if (data)
+				events_emit(d->ev, "audio.microphoneActive",
+					    data);
+		}
+		if (level > MIC_SILENCE_DB)
+			d->mic_silent = false;
+		d->mic_heard = now;
+		return;
+	}
+	if (!d->mic_silent &&
+	    now - d->mic_heard >= d->conf->mic_silence_timeout * 1000ULL) {
+		cJSON *data = cJSON_CreateObject();
+
+		d->mic_silent = true;
+		log_notice("desk: the microphone has been silent for %u s in "
+			   "contact %s", d->conf->mic_silence_timeout,
+			   contact_id(c));
+		if (data) {
+			cJSON_AddStringToObject(data, "contactId",
+						contact_id(c));
+			cJSON_AddNumberToObject(data, "seconds",
+				(double)(now - d->mic_heard) / 1000.0);
+			cJSON_AddStringToObject(data, "microphone",
+				d->active[0][0] ? d->active[0] : "default");
+			events_emit(d->ev, "audio.microphoneSilent", data);
+		}
+	}
+}
+
+static void on_audio_error(struct desk *d, const struct media_event *ev)
+{
+	cJSON *data = cJSON_CreateObject();
+
+	log_error("desk: baresip's audio device failed: %s",
+		  ev->param ? ev->param : "?");
+	if (!data)
+		return;
+	cJSON_AddStringToObject(data, "reason", ev->param ? ev->param : "");
+	if (ev->call_id && contacts_find_call(d->contacts, ev->call_id))
+		cJSON_AddStringToObject(data, "contactId", contact_id(
+			contacts_find_call(d->contacts, ev->call_id)));
+	events_emit(d->ev, "audio.error", data);
+}
+
+/* ---- the microphone check ---- */
+
+static void test_done(int r, const char *reason, const double *levels,
+		      unsigned n, void *arg)
+{
+	struct desk *d = arg;
+	cJSON *data = cJSON_CreateObject(), *a;
+	double peak = -96.0;
+	unsigned i;
+
+	if (data) {
+		cJSON_AddBoolToObject(data, "ok", r == 0);
+		if (r < 0)
+			cJSON_AddStringToObject(data, "reason", reason);
+		a = cJSON_AddArrayToObject(data, "levels");
+		for (i = 0; i < n; i++) {
+			cJSON_AddItemToArray(a, cJSON_CreateNumber(levels[i]));
+			if (levels[i] > peak)
+				peak = levels[i];
+		}
+		cJSON_AddNumberToObject(data, "peak", peak);
+		cJSON_AddBoolToObject(data, "silent", peak <= MIC_SILENCE_DB);
+		cJSON_AddStringToObject(data, "microphone",
+			d->active[0][0] ? d->active[0] : "default");
+		events_emit(d->ev, "audio.testResult", data);
+	}
+	d->test = sound_test_free(d->test);
+}
+
+int desk_audio_test(struct desk *d, unsigned *ms, struct desk_err *e)
+{
+	const char *mic = d->active[0][0] ? d->active[0] : "default";
+	const char *spk = d->active[1][0] ? d->active[1] : "default";
+	const struct contact *c;
+	int r;
+
+	if (d->test)
+		return fail(e, CCPD_ERR_INVALID_STATE, "a microphone check is "
+			    "already under way");
+	for (c = contacts_first(d->contacts); c; c = contacts_next(c))
+		if (contact_state(c) == CONTACT_CONNECTED ||
+		    contact_state(c) == CONTACT_CONNECTING)
+			return fail(e, CCPD_ERR_INVALID_STATE, "contact %s "
+				    "uses the devices; check the microphone "
+				    "between contacts", contact_id(c));
+	if (!d->active[0][0] && !sound_card_present())
+		return fail(e, CCPD_ERR_MEDIA_UNAVAILABLE, "no sound card and "
+			    "no microphone chosen: nothing to check");
+	*ms = d->conf->audio_test_duration * 1000;
+	r = sound_test_start(&d->test, mic, spk, *ms, test_done, d);
+	if (r < 0)
+		return fail(e, CCPD_ERR_MEDIA_UNAVAILABLE, "cannot open the "
+			    "microphone %s: %s", mic, sound_strerror(r));
+	return 0;
 }

@@ -101,4 +101,14 @@ int desk_set_statuses(struct desk *d, const char *const *names, size_t n);
 int desk_prometheus(struct desk *d, char **ret);
 cJSON *desk_live_metrics_json(struct desk *d);
 
+/* Audio devices (see desk.c): the list and the choice, kept per user */
+void desk_audio_load(struct desk *d);
+cJSON *desk_audio_devices_json(const struct desk *d);
+/* NULL leaves a role as it is, "" returns it to the default */
+int desk_set_audio(struct desk *d, const char *microphone,
+		   const char *speaker, const char *ringer, struct desk_err *e);
+/* The microphone check: the result comes as an audio.testResult event
+ * after *ms. */
+int desk_audio_test(struct desk *d, unsigned *ms, struct desk_err *e);
+
 #endif

@@ -82,6 +82,9 @@ struct media {
 	char dial_aor[MEDIA_AOR_MAX];   /* the account of the last dial */
 	char src[512];          /* the default audio devices */
 	char play[512];
+	/* the devices the desk chose, "" for the configured ones */
+	char want_src[512];
+	char want_play[512];
 	struct call_ua *calls;
 	bool registrar;
 	char last_exit[128];
@@ -227,6 +230,43 @@ static void make_aor(struct media *m)
 		 c->sip_user, domain);
 }
 
+/* NAT traversal and media encryption, as account parameters. baresip
+ * 1.0.0's turn module allocates over UDP only; a TCP or TLS relay is
+ * still checked by network.check, and given to ice as a TURN URI. */
+static int media_nat_params(const struct conf *c, char *out, size_t size)
+{
+	bool turn_udp = *c->turn_server &&
+		strcmp(c->turn_transport, "udp") == 0;
+	const char *nat = c->ice ? "ice" : turn_udp ? "turn" :
+		*c->stun_server ? "stun" : NULL;
+	const char *enc = NULL;
+	bool req = strcmp(c->srtp_policy, "required") == 0;
+	int n = 0;
+
+	if (strcmp(c->srtp, "sdes") == 0)
+		enc = req ? "srtp-mand" : "srtp";
+	else if (strcmp(c->srtp, "dtls") == 0)
+		enc = "dtls_srtp";
+	if (nat) {
+		n += snprintf(out, size, ";medianat=%s", nat);
+		if (*c->turn_server && (c->ice || turn_udp))
+			n += snprintf(out + n, size - (size_t)n,
+				      ";stunserver=\"%s:%s%s\";stunuser=%s;"
+				      "stunpass=%s", strcmp(c->turn_transport,
+				      "tls") == 0 ? "turns" : "turn",
+				      c->turn_server, strcmp(c->turn_transport,
+				      "tcp") == 0 ? "?transport=tcp" : "",
+				      c->turn_user, c->turn_password);
+		else if (*c->stun_server)
+			n += snprintf(out + n, size - (size_t)n,
+				      ";stunserver=\"stun:%s\"",
+				      c->stun_server);
+	}
+	if (enc)
+		n += snprintf(out + n, size - (size_t)n, ";mediaenc=%s", enc);
+	return n;
+}
+
 /* The account is added over ctrl_tcp once we are connected, not from
  * baresip's accounts file: an account from the file registers before any
  * controller is attached, and the outcome of that REGISTER would be lost. */
@@ -256,6 +296,7 @@ static int account_line(const struct media *m, const char *aor,
 	} else {
 		n += snprintf(out + n, size - (size_t)n, ";regint=0");
 	}
+	n += media_nat_params(c, out + n, size - (size_t)n);
 	return n < (int)size ? 0 : -ENAMETOOLONG;
 }
 
@@ -280,10 +321,10 @@ static int write_config(struct media *m)
 	FILE *f;
 	int r = 0;
 
-	resolve_device(m, c->audio_source, "aubridge,ccpd-silent-src",
-		       src, sizeof(src));
-	resolve_device(m, c->audio_player, "aubridge,ccpd-silent-play",
-		       play, sizeof(play));
+	resolve_device(m, *m->want_src ? m->want_src : c->audio_source,
+		       "aubridge,ccpd-silent-src", src, sizeof(src));
+	resolve_device(m, *m->want_play ? m->want_play : c->audio_player,
+		       "aubridge,ccpd-silent-play", play, sizeof(play));
 	snprintf(m->src, sizeof(m->src), "%s", src);
 	snprintf(m->play, sizeof(m->play), "%s", play);
 
@@ -314,6 +355,21 @@ static int write_config(struct media *m)
 		c->baresip_modules);
 	if (*c->net_interface)
 		fprintf(f, "net_interface\t\t%s\n", c->net_interface);
+	/* ccpd rings the ringer device itself: baresip finds no ring.wav
+	 * to play on whatever device its last auplay left as the alert */
+	fprintf(f, "audio_path\t\t%s/sounds\n", m->dir);
+	if (c->vu_interval || c->mic_silence_timeout)
+		fprintf(f, "module\t\t\tvumeter.so\n");
+	if (strcmp(c->srtp, "sdes") == 0)
+		fprintf(f, "module\t\t\tsrtp.so\n");
+	else if (strcmp(c->srtp, "dtls") == 0)
+		fprintf(f, "module\t\t\tdtls_srtp.so\n");
+	if (c->ice)
+		fprintf(f, "module\t\t\tice.so\n");
+	else if (*c->turn_server && strcmp(c->turn_transport, "udp") == 0)
+		fprintf(f, "module\t\t\tturn.so\n");
+	else if (*c->stun_server)
+		fprintf(f, "module\t\t\tstun.so\n");
 	r = add_driver_module(m, f, src, loaded, sizeof(loaded));
 	if (r == 0)
 		r = add_driver_module(m, f, play, loaded, sizeof(loaded));
@@ -321,6 +377,9 @@ static int write_config(struct media *m)
 	if (r == 0)
 		r = add_driver_module(m, f, "aubridge,", loaded,
 				      sizeof(loaded));
+	/* devices chosen later are ALSA devices */
+	if (r == 0 && module_exists(m, "alsa"))
+		r = add_driver_module(m, f, "alsa,", loaded, sizeof(loaded));
 	if (*c->snd_path) {
 		fprintf(f, "module\t\t\tsndfile.so\nsnd_path\t\t%s\n",
 			c->snd_path);
@@ -440,6 +499,9 @@ static const struct {
 	{ "REGISTER_OK",          MEDIA_EV_REGISTER_OK },
 	{ "REGISTER_FAIL",        MEDIA_EV_REGISTER_FAIL },
 	{ "UNREGISTERING",        MEDIA_EV_UNREGISTERING },
+	{ "VU_TX_REPORT",         MEDIA_EV_VU_TX },
+	{ "VU_RX_REPORT",         MEDIA_EV_VU_RX },
+	{ "AUDIO_ERROR",          MEDIA_EV_AUDIO_ERROR },
 };
 
 static const char *str_item(const cJSON *o, const char *name)
@@ -537,7 +599,8 @@ static void handle_event(struct media *m, const cJSON *msg)
 	ev.peer_name = str_item(msg, "peerdisplayname");
 	ev.param = str_item(msg, "param");
 	ev.aor = str_item(msg, "accountaor");
-	log_debug("media: event %s call=%s param=%s", ev.name,
+	if (ev.type != MEDIA_EV_VU_TX && ev.type != MEDIA_EV_VU_RX)
+		log_debug("media: event %s call=%s param=%s", ev.name,
 		  ev.call_id ? ev.call_id : "-", ev.param ? ev.param : "-");
 	if (ev.type != MEDIA_EV_CALL_CLOSED &&
 	    ev.type != MEDIA_EV_CALL_TRANSFER_FAILED)
@@ -991,6 +1054,50 @@ int media_call_devices(struct media *m, const char *call_id,
 	return r;
 }
 
+int media_set_devices(struct media *m, const char *src, const char *play,
+		      bool live)
+{
+	const struct call_ua *k;
+	int r = 0;
+
+	snprintf(m->want_src, sizeof(m->want_src), "%s", src);
+	snprintf(m->want_play, sizeof(m->want_play), "%s", play);
+	if (m->state != MEDIA_STATE_UP)
+		return 0;  /* the next start writes them in the configuration */
+	if (!live) {
+		/* calls joined through aubridge keep their devices: later
+		 * calls, and the restore after the join, take the new ones */
+		snprintf(m->src, sizeof(m->src), "%s", src);
+		snprintf(m->play, sizeof(m->play), "%s", play);
+		return 0;
+	}
+	snprintf(m->src, sizeof(m->src), "%s", src);
+	snprintf(m->play, sizeof(m->play), "%s", play);
+	/* the agent's own calls and those of the caller-ID accounts; the
+	 * consult account's calls keep their bridge devices */
+	r = send_command(m, m->aor, NULL, "ausrc", src, NULL, NULL);
+	if (r == 0)
+		r = send_command(m, NULL, NULL, "auplay", play, NULL, NULL);
+	for (k = m->calls; k && r == 0; k = k->next) {
+		/* the caller-ID accounts and the agent's conference leg speak
+		 * for the agent; the helper accounts' calls do not */
+		if (strcmp(k->aor, m->aor) == 0 ||
+		    strcmp(k->aor, m->consult_aor) == 0 ||
+		    strcmp(k->aor, m->idle_aor) == 0 ||
+		    strcmp(k->aor, m->mix_aor[1]) == 0 ||
+		    strcmp(k->aor, m->mix_aor[2]) == 0 ||
+		    strcmp(k->aor, m->desk_aor) == 0)
+			continue;
+		r = send_command(m, k->aor, NULL, "ausrc", src, NULL, NULL);
+		if (r == 0)
+			r = send_command(m, NULL, NULL, "auplay", play, NULL,
+					 NULL);
+	}
+	if (r == 0)
+		r = media_restore_devices(m);
+	return r;
+}
+
 int media_dial_from(struct media *m, enum media_account acc,
 		    const char *src, const char *play, const char *uri,
 		    media_resp_h *h, void *arg)
@@ -1011,6 +1118,11 @@ int media_dial_from(struct media *m, enum media_account acc,
 	if (r == 0 && (src || play))
 		r = media_restore_devices(m);
 	return r;
+}
+
+const char *media_device(const struct media *m, bool source)
+{
+	return source ? m->src : m->play;
 }
 
 int media_restore_devices(struct media *m)

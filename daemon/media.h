@@ -28,6 +28,9 @@ enum media_ev_type {
 	MEDIA_EV_REGISTER_OK,
 	MEDIA_EV_REGISTER_FAIL,
 	MEDIA_EV_UNREGISTERING,
+	MEDIA_EV_VU_TX,         /* param: the level in dBov */
+	MEDIA_EV_VU_RX,
+	MEDIA_EV_AUDIO_ERROR,   /* param: "<errno>,<reason>" */
 	MEDIA_EV_OTHER,
 };
 
@@ -118,6 +121,14 @@ int media_call_devices(struct media *m, const char *call_id,
 int media_dial_from(struct media *m, enum media_account acc,
 		    const char *src, const char *play, const char *uri,
 		    media_resp_h *h, void *arg);
+/* Choose the audio devices ("alsa,<name>", "aubridge,<name>", ...) of the
+ * agent's calls, live ones included unless live is false (calls joined
+ * through aubridge must keep theirs), and of every later call; kept for
+ * the next start of baresip too. */
+int media_set_devices(struct media *m, const char *src, const char *play,
+		      bool live);
+/* The devices in use: the source (true) or the player. */
+const char *media_device(const struct media *m, bool source);
 
 enum media_state media_get_state(const struct media *m);
 const char *media_state_name(enum media_state st);

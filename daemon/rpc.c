@@ -486,6 +486,45 @@ static int m_media_status(struct ctx *x)
 	return 0;
 }
 
+static int m_audio_list(struct ctx *x)
+{
+	x->result = desk_audio_devices_json(x->peer->rpc->desk);
+	return 0;
+}
+
+static int m_audio_set(struct ctx *x)
+{
+	const char *mic, *spk, *ring;
+	int r;
+
+	r = get_str(x, "microphone", false, 127, &mic);
+	if (r == 0)
+		r = get_str(x, "speaker", false, 127, &spk);
+	if (r == 0)
+		r = get_str(x, "ringer", false, 127, &ring);
+	if (r < 0)
+		return r;
+	if (!mic && !spk && !ring)
+		return bad_params(x, "name at least one of microphone, "
+				  "speaker and ringer");
+	r = desk_set_audio(x->peer->rpc->desk, mic, spk, ring, &x->err);
+	if (r == 0)
+		x->result = desk_audio_devices_json(x->peer->rpc->desk);
+	return desk_result(x, r);
+}
+
+static int m_audio_test(struct ctx *x)
+{
+	unsigned ms = 0;
+	int r = desk_audio_test(x->peer->rpc->desk, &ms, &x->err);
+
+	if (r == 0) {
+		x->result = cJSON_CreateObject();
+		cJSON_AddNumberToObject(x->result, "durationMs", ms);
+	}
+	return desk_result(x, r);
+}
+
 static int m_registration(struct ctx *x)
 {
 	x->result = desk_registration_json(x->peer->rpc->desk);
@@ -979,6 +1018,9 @@ static const struct method methods[] = {
 	{ "events.unsubscribe",      m_unsubscribe, PERM_PUBLIC },
 	{ "media.getStatus",         m_media_status, PERM_CCP_USE },
 	{ "registration.getStatus",  m_registration, PERM_CCP_USE },
+	{ "audio.listDevices",       m_audio_list,  PERM_CCP_USE },
+	{ "audio.setDevices",        m_audio_set,   PERM_CCP_USE },
+	{ "audio.test",              m_audio_test,  PERM_CCP_USE },
 	{ "daemon.getVersion",       m_version,     PERM_PUBLIC },
 	{ "daemon.listMethods",      m_list_methods, PERM_PUBLIC },
 	{ "session.login",           m_login,       PERM_PUBLIC },

@@ -97,6 +97,13 @@ static const char *const migrations[] = {
 	"  transfers INTEGER NOT NULL DEFAULT 0,"
 	"  data TEXT NOT NULL,"
 	"  UNIQUE (instance, contact_id));",
+	/* 1 -> 2: each user's audio devices ("" for the desk without a
+	 * login); NULL keeps the configured default */
+	"CREATE TABLE audio_devices ("
+	"  username TEXT PRIMARY KEY,"
+	"  microphone TEXT,"
+	"  speaker TEXT,"
+	"  ringer TEXT);",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -1023,6 +1030,51 @@ int store_caller_id_for(struct store *s, const char *username, char *out,
 	} else {
 		r = -ENOENT;
 	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+int store_audio_get(struct store *s, const char *username,
+		    struct store_audio *a)
+{
+	sqlite3_stmt *st;
+	int r = prepare(s, "SELECT microphone, speaker, ringer FROM "
+			"audio_devices WHERE username = ?1", &st);
+
+	memset(a, 0, sizeof(*a));
+	if (r < 0)
+		return r;
+	bind_text(st, 1, username);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(a->microphone, sizeof(a->microphone), "%s",
+			 col_text(st, 0) ? col_text(st, 0) : "");
+		snprintf(a->speaker, sizeof(a->speaker), "%s",
+			 col_text(st, 1) ? col_text(st, 1) : "");
+		snprintf(a->ringer, sizeof(a->ringer), "%s",
+			 col_text(st, 2) ? col_text(st, 2) : "");
+		r = 0;
+	} else {
+		r = -ENOENT;
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+int store_audio_set(struct store *s, const char *username,
+		    const struct store_audio *a)
+{
+	sqlite3_stmt *st;
+	int r = prepare(s, "INSERT OR REPLACE INTO audio_devices (username, "
+			"microphone, speaker, ringer) VALUES (?1, NULLIF(?2, ''), "
+			"NULLIF(?3, ''), NULLIF(?4, ''))", &st);
+
+	if (r < 0)
+		return r;
+	bind_text(st, 1, username);
+	bind_text(st, 2, a->microphone);
+	bind_text(st, 3, a->speaker);
+	bind_text(st, 4, a->ringer);
+	r = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
 	sqlite3_finalize(st);
 	return r;
 }

@@ -131,4 +131,15 @@ void store_free_names(char **names, size_t n);
 int store_caller_id_for(struct store *s, const char *username, char *out,
 			size_t size);
 
+/* A user's audio devices: ALSA device names, "" for the default. */
+struct store_audio {
+	char microphone[128];
+	char speaker[128];
+	char ringer[128];
+};
+int store_audio_get(struct store *s, const char *username,
+		    struct store_audio *a);
+int store_audio_set(struct store *s, const char *username,
+		    const struct store_audio *a);
+
 #endif

@@ -15,7 +15,7 @@ packages=(
 	build-essential g++ meson ninja-build pkg-config
 	libre-dev librem-dev libcjson-dev libsystemd-dev libphonenumber-dev libsqlite3-dev
 	libcrypt-dev libwebsockets-dev libuv1-dev
-	baresip-core sip-tester kamailio systemd openssl
+	baresip-core sip-tester kamailio systemd openssl libasound2-dev coturn
 	nodejs chromium
 	python3 python3-pytest python3-jsonschema
 	clang libclang-rt-14-dev

@@ -162,7 +162,7 @@ class Ccpd:
     """One ccpd process with its own runtime directory and SIP port."""
 
     def __init__(self, options=None, sip_port=None, config_text=None,
-                 wait_ready=True):
+                 wait_ready=True, env=None):
         self.dir = tempfile.mkdtemp(prefix="ccpd-test-")
         peers._tmpdirs.append(self.dir)
         self.sip_port = sip_port or peers.free_port("sip")
@@ -191,7 +191,8 @@ class Ccpd:
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify_path = os.path.join(self.dir, "notify")
         self.notify.bind(self.notify_path)
-        env = dict(os.environ, NOTIFY_SOCKET=self.notify_path)
+        env = dict(os.environ, NOTIFY_SOCKET=self.notify_path,
+                   **(env or {}))
         env.pop("LISTEN_FDS", None)
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,

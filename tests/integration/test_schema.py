@@ -40,10 +40,17 @@ UNEXERCISED_METHODS = {
               "contact.toggleActiveConnections",
               "contact.conferenceConnections", "contact.transfer",
               "agent.mute", "agent.unmute", "agent.getEndpoints")}
+UNEXERCISED_METHODS.update({
+    m: "audio: exercised with the test sound card in test_audio.py"
+    for m in ("audio.listDevices", "audio.setDevices", "audio.test")})
 UNSEEN_EVENTS = {
     e: "call control: exercised with real parties in test_callcontrol.py"
     for e in ("agent.muteToggle",
               "contact.transferred", "contact.transferFailed")}
+UNSEEN_EVENTS.update({
+    e: "audio: exercised with the test sound card in test_audio.py"
+    for e in ("audio.level", "audio.microphoneSilent",
+              "audio.microphoneActive", "audio.error", "audio.testResult")})
 
 # Error codes any method may return (the schema's top-level description):
 # -32602 only when params is not an object.
