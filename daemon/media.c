@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1329,7 +1330,7 @@ static void schedule_restart(struct media *m)
 	tmr_start(&m->restart_tmr, delay, restart_now, m);
 }
 
-static void exec_baresip(const struct media *m)
+static void exec_baresip(const struct media *m, pid_t parent)
 {
 	int null = open("/dev/null", O_RDWR);
 	bool verbose = strcmp(m->conf->log_level, "debug") == 0;
@@ -1337,6 +1338,11 @@ static void exec_baresip(const struct media *m)
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* baresip must not outlive ccpd, even a ccpd killed with SIGKILL: it
+	 * would hold the SIP port and the calls with nobody in control */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)
+		_exit(0);
 	if (null >= 0) {
 		dup2(null, STDIN_FILENO);
 		/* baresip is chatty on stdout; keep it only when debugging */
@@ -1352,7 +1358,7 @@ static void exec_baresip(const struct media *m)
 static void start_child(struct media *m)
 {
 	int r, err;
-	pid_t pid;
+	pid_t pid, parent;
 
 	if (m->shutdown || m->pid > 0)
 		return;
@@ -1369,6 +1375,7 @@ static void start_child(struct media *m)
 		schedule_restart(m);
 		return;
 	}
+	parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		log_error("media: fork failed: %s", strerror(errno));
@@ -1377,7 +1384,7 @@ static void start_child(struct media *m)
 		return;
 	}
 	if (pid == 0)
-		exec_baresip(m);
+		exec_baresip(m, parent);
 	m->pid = pid;
 	m->pidfd = pidfd_open(pid, 0);
 	if (m->pidfd < 0) {

@@ -5,8 +5,10 @@ surviving a baresip restart."""
 import os
 import signal
 import socket
+import time
 
 import peers
+from ccpd import Ccpd
 
 
 def test_baresip_killed_mid_call(agent, customer):
@@ -132,3 +134,28 @@ def test_registration_with_a_wrong_password_fails(make_ccpd):
         assert "401" in reg["reason"], reg
     finally:
         kam.stop()
+
+
+def test_baresip_does_not_outlive_a_killed_ccpd():
+    """A ccpd killed with SIGKILL cleans nothing up; its baresip must still
+    go, or it would keep the SIP port and the calls with nobody in
+    control."""
+    d = Ccpd()
+    try:
+        pid = d.client().call("media.getStatus")["pid"]
+        d.proc.kill()
+        assert d.proc.wait(10) == -signal.SIGKILL
+        deadline = time.monotonic() + 5
+        while os.path.exists("/proc/%d" % pid):
+            with open("/proc/%d/stat" % pid) as f:
+                if f.read().split(") ")[1].startswith("Z"):
+                    break
+            assert time.monotonic() < deadline, "baresip outlived ccpd"
+            time.sleep(0.02)
+    finally:
+        if d.proc in peers._live:
+            peers._live.remove(d.proc)
+        for c in d.clients:
+            c.close()
+        d.log.close()
+        d.notify.close()
