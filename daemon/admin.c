@@ -278,35 +278,55 @@ static cJSON *user_public(struct admin *ad, cJSON *row)
 	return row;
 }
 
+/* list and get for a table whose rows are shown through a filter (users
+ * lose their password hash, profiles gain their permission names) */
+typedef cJSON *(public_fn)(struct admin *ad, cJSON *row);
+
+static int list_public(struct admin *ad, const struct store_table *t,
+		       const char *what, public_fn *pub, cJSON **res,
+		       struct desk_err *e)
+{
+	cJSON *list, *row;
+	int r = store_list(ad->st, t, &list);
+
+	if (r < 0)
+		return store_error(e, r, what, "");
+	cJSON_ArrayForEach(row, list)
+		pub(ad, row);
+	*res = list;
+	return 0;
+}
+
+static int get_public(struct admin *ad, const cJSON *params,
+		      const char *key, const struct store_table *t,
+		      const char *what, public_fn *pub, cJSON **res,
+		      struct desk_err *e)
+{
+	const char *name;
+	cJSON *row;
+	int r = param(params, key, true, false, 64, &name, NULL, e);
+
+	if (r < 0)
+		return r;
+	r = store_get(ad->st, t, name, &row);
+	if (r < 0)
+		return store_error(e, r, what, name);
+	*res = pub(ad, row);
+	return 0;
+}
+
 static int users_list(struct admin *ad, const cJSON *params, cJSON **res,
 		      struct desk_err *e)
 {
-	cJSON *list, *u;
-	int r = store_list(ad->st, &store_users, &list);
-
 	(void)params;
-	if (r < 0)
-		return store_error(e, r, "user", "");
-	cJSON_ArrayForEach(u, list)
-		user_public(ad, u);
-	*res = list;
-	return 0;
+	return list_public(ad, &store_users, "user", user_public, res, e);
 }
 
 static int users_get(struct admin *ad, const cJSON *params, cJSON **res,
 		     struct desk_err *e)
 {
-	const char *name;
-	cJSON *row;
-	int r = param(params, "username", true, false, 64, &name, NULL, e);
-
-	if (r < 0)
-		return r;
-	r = store_get(ad->st, &store_users, name, &row);
-	if (r < 0)
-		return store_error(e, r, "user", name);
-	*res = user_public(ad, row);
-	return 0;
+	return get_public(ad, params, "username", &store_users, "user",
+			  user_public, res, e);
 }
 
 /* The members a user may be given at creation or update, checked; added to
@@ -588,32 +608,16 @@ static cJSON *profile_public(struct admin *ad, cJSON *row)
 static int profiles_list(struct admin *ad, const cJSON *params, cJSON **res,
 			 struct desk_err *e)
 {
-	cJSON *list, *p;
-	int r = store_list(ad->st, &store_profiles, &list);
-
 	(void)params;
-	if (r < 0)
-		return store_error(e, r, "profile", "");
-	cJSON_ArrayForEach(p, list)
-		profile_public(ad, p);
-	*res = list;
-	return 0;
+	return list_public(ad, &store_profiles, "profile", profile_public,
+			   res, e);
 }
 
 static int profiles_get(struct admin *ad, const cJSON *params, cJSON **res,
 			struct desk_err *e)
 {
-	const char *name;
-	cJSON *row;
-	int r = param(params, "name", true, false, 64, &name, NULL, e);
-
-	if (r < 0)
-		return r;
-	r = store_get(ad->st, &store_profiles, name, &row);
-	if (r < 0)
-		return store_error(e, r, "security profile", name);
-	*res = profile_public(ad, row);
-	return 0;
+	return get_public(ad, params, "name", &store_profiles,
+			  "security profile", profile_public, res, e);
 }
 
 /* "permissions": an array of known names, each once. */
