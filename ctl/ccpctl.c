@@ -927,6 +927,67 @@ static int cmd_registration(struct ctl *ctl, const struct command *cmd,
 	return call_and_show(ctl, "registration.getStatus", NULL, show_registration);
 }
 
+/* network check: starts network.check and waits for its network.checkDone
+ * (ccpd bounds every item, so the wait ends), then prints one row per
+ * item. The exit status says whether an item failed. */
+static int cmd_network(struct ctl *ctl, const struct command *cmd,
+                       int argc, char **argv)
+{
+	cJSON *subscribed, *started, *event = NULL;
+	const cJSON *data = NULL, *item;
+	char id[64];
+	bool ok;
+	int q;
+
+	(void)cmd; (void)argc;
+	if (strcmp(argv[0], "check") != 0)
+		return usage_error("network: '%s' is not check", argv[0]);
+	q = ctl_call(ctl, "events.subscribe", NULL, &subscribed);
+	if (!subscribed)
+		return q;
+	cJSON_Delete(subscribed);
+	q = ctl_call(ctl, "network.check", NULL, &started);
+	if (!started)
+		return q;
+	snprintf(id, sizeof(id), "%s", or_dash(json_str(started, "checkId")));
+	cJSON_Delete(started);
+
+	for (;;) {
+		q = rpc_next_event(ctl->rpc, &event);
+		if (q < 0)
+			return report_rpc_failure(ctl, q);
+		data = cJSON_GetObjectItemCaseSensitive(event, "data");
+		if (strcmp(or_dash(json_str(event, "type")),
+		           "network.checkDone") == 0 &&
+		    strcmp(or_dash(json_str(data, "checkId")), id) == 0)
+			break;
+		cJSON_Delete(event);
+	}
+
+	ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(data, "ok"));
+	if (ctl->json) {
+		print_json_line(stdout, data);
+		putchar('\n');
+	} else {
+		printf("%-5s %-7s %6s  %s\n", "ITEM", "RESULT", "MS", "DETAIL");
+		cJSON_ArrayForEach(item,
+		                   cJSON_GetObjectItemCaseSensitive(data, "items")) {
+			const cJSON *ms = cJSON_GetObjectItemCaseSensitive(item, "ms");
+			const char *res = "failed";
+
+			if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(item, "skipped")))
+				res = "skipped";
+			else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(item, "ok")))
+				res = "ok";
+			printf("%-5s %-7s %6.0f  %s\n", or_dash(json_str(item, "name")),
+			       res, cJSON_IsNumber(ms) ? ms->valuedouble : 0.0,
+			       or_dash(json_str(item, "detail")));
+		}
+	}
+	cJSON_Delete(event);
+	return ok ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 /* config; config set softphone; config set deskphone EXTENSION */
 static int cmd_config(struct ctl *ctl, const struct command *cmd,
                       int argc, char **argv)
@@ -1688,6 +1749,7 @@ static const struct command commands[] = {
 	{ "history", "[N]", "list the N most recent contacts, newest first", 0, 1, cmd_history, NULL },
 	{ "media", "", "show the state of the media stack", 0, 0, cmd_media, NULL },
 	{ "registration", "", "show the SIP registration", 0, 0, cmd_registration, NULL },
+	{ "network", "check", "check the SIP server, STUN and TURN; print each item's result and time", 1, 1, cmd_network, NULL },
 	{ "config", "", "show the agent configuration", 0, 3, cmd_config, NULL },
 	{ "config", "set softphone|deskphone [EXTENSION]", "use the softphone, or the desk phone at EXTENSION (E.164)", 2, 3, cmd_config, NULL },
 	{ "phone", "normalize NUMBER [REGION]", "show a number in E.164 and other forms, its region and type", 2, 4, cmd_phone, NULL },

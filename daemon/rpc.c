@@ -19,6 +19,7 @@
 #include "log.h"
 #include "phone.h"
 #include "metrics.h"
+#include "netcheck.h"
 #include "perms.h"
 #include "rpc.h"
 #include "store.h"
@@ -33,6 +34,7 @@ struct rpc {
 	struct store *st;
 	struct auth *auth;
 	struct admin *admin;
+	struct netcheck *netcheck;
 	struct tmr sweep_tmr;
 };
 
@@ -523,6 +525,26 @@ static int m_audio_test(struct ctx *x)
 		cJSON_AddNumberToObject(x->result, "durationMs", ms);
 	}
 	return desk_result(x, r);
+}
+
+/* Answers at once with the id; the items follow as events. */
+static int m_network_check(struct ctx *x)
+{
+	char id[32];
+	int r = netcheck_start(x->peer->rpc->netcheck, id, sizeof(id));
+
+	if (r == -EBUSY) {
+		x->err.code = CCPD_ERR_INVALID_STATE;
+		snprintf(x->err.reason, sizeof(x->err.reason),
+			 "%d network checks are running already; wait for "
+			 "one to end", NETCHECK_MAX_RUNS);
+		return x->err.code;
+	}
+	if (r < 0)
+		return desk_result(x, r);
+	x->result = cJSON_CreateObject();
+	cJSON_AddStringToObject(x->result, "checkId", id);
+	return 0;
 }
 
 static int m_registration(struct ctx *x)
@@ -1021,6 +1043,7 @@ static const struct method methods[] = {
 	{ "audio.listDevices",       m_audio_list,  PERM_CCP_USE },
 	{ "audio.setDevices",        m_audio_set,   PERM_CCP_USE },
 	{ "audio.test",              m_audio_test,  PERM_CCP_USE },
+	{ "network.check",           m_network_check, PERM_CCP_USE },
 	{ "daemon.getVersion",       m_version,     PERM_PUBLIC },
 	{ "daemon.listMethods",      m_list_methods, PERM_PUBLIC },
 	{ "session.login",           m_login,       PERM_PUBLIC },
@@ -1283,9 +1306,15 @@ int rpc_new(struct rpc **ret, const struct conf *conf, struct desk *d,
 	    struct admin *admin)
 {
 	struct rpc *rpc = calloc(1, sizeof(*rpc));
+	int r;
 
 	if (!rpc)
 		return -ENOMEM;
+	r = netcheck_new(&rpc->netcheck, conf, ev);
+	if (r < 0) {
+		free(rpc);
+		return r;
+	}
 	rpc->conf = conf;
 	rpc->desk = d;
 	rpc->ev = ev;
@@ -1303,6 +1332,7 @@ struct rpc *rpc_free(struct rpc *rpc)
 	if (!rpc)
 		return NULL;
 	tmr_cancel(&rpc->sweep_tmr);
+	rpc->netcheck = netcheck_free(rpc->netcheck);
 	free(rpc);
 	return NULL;
 }

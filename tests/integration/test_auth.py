@@ -53,6 +53,7 @@ PERMISSION = {
     "audio.listDevices": "ccp.use",
     "audio.setDevices": "ccp.use",
     "audio.test": "ccp.use",
+    "network.check": "ccp.use",
     "daemon.getVersion": None,
     "daemon.listMethods": None,
     "session.login": None,

@@ -542,6 +542,11 @@ def _registrar_daemon(d, kam, caller):
     assert reg["mode"] == "registrar" and reg["state"] == "registered"
     assert "registrar" in reg
     _queries(b)
+    # network.check: OPTIONS to the registrar, STUN and TURN skipped
+    check = b.call("network.check")["checkId"]
+    done = b.wait_event("network.checkDone", 10,
+                        pred=lambda e: e["data"]["checkId"] == check)
+    assert {i["name"]: i["ok"] for i in done["data"]["items"]}["sip"]
 
     b.wait_state("Available")
     caller.dial("sip:agent@127.0.0.1:%d" % kam.port)

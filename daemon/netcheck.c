@@ -1,0 +1,511 @@
+/* network.check: one OPTIONS to the SIP server, one STUN binding and one
+ * TURN allocation, run side by side, each bounded by NETCHECK_TIMEOUT_MS
+ * and reported as an event the moment it ends. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <re.h>
+
+#include "conf.h"
+#include "events.h"
+#include "log.h"
+#include "netcheck.h"
+
+enum item_kind {
+	ITEM_SIP,
+	ITEM_STUN,
+	ITEM_TURN,
+	ITEM_COUNT,
+};
+
+static const char *const item_names[ITEM_COUNT] = {
+	[ITEM_SIP] = "sip",
+	[ITEM_STUN] = "stun",
+	[ITEM_TURN] = "turn",
+};
+
+struct nc_run;
+
+struct nc_item {
+	struct nc_run *run;
+	enum item_kind kind;
+	uint64_t start;
+	struct tmr tmr;
+	bool done;
+};
+
+struct nc_run {
+	struct le le;
+	struct netcheck *nc;
+	char id[32];
+	struct nc_item items[ITEM_COUNT];
+	unsigned pending;
+	bool failed;
+	cJSON *results;
+	struct tmr free_tmr;        /* starts the run, then frees it */
+	/* sip */
+	struct sip_request *req;
+	/* stun */
+	struct stun *stun;
+	struct udp_sock *stun_us;
+	struct stun_ctrans *ct;
+	/* turn */
+	struct udp_sock *turn_us;
+	struct turnc *turnc;
+};
+
+struct netcheck {
+	const struct conf *conf;
+	struct events *ev;
+	struct list runs;
+	/* One SIP stack for every run: a request given up on by its run
+	 * finishes inside it later, so it must outlive the run. */
+	struct sip *sip;
+	struct dnsc *dnsc;
+};
+
+static void run_destructor(void *arg)
+{
+	struct nc_run *run = arg;
+	unsigned i;
+
+	for (i = 0; i < ITEM_COUNT; i++)
+		tmr_cancel(&run->items[i].tmr);
+	tmr_cancel(&run->free_tmr);
+	list_unlink(&run->le);
+	/* the request's late answer must not reach this run */
+	run->req = mem_deref(run->req);
+	run->ct = mem_deref(run->ct);
+	run->stun = mem_deref(run->stun);
+	run->stun_us = mem_deref(run->stun_us);
+	run->turnc = mem_deref(run->turnc);
+	run->turn_us = mem_deref(run->turn_us);
+	if (run->results)
+		cJSON_Delete(run->results);
+}
+
+static void run_free_later(void *arg)
+{
+	mem_deref(arg);
+}
+
+static void item_finish(struct nc_item *it, bool ok, bool skipped,
+			const struct sa *addr, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/* Report one item; the last one reports the whole run and frees it once
+ * the callback that got here has returned. */
+static void item_finish(struct nc_item *it, bool ok, bool skipped,
+			const struct sa *addr, const char *fmt, ...)
+{
+	struct nc_run *run = it->run;
+	char detail[256], addrbuf[64];
+	cJSON *o, *d;
+	va_list ap;
+	uint64_t ms;
+
+	if (it->done)
+		return;
+	it->done = true;
+	tmr_cancel(&it->tmr);
+	ms = skipped ? 0 : tmr_jiffies() - it->start;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "name", item_names[it->kind]);
+	cJSON_AddBoolToObject(o, "ok", ok);
+	cJSON_AddBoolToObject(o, "skipped", skipped);
+	cJSON_AddNumberToObject(o, "ms", (double)ms);
+	cJSON_AddStringToObject(o, "detail", detail);
+	if (addr && sa_isset(addr, SA_ALL)) {
+		re_snprintf(addrbuf, sizeof(addrbuf), "%J", addr);
+		cJSON_AddStringToObject(o, "address", addrbuf);
+	}
+	log_msg(ok || skipped ? LOG_DEBUG : LOG_NOTICE,
+		"netcheck: %s %s: %s in %llu ms: %s", run->id,
+		item_names[it->kind], skipped ? "skipped" : ok ? "ok" : "failed",
+		(unsigned long long)ms, detail);
+	if (!ok && !skipped)
+		run->failed = true;
+
+	d = cJSON_Duplicate(o, true);
+	cJSON_AddStringToObject(d, "checkId", run->id);
+	events_emit(run->nc->ev, "network.checkResult", d);
+	cJSON_AddItemToArray(run->results, o);
+
+	if (--run->pending)
+		return;
+	d = cJSON_CreateObject();
+	cJSON_AddStringToObject(d, "checkId", run->id);
+	cJSON_AddBoolToObject(d, "ok", !run->failed);
+	cJSON_AddItemToObject(d, "items", run->results);
+	run->results = NULL;
+	events_emit(run->nc->ev, "network.checkDone", d);
+	tmr_start(&run->free_tmr, 0, run_free_later, run);
+}
+
+static void item_timeout(void *arg)
+{
+	struct nc_item *it = arg;
+
+	item_finish(it, false, false, NULL,
+		    "no answer within %u ms (timeout)", NETCHECK_TIMEOUT_MS);
+}
+
+/* The item's time runs from the start of the run; from here it is
+ * bounded. */
+static void item_begin(struct nc_item *it)
+{
+	tmr_start(&it->tmr, NETCHECK_TIMEOUT_MS, item_timeout, it);
+}
+
+/* "host:port", "host" (the default port) or either after "stun:"/"turn:";
+ * only addresses for now: ccpd resolves no names for STUN or TURN. */
+static int server_addr(const char *s, uint16_t defport, struct sa *sa)
+{
+	const char *p = strchr(s, ':');
+
+	if (p && (!strncmp(s, "stun:", 5) || !strncmp(s, "turn:", 5)))
+		s = p + 1;
+	if (!sa_decode(sa, s, strlen(s)))
+		return 0;
+	if (!sa_set_str(sa, s, defport))
+		return 0;
+	return -EINVAL;
+}
+
+/* Loopback for a loopback server, so that a local check stays local. */
+static void local_for(const struct sa *dst, struct sa *laddr)
+{
+	if (sa_is_loopback(dst))
+		sa_set_str(laddr, sa_af(dst) == AF_INET6 ? "::1" : "127.0.0.1",
+			   0);
+	else
+		sa_init(laddr, sa_af(dst));
+}
+
+/* --- SIP --- */
+
+static void sip_resp(int err, const struct sip_msg *msg, void *arg)
+{
+	struct nc_run *run = arg;
+	struct nc_item *it = &run->items[ITEM_SIP];
+
+	if (err) {
+		item_finish(it, false, false, NULL, "no answer: %s",
+			    strerror(err));
+		return;
+	}
+	if (msg->scode < 200)
+		return;
+	/* any final answer shows the server is there and speaks SIP */
+	item_finish(it, true, false, NULL, "%u %.*s", msg->scode,
+		    (int)msg->reason.l, msg->reason.p);
+}
+
+static int sip_stack(struct netcheck *nc, const struct sa *dst, bool named)
+{
+	struct sa laddr, srvv[4];
+	uint32_t n = ARRAY_SIZE(srvv);
+	char domain[64];
+	int err = 0;
+
+	if (named && !nc->dnsc) {
+		err = dns_srv_get(domain, sizeof(domain), srvv, &n);
+		if (!err)
+			err = dnsc_alloc(&nc->dnsc, NULL, srvv, n);
+		if (err)
+			return -err;
+	}
+	if (nc->sip)
+		return 0;
+	err = sip_alloc(&nc->sip, nc->dnsc, 4, 4, 4, "ccpd " CCPD_VERSION,
+			NULL, NULL);
+	if (err)
+		return -err;
+	if (dst && sa_is_loopback(dst)) {
+		sa_set_str(&laddr, "127.0.0.1", 0);
+	} else {
+		err = net_default_source_addr_get(AF_INET, &laddr);
+		if (err)
+			goto out;
+		sa_set_port(&laddr, 0);
+	}
+	err = sip_transp_add(nc->sip, SIP_TRANSP_UDP, &laddr);
+ out:
+	if (err)
+		nc->sip = mem_deref(nc->sip);
+	return -err;
+}
+
+static void sip_start(struct nc_run *run)
+{
+	struct netcheck *nc = run->nc;
+	struct nc_item *it = &run->items[ITEM_SIP];
+	const char *target = nc->conf->sip_registrar;
+	char uri[512];
+	struct uri u;
+	struct pl pl;
+	struct sa dst;
+	bool named;
+	int r;
+
+	if (!target || !*target)
+		target = nc->conf->sip_check_uri;
+	if (!target || !*target) {
+		item_finish(it, false, true, NULL,
+			    "neither sip_registrar nor sip_check_uri is set");
+		return;
+	}
+	snprintf(uri, sizeof(uri), "%s%s",
+		 strncmp(target, "sip:", 4) && strncmp(target, "sips:", 5) ?
+		 "sip:" : "", target);
+	pl_set_str(&pl, uri);
+	if (uri_decode(&u, &pl)) {
+		item_finish(it, false, false, NULL, "%s is not a SIP URI", uri);
+		return;
+	}
+	named = sa_set(&dst, &u.host, u.port ? u.port : SIP_PORT) != 0;
+	r = sip_stack(nc, named ? NULL : &dst, named);
+	if (r < 0) {
+		item_finish(it, false, false, NULL,
+			    "cannot start the SIP stack: %s", strerror(-r));
+		return;
+	}
+	item_begin(it);
+	r = sip_requestf(&run->req, nc->sip, true, "OPTIONS", uri, NULL, NULL,
+			 NULL, sip_resp, run,
+			 "To: <%s>\r\n"
+			 "From: <sip:ccpd@localhost>;tag=%016llx\r\n"
+			 "Call-ID: %016llx\r\n"
+			 "CSeq: 1 OPTIONS\r\n"
+			 "Accept: application/sdp\r\n"
+			 "Content-Length: 0\r\n\r\n",
+			 uri, (unsigned long long)rand_u64(),
+			 (unsigned long long)rand_u64());
+	if (r)
+		item_finish(it, false, false, NULL,
+			    "cannot send OPTIONS to %s: %s", uri, strerror(r));
+}
+
+/* --- STUN --- */
+
+static void stun_udp_recv(const struct sa *src, struct mbuf *mb, void *arg)
+{
+	struct nc_run *run = arg;
+
+	(void)src;
+	(void)stun_recv(run->stun, mb);
+}
+
+static void stun_resp(int err, uint16_t scode, const char *reason,
+		      const struct stun_msg *msg, void *arg)
+{
+	struct nc_run *run = arg;
+	struct nc_item *it = &run->items[ITEM_STUN];
+	struct stun_attr *a;
+	char buf[64];
+
+	if (err) {
+		item_finish(it, false, false, NULL, "no answer: %s",
+			    strerror(err));
+		return;
+	}
+	if (scode) {
+		item_finish(it, false, false, NULL, "%u %s", scode, reason);
+		return;
+	}
+	a = stun_msg_attr(msg, STUN_ATTR_XOR_MAPPED_ADDR);
+	if (!a)
+		a = stun_msg_attr(msg, STUN_ATTR_MAPPED_ADDR);
+	if (!a) {
+		item_finish(it, false, false, NULL,
+			    "the answer carries no mapped address");
+		return;
+	}
+	re_snprintf(buf, sizeof(buf), "%J", &a->v.sa);
+	item_finish(it, true, false, &a->v.sa, "mapped address %s", buf);
+}
+
+static void stun_start(struct nc_run *run)
+{
+	const char *srv = run->nc->conf->stun_server;
+	struct nc_item *it = &run->items[ITEM_STUN];
+	struct sa dst, laddr;
+	int err;
+
+	if (!srv || !*srv) {
+		item_finish(it, false, true, NULL, "stun_server is not set");
+		return;
+	}
+	if (server_addr(srv, STUN_PORT, &dst) < 0) {
+		item_finish(it, false, false, NULL,
+			    "stun_server %s is not an IP address[:port]", srv);
+		return;
+	}
+	item_begin(it);
+	local_for(&dst, &laddr);
+	err = stun_alloc(&run->stun, NULL, NULL, NULL);
+	if (!err)
+		err = udp_listen(&run->stun_us, &laddr, stun_udp_recv, run);
+	if (!err)
+		err = stun_request(&run->ct, run->stun, IPPROTO_UDP,
+				   run->stun_us, &dst, 0, STUN_METHOD_BINDING,
+				   NULL, 0, false, stun_resp, run, 0);
+	if (err)
+		item_finish(it, false, false, NULL,
+			    "cannot send the binding request: %s",
+			    strerror(err));
+}
+
+/* --- TURN --- */
+
+static void turn_handler(int err, uint16_t scode, const char *reason,
+			 const struct sa *relay_addr,
+			 const struct sa *mapped_addr,
+			 const struct stun_msg *msg, void *arg)
+{
+	struct nc_run *run = arg;
+	struct nc_item *it = &run->items[ITEM_TURN];
+	char buf[64];
+
+	(void)mapped_addr;
+	(void)msg;
+	if (err) {
+		item_finish(it, false, false, NULL, "no allocation: %s",
+			    strerror(err));
+		return;
+	}
+	if (scode == 401) {
+		item_finish(it, false, false, NULL,
+			    "401 %s: the server refused turn_user and "
+			    "turn_password", reason ? reason : "Unauthorized");
+		return;
+	}
+	if (scode) {
+		item_finish(it, false, false, NULL, "%u %s", scode,
+			    reason ? reason : "");
+		return;
+	}
+	re_snprintf(buf, sizeof(buf), "%J", relay_addr);
+	item_finish(it, true, false, relay_addr, "relay address %s over UDP",
+		    buf);
+}
+
+static void turn_start(struct nc_run *run)
+{
+	const struct conf *conf = run->nc->conf;
+	struct nc_item *it = &run->items[ITEM_TURN];
+	struct sa dst, laddr;
+	int err;
+
+	if (!conf->turn_server || !*conf->turn_server) {
+		item_finish(it, false, true, NULL, "turn_server is not set");
+		return;
+	}
+	if (server_addr(conf->turn_server, STUN_PORT, &dst) < 0) {
+		item_finish(it, false, false, NULL,
+			    "turn_server %s is not an IP address[:port]",
+			    conf->turn_server);
+		return;
+	}
+	if (!conf->turn_user || !*conf->turn_user || !conf->turn_password) {
+		item_finish(it, false, false, NULL,
+			    "turn_user and turn_password must be set");
+		return;
+	}
+	item_begin(it);
+	local_for(&dst, &laddr);
+	err = udp_listen(&run->turn_us, &laddr, NULL, NULL);
+	if (!err)
+		err = turnc_alloc(&run->turnc, NULL, IPPROTO_UDP, run->turn_us,
+				  0, &dst, conf->turn_user,
+				  conf->turn_password, 600, turn_handler, run);
+	if (err)
+		item_finish(it, false, false, NULL,
+			    "cannot send the allocation request: %s",
+			    strerror(err));
+}
+
+/* --- the module --- */
+
+static void run_begin(void *arg)
+{
+	struct nc_run *run = arg;
+	uint64_t now = tmr_jiffies();
+	unsigned i;
+
+	for (i = 0; i < ITEM_COUNT; i++)
+		run->items[i].start = now;
+	/* every item may end here (skipped); the last one reuses free_tmr,
+	 * which frees the run after this returns */
+	sip_start(run);
+	stun_start(run);
+	turn_start(run);
+}
+
+int netcheck_new(struct netcheck **ret, const struct conf *conf,
+		 struct events *ev)
+{
+	struct netcheck *nc = mem_zalloc(sizeof(*nc), NULL);
+
+	if (!nc)
+		return -ENOMEM;
+	nc->conf = conf;
+	nc->ev = ev;
+	list_init(&nc->runs);
+	*ret = nc;
+	return 0;
+}
+
+struct netcheck *netcheck_free(struct netcheck *nc)
+{
+	if (!nc)
+		return NULL;
+	list_flush(&nc->runs);
+	if (nc->sip)
+		sip_close(nc->sip, true);
+	nc->sip = mem_deref(nc->sip);
+	nc->dnsc = mem_deref(nc->dnsc);
+	mem_deref(nc);
+	return NULL;
+}
+
+int netcheck_start(struct netcheck *nc, char *id, size_t idsz)
+{
+	struct nc_run *run;
+	unsigned i;
+
+	if (list_count(&nc->runs) >= NETCHECK_MAX_RUNS)
+		return -EBUSY;
+	run = mem_zalloc(sizeof(*run), run_destructor);
+	if (!run)
+		return -ENOMEM;
+	run->results = cJSON_CreateArray();
+	if (!run->results) {
+		mem_deref(run);
+		return -ENOMEM;
+	}
+	run->nc = nc;
+	snprintf(run->id, sizeof(run->id), "nc-%016llx",
+		 (unsigned long long)rand_u64());
+	tmr_init(&run->free_tmr);
+	for (i = 0; i < ITEM_COUNT; i++) {
+		run->items[i].run = run;
+		run->items[i].kind = i;
+		tmr_init(&run->items[i].tmr);
+	}
+	run->pending = ITEM_COUNT;
+	list_append(&nc->runs, &run->le, run);
+	snprintf(id, idsz, "%s", run->id);
+	log_debug("netcheck: %s started", run->id);
+	/* from the loop, so that the answer with the id goes out before
+	 * any event of the run */
+	tmr_start(&run->free_tmr, 0, run_begin, run);
+	return 0;
+}

@@ -1,0 +1,191 @@
+"""network.check against loopback servers: coturn from Debian for STUN and
+TURN (good and wrong credentials), kamailio for the SIP OPTIONS, and a
+socket that never answers for the SIP timeout."""
+
+import os
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+import peers
+
+TURNSERVER = os.environ.get("TURNSERVER", "/usr/bin/turnserver")
+
+needs_coturn = pytest.mark.skipif(not os.path.exists(TURNSERVER),
+                                  reason="coturn (turnserver) not installed")
+
+
+def _stun_binding(port, timeout=0.3):
+    """One STUN binding request to 127.0.0.1:port; True on an answer."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.settimeout(timeout)
+        s.sendto(struct.pack("!HHI12s", 0x0001, 0, 0x2112A442,
+                             os.urandom(12)), (peers.LOOPBACK, port))
+        s.recvfrom(2048)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+class Coturn:
+    """coturn in the foreground on 127.0.0.1, long-term credentials
+    agent:secret in realm test, no TLS, no CLI; stopped by its PID."""
+
+    def __init__(self):
+        self.port = peers.free_port("both")
+        self.dir = peers._mkdtemp("coturn-")
+        self.conf = os.path.join(self.dir, "turnserver.conf")
+        self.log_path = os.path.join(self.dir, "turnserver.log")
+        self.proc = None
+
+    def start(self, timeout=10.0):
+        low, high = peers.rtp_port_block(20)
+        with open(self.conf, "w") as f:
+            f.write("listening-ip=127.0.0.1\n"
+                    "listening-port=%d\n"
+                    "relay-ip=127.0.0.1\n"
+                    "min-port=%d\nmax-port=%d\n"
+                    "lt-cred-mech\nuser=agent:secret\nrealm=test\n"
+                    "no-tls\nno-dtls\nno-cli\nno-tcp-relay\n"
+                    "allow-loopback-peers\n"
+                    "pidfile=%s\n"
+                    "userdb=%s\n"
+                    "log-file=stdout\nsimple-log\n"
+                    % (self.port, low, high - 1,
+                       os.path.join(self.dir, "turnserver.pid"),
+                       os.path.join(self.dir, "turndb")))
+        self._log = open(self.log_path, "ab")
+        self.proc = peers._spawn([TURNSERVER, "-c", self.conf],
+                                 stdin=subprocess.DEVNULL, stdout=self._log,
+                                 stderr=subprocess.STDOUT, cwd=self.dir)
+        deadline = time.monotonic() + timeout
+        while not _stun_binding(self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise peers.HarnessError("coturn did not start:\n%s"
+                                         % peers._tail(self.log_path))
+        return self
+
+    def stop(self):
+        peers._stop_pid(self.proc)
+        self.proc = None
+
+    @property
+    def server(self):
+        return "127.0.0.1:%d" % self.port
+
+
+@pytest.fixture
+def coturn():
+    t = Coturn().start()
+    yield t
+    t.stop()
+
+
+def run_check(d, timeout=20):
+    """network.check on d: its answer, then its checkDone, with every
+    checkResult seen before it."""
+    c = d.client()
+    c.call("events.subscribe")
+    res = c.call("network.check")
+    cid = res["checkId"]
+    assert set(res) == {"checkId"}
+    done = c.wait_event("network.checkDone", timeout,
+                        lambda e: e["data"]["checkId"] == cid)["data"]
+    results = [e["data"] for e in c.seen
+               if e["type"] == "network.checkResult"
+               and e["data"]["checkId"] == cid]
+    assert sorted(r["name"] for r in results) == ["sip", "stun", "turn"]
+    for r in results:
+        assert r["ms"] >= 0 and r["detail"]
+    return done, {i["name"]: i for i in done["items"]}
+
+
+@needs_coturn
+def test_stun_and_turn_with_good_credentials(make_ccpd, coturn):
+    d = make_ccpd(options={"stun_server": coturn.server,
+                           "turn_server": coturn.server,
+                           "turn_user": "agent", "turn_password": "secret"})
+    done, items = run_check(d)
+    assert items["stun"]["ok"], items["stun"]
+    host, port = items["stun"]["address"].rsplit(":", 1)
+    assert host == "127.0.0.1" and 0 < int(port) < 65536
+    assert "127.0.0.1:" in items["stun"]["detail"]
+    assert items["turn"]["ok"], items["turn"]
+    assert items["turn"]["address"].startswith("127.0.0.1:")
+    # no SIP server configured: skipped, with the reason, not failed
+    assert items["sip"]["skipped"] and not items["sip"]["ok"]
+    assert "sip_check_uri" in items["sip"]["detail"]
+    assert done["ok"]
+
+
+@needs_coturn
+def test_turn_with_a_wrong_password_says_401(make_ccpd, coturn):
+    d = make_ccpd(options={"turn_server": coturn.server,
+                           "turn_user": "agent", "turn_password": "wrong"})
+    done, items = run_check(d)
+    turn = items["turn"]
+    assert not turn["ok"] and not turn["skipped"]
+    assert "401" in turn["detail"] or \
+        "unauthorized" in turn["detail"].lower(), turn
+    assert turn["ms"] < 5000
+    assert not done["ok"]
+
+
+def test_sip_options_to_kamailio(make_ccpd):
+    with peers.Kamailio().start() as k:
+        d = make_ccpd(options={"sip_check_uri": k.uri})
+        done, items = run_check(d)
+    assert items["sip"]["ok"], items["sip"]
+    assert items["sip"]["detail"].startswith("200")
+    assert items["stun"]["skipped"] and items["turn"]["skipped"]
+    assert done["ok"]
+
+
+def test_unreachable_sip_server_times_out(make_ccpd):
+    # a bound socket that never reads: no ICMP, no answer
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((peers.LOOPBACK, 0))
+    try:
+        d = make_ccpd(options={"sip_check_uri": "sip:127.0.0.1:%d"
+                               % s.getsockname()[1]})
+        t0 = time.monotonic()
+        done, items = run_check(d)
+        took = time.monotonic() - t0
+    finally:
+        s.close()
+    sip = items["sip"]
+    assert not sip["ok"] and not sip["skipped"]
+    assert "timeout" in sip["detail"]
+    assert 4500 <= sip["ms"] <= 7000 and took < 10
+    assert not done["ok"]
+
+
+@needs_coturn
+def test_ccpctl_network_check_prints_a_table(make_ccpd, coturn):
+    d = make_ccpd(options={"stun_server": coturn.server,
+                           "turn_server": coturn.server,
+                           "turn_user": "agent", "turn_password": "secret"})
+    r = d.ctl("network", "check", timeout=30)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:3] == ["ITEM", "RESULT", "MS"]
+    rows = {ln.split()[0]: ln.split() for ln in lines[1:]}
+    assert rows["stun"][1] == "ok" and rows["turn"][1] == "ok"
+    assert rows["sip"][1] == "skipped"
+    assert "127.0.0.1:" in " ".join(rows["stun"])
+
+
+def test_network_check_needs_no_server_and_answers_at_once(make_ccpd):
+    d = make_ccpd()
+    t0 = time.monotonic()
+    done, items = run_check(d, timeout=5)
+    assert time.monotonic() - t0 < 3
+    assert all(i["skipped"] for i in items.values())
+    assert done["ok"]
