@@ -3,6 +3,7 @@ TURN (good and wrong credentials), kamailio for the SIP OPTIONS, and a
 socket that never answers for the SIP timeout."""
 
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -56,7 +57,7 @@ class Coturn:
                     "allow-loopback-peers\n"
                     "pidfile=%s\n"
                     "userdb=%s\n"
-                    "log-file=stdout\nsimple-log\n"
+                    "log-file=stdout\nsimple-log\nverbose\n"
                     % (self.port, low, high - 1,
                        os.path.join(self.dir, "turnserver.pid"),
                        os.path.join(self.dir, "turndb")))
@@ -189,3 +190,47 @@ def test_network_check_needs_no_server_and_answers_at_once(make_ccpd):
     assert time.monotonic() - t0 < 3
     assert all(i["skipped"] for i in items.values())
     assert done["ok"]
+
+
+@needs_coturn
+def test_call_media_through_the_turn_relay(make_ccpd, coturn):
+    """ccpd allocates a relay on coturn and its audio goes through it: the
+    customer hears the agent's 880 Hz, the agent the customer's 440 Hz,
+    and coturn logs the allocation and the channel bound to the peer."""
+    snd = peers._mkdtemp("ccpd-snd-")
+    d = make_ccpd(options={"audio_source": "ausine,880", "snd_path": snd,
+                           "turn_server": coturn.server,
+                           "turn_user": "agent", "turn_password": "secret",
+                           "initial_status": "Available"})
+    c = d.client()
+    c.call("events.subscribe")
+    customer = peers.BaresipPeer(name="customer", tone=440).start()
+    try:
+        customer.dial(d.sip_uri)
+        cid = c.wait_event("contact.incoming", 15)["data"]["contact"][
+            "contactId"]
+        c.call("contact.accept", {"contactId": cid})
+        c.wait_event("contact.connected")
+        customer.wait_event("CALL_ESTABLISHED", 10)
+        time.sleep(2.0)
+        customer.hangup()
+        c.wait_event("contact.ended")
+        heard = customer.wait_heard_wav(5)
+        assert peers.heard_tone(heard, 880, [440]), \
+            peers.tone_report(heard, [880, 440])
+        from test_calls import wait_wav
+        agent_heard = wait_wav(snd)
+        assert peers.heard_tone(agent_heard, 440, [880]), \
+            peers.tone_report(agent_heard, [440, 880])
+    finally:
+        customer.stop()
+    with open(coturn.log_path, errors="replace") as f:
+        log = f.read()
+    assert "ALLOCATE processed, success" in log, \
+        log[-3000:] + "\nccpd:\n" + d.log_tail(200)
+    # baresip 1.0.0's turn module binds a channel to the peer's address
+    assert "CHANNEL_BIND processed, success" in log, log[-3000:]
+    # ... and the peer of that channel is the customer's RTP port
+    low, high = customer.rtp_ports
+    bound = [int(m) for m in re.findall(r"peer 127\.0\.0\.1:(\d+) ", log)]
+    assert any(low <= p <= high for p in bound), (bound, low, high)
