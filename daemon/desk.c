@@ -789,10 +789,34 @@ static void party_closed(struct desk *d, struct contact *c, struct conn *k,
 		       by);
 }
 
+/* SRTP that must be used: SDES with the policy required, or DTLS-SRTP,
+ * which always encrypts */
+static bool srtp_required(const struct conf *conf)
+{
+	return strcmp(conf->srtp, "dtls") == 0 ||
+		(strcmp(conf->srtp, "sdes") == 0 &&
+		 strcmp(conf->srtp_policy, "required") == 0);
+}
+
+/* A 488 to our INVITE when SRTP is required most likely means that the
+ * peer takes no encrypted media: say so in the contact's sipCause. */
+static const char *dial_cause(const struct desk *d, const char *param,
+			      char *buf, size_t size)
+{
+	if (!param || strncmp(param, "488", 3) != 0 ||
+	    !srtp_required(d->conf))
+		return param;
+	snprintf(buf, size, "%s (SRTP required: the peer does not accept "
+		 "%s)", param, strcmp(d->conf->srtp, "dtls") == 0 ?
+		 "DTLS-SRTP" : "SDES SRTP");
+	return buf;
+}
+
 static void on_closed(struct desk *d, struct contact *c, struct conn *k,
 		      const char *param)
 {
 	struct slot *s = slot_of(c);
+	char why[256];
 
 	if (s && s->xfer == XFER_REFER && conn_party(k) == PARTY_CUSTOMER &&
 	    param && strstr(param, "transfered")) {
@@ -838,6 +862,7 @@ static void on_closed(struct desk *d, struct contact *c, struct conn *k,
 			retire(d, c);
 			return;
 		}
+		param = dial_cause(d, param, why, sizeof(why));
 		end_live(d, c, CONTACT_END_FAILED, CONTACT_BY_SYSTEM, param);
 		contact_set_state(c, CONTACT_ERROR);
 		disconnect_all(d, c, param, CONTACT_BY_SYSTEM);
@@ -922,6 +947,14 @@ static void media_event(const struct media_event *ev, void *arg)
 		if (ev->call_id) {
 			bridge_leg_closed(d, ev->call_id);
 			meeting_party_closed(d, ev->call_id);
+		} else {
+			/* baresip refused an offer before making a call of
+			 * it: no contact, but the reason is logged */
+			log_warning("desk: baresip refused an incoming call: "
+				    "%s%s", ev->param ? ev->param : "?",
+				    srtp_required(d->conf) ? " (SRTP is "
+				    "required: the caller may offer none)" :
+				    "");
 		}
 		k = find_for_event(d, ev, &c);
 		if (k)

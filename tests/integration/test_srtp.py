@@ -1,0 +1,131 @@
+"""SRTP with SDES between ccpd's baresip and a customer's baresip on
+127.0.0.1: required SRTP against a peer without it fails with a reason;
+against a peer with it, the tones are heard both ways."""
+
+import time
+
+import peers
+from test_calls import wait_wav
+
+AGENT_TONE = 880
+CUSTOMER_TONE = 440
+
+
+def srtp_ccpd(make_ccpd, policy="required"):
+    snd = peers._mkdtemp("ccpd-snd-")
+    d = make_ccpd(options={"audio_source": "ausine,%d" % AGENT_TONE,
+                           "snd_path": snd, "srtp": "sdes",
+                           "srtp_policy": policy,
+                           "initial_status": "Available"})
+    d.snd_dir = snd
+    d.c = d.client()
+    d.c.call("events.subscribe")
+    return d
+
+
+def test_required_srtp_to_a_peer_without_it_fails_with_a_reason(make_ccpd):
+    d = srtp_ccpd(make_ccpd)
+    callee = peers.BaresipPeer(name="callee", tone=CUSTOMER_TONE,
+                               answermode="auto").start()
+    try:
+        res = d.c.call("agent.connect", {"endpoint": callee.uri})
+        ev = d.c.wait_event("contact.error", 15)["data"]["contact"]
+        assert ev["contactId"] == res["contactId"]
+        assert ev["endReason"] == "failed"
+        assert ev["sipCause"].startswith("488"), ev
+        assert "SRTP required" in ev["sipCause"], ev
+        d.c.wait_state("FailedConnectCustomer")
+        d.c.call("contact.clear", {"contactId": res["contactId"]})
+    finally:
+        callee.stop()
+
+
+def test_required_srtp_to_a_peer_with_sdes_carries_audio(make_ccpd):
+    d = srtp_ccpd(make_ccpd)
+    callee = peers.BaresipPeer(name="callee", tone=CUSTOMER_TONE,
+                               answermode="auto", extra_modules=["srtp"],
+                               account_params="mediaenc=srtp-mand").start()
+    try:
+        res = d.c.call("agent.connect", {"endpoint": callee.uri})
+        d.c.wait_event("contact.connected", 15)
+        callee.wait_event("CALL_ESTABLISHED", 10)
+        time.sleep(2.0)
+        d.c.call("connection.destroy", {"contactId": res["contactId"]})
+        callee.wait_event("CALL_CLOSED", 10)
+        d.c.wait_event("contact.ended")
+        heard = callee.wait_heard_wav(5)
+        assert peers.heard_tone(heard, AGENT_TONE, [CUSTOMER_TONE]), \
+            peers.tone_report(heard, [AGENT_TONE, CUSTOMER_TONE])
+        agent_heard = wait_wav(d.snd_dir)
+        assert peers.heard_tone(agent_heard, CUSTOMER_TONE, [AGENT_TONE]), \
+            peers.tone_report(agent_heard, [CUSTOMER_TONE, AGENT_TONE])
+        assert srtp_enabled(d, callee), d.log_tail()
+    finally:
+        callee.stop()
+
+
+def test_required_srtp_refuses_a_caller_without_it(make_ccpd):
+    d = srtp_ccpd(make_ccpd)
+    caller = peers.BaresipPeer(name="caller", tone=CUSTOMER_TONE).start()
+    try:
+        caller.dial(d.sip_uri)
+        closed = caller.wait_event("CALL_CLOSED", 10)
+        assert "488" in str(closed.get("param")), closed
+        deadline = time.monotonic() + 5
+        while "refused an incoming call" not in d.log_text():
+            assert time.monotonic() < deadline, d.log_tail()
+            time.sleep(0.05)
+        assert "SRTP is required" in d.log_text()
+        # no contact was offered, and the agent is still Available
+        assert not [e for e in d.c.seen if e["type"].startswith("contact.")]
+        assert d.c.call("contact.list") == []
+        assert d.c.call("agent.getState")["state"] == "Available"
+    finally:
+        caller.stop()
+
+
+def _talk_inbound(d, caller):
+    caller.dial(d.sip_uri)
+    cid = d.c.wait_event("contact.incoming", 15)["data"]["contact"][
+        "contactId"]
+    d.c.call("contact.accept", {"contactId": cid})
+    d.c.wait_event("contact.connected")
+    caller.wait_event("CALL_ESTABLISHED", 10)
+    time.sleep(2.0)
+    caller.hangup()
+    d.c.wait_event("contact.ended")
+    heard = caller.wait_heard_wav(5)
+    assert peers.heard_tone(heard, AGENT_TONE, [CUSTOMER_TONE]), \
+        peers.tone_report(heard, [AGENT_TONE, CUSTOMER_TONE])
+    agent_heard = wait_wav(d.snd_dir)
+    assert peers.heard_tone(agent_heard, CUSTOMER_TONE, [AGENT_TONE]), \
+        peers.tone_report(agent_heard, [CUSTOMER_TONE, AGENT_TONE])
+
+
+def srtp_enabled(d, peer):
+    """Both baresips said the audio stream is SRTP."""
+    with open(peer.log_path, errors="replace") as f:
+        plog = f.read()
+    return ("SRTP is Enabled" in d.log_text() and "SRTP is Enabled" in plog)
+
+
+def test_required_srtp_from_a_caller_with_sdes_carries_audio(make_ccpd):
+    d = srtp_ccpd(make_ccpd)
+    caller = peers.BaresipPeer(name="caller", tone=CUSTOMER_TONE,
+                               extra_modules=["srtp"],
+                               account_params="mediaenc=srtp-mand").start()
+    try:
+        _talk_inbound(d, caller)
+        assert srtp_enabled(d, caller), d.log_tail()
+    finally:
+        caller.stop()
+
+
+def test_offered_srtp_still_talks_to_a_caller_without_it(make_ccpd):
+    d = srtp_ccpd(make_ccpd, policy="offered")
+    caller = peers.BaresipPeer(name="caller", tone=CUSTOMER_TONE).start()
+    try:
+        _talk_inbound(d, caller)
+        assert "SRTP is Enabled" not in d.log_text()
+    finally:
+        caller.stop()
