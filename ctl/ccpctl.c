@@ -988,6 +988,128 @@ static int cmd_network(struct ctl *ctl, const struct command *cmd,
 	return ok ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+/* audio devices: the ALSA devices, then the chosen and active ones */
+static void show_audio_devices(const cJSON *res)
+{
+	static const char *const roles[] = { "microphone", "speaker",
+					     "ringer" };
+	const cJSON *chosen = cJSON_GetObjectItemCaseSensitive(res, "chosen");
+	const cJSON *active = cJSON_GetObjectItemCaseSensitive(res, "active");
+	const cJSON *dev;
+	size_t i;
+
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(res, "soundCard")))
+		printf("no sound card\n");
+	printf("%-20s %-9s %s\n", "DEVICE", "DIRECTION", "DESCRIPTION");
+	cJSON_ArrayForEach(dev, cJSON_GetObjectItemCaseSensitive(res,
+								 "devices"))
+		printf("%-20s %-9s %s\n", or_dash(json_str(dev, "id")),
+		       or_dash(json_str(dev, "direction")),
+		       or_dash(json_str(dev, "description")));
+	for (i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
+		printf("%-10s chosen %s, active %s\n", roles[i],
+		       json_str(chosen, roles[i]) ? json_str(chosen, roles[i]) :
+		       "default", json_str(active, roles[i]) ?
+		       json_str(active, roles[i]) : "default");
+}
+
+/* audio devices; audio set ROLE=DEVICE...; audio test */
+static int cmd_audio(struct ctl *ctl, const struct command *cmd,
+                     int argc, char **argv)
+{
+	cJSON *params, *got, *event = NULL;
+	const cJSON *data = NULL, *lv;
+	bool ok;
+	int i, q;
+
+	(void)cmd;
+	if (strcmp(argv[0], "devices") == 0) {
+		if (argc != 1)
+			return usage_error("audio devices takes no argument");
+		return call_and_show(ctl, "audio.listDevices", NULL,
+				     show_audio_devices);
+	}
+	if (strcmp(argv[0], "set") == 0) {
+		if (argc < 2)
+			return usage_error("audio set: give ROLE=DEVICE");
+		params = cJSON_CreateObject();
+		if (!params)
+			return fail("out of memory");
+		for (i = 1; i < argc; i++) {
+			char *eq = strchr(argv[i], '=');
+
+			if (!eq || eq == argv[i] || !eq[1] ||
+			    (strncmp(argv[i], "microphone=", 11) != 0 &&
+			     strncmp(argv[i], "speaker=", 8) != 0 &&
+			     strncmp(argv[i], "ringer=", 7) != 0)) {
+				cJSON_Delete(params);
+				return usage_error("audio set: '%s' is not "
+						   "microphone=, speaker= or "
+						   "ringer=DEVICE", argv[i]);
+			}
+			*eq = '\0';
+			cJSON_DeleteItemFromObjectCaseSensitive(params,
+								argv[i]);
+			if (!cJSON_AddStringToObject(params, argv[i], eq + 1)) {
+				cJSON_Delete(params);
+				return fail("out of memory");
+			}
+		}
+		return call_and_show(ctl, "audio.setDevices", params,
+				     show_audio_devices);
+	}
+	if (strcmp(argv[0], "test") != 0 || argc != 1)
+		return usage_error("audio: '%s' is not devices, set or test",
+				   argv[0]);
+	q = ctl_call(ctl, "events.subscribe", NULL, &got);
+	if (!got)
+		return q;
+	cJSON_Delete(got);
+	q = ctl_call(ctl, "audio.test", NULL, &got);
+	if (!got)
+		return q;
+	cJSON_Delete(got);
+	for (;;) {
+		q = rpc_next_event(ctl->rpc, &event);
+		if (q < 0)
+			return report_rpc_failure(ctl, q);
+		if (strcmp(or_dash(json_str(event, "type")),
+		           "audio.testResult") == 0)
+			break;
+		cJSON_Delete(event);
+	}
+	data = cJSON_GetObjectItemCaseSensitive(event, "data");
+	ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(data, "ok"));
+	if (ctl->json) {
+		print_json_line(stdout, data);
+		putchar('\n');
+	} else {
+		double peak;
+
+		printf("result      %s%s%s\n", ok ? "ok" : "failed",
+		       json_str(data, "reason") ? ": " : "",
+		       json_str(data, "reason") ? json_str(data, "reason") : "");
+		printf("microphone  %s\n", or_dash(json_str(data,
+							    "microphone")));
+		printf("silent      %s\n", cJSON_IsTrue(
+			cJSON_GetObjectItemCaseSensitive(data, "silent")) ?
+		       "yes" : "no");
+		printf("peak        ");
+		if (json_num(data, "peak", &peak))
+			printf("%.1f dBFS\n", peak);
+		else
+			printf("-\n");
+		printf("levels     ");
+		cJSON_ArrayForEach(lv, cJSON_GetObjectItemCaseSensitive(data,
+									"levels"))
+			printf(" %.0f", cJSON_IsNumber(lv) ? lv->valuedouble :
+			       0.0);
+		putchar('\n');
+	}
+	cJSON_Delete(event);
+	return ok ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 /* config; config set softphone; config set deskphone EXTENSION */
 static int cmd_config(struct ctl *ctl, const struct command *cmd,
                       int argc, char **argv)
@@ -1750,6 +1872,9 @@ static const struct command commands[] = {
 	{ "media", "", "show the state of the media stack", 0, 0, cmd_media, NULL },
 	{ "registration", "", "show the SIP registration", 0, 0, cmd_registration, NULL },
 	{ "network", "check", "check the SIP server, STUN and TURN; print each item's result and time", 1, 1, cmd_network, NULL },
+	{ "audio", "devices", "list the capture and playback devices, and the chosen ones", 1, 4, cmd_audio, NULL },
+	{ "audio", "set ROLE=DEVICE...", "choose the microphone, speaker or ringer (DEVICE \"default\": the configured one)", 2, 4, cmd_audio, NULL },
+	{ "audio", "test", "play a tone and measure the microphone; print the levels", 1, 1, cmd_audio, NULL },
 	{ "config", "", "show the agent configuration", 0, 3, cmd_config, NULL },
 	{ "config", "set softphone|deskphone [EXTENSION]", "use the softphone, or the desk phone at EXTENSION (E.164)", 2, 3, cmd_config, NULL },
 	{ "phone", "normalize NUMBER [REGION]", "show a number in E.164 and other forms, its region and type", 2, 4, cmd_phone, NULL },

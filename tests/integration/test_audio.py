@@ -145,3 +145,43 @@ def test_no_sound_card_is_reported(make_ccpd):
     assert res["soundCard"] is False and res["devices"] == []
     err = c.error("audio.test")
     assert "no sound card" in err["data"]["reason"]
+
+
+def test_ccpctl_audio_devices_set_and_test(sound):
+    r = sound.ctl("audio", "devices")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "no sound card"
+    assert lines[1].split() == ["DEVICE", "DIRECTION", "DESCRIPTION"]
+    rows = {(ln.split()[0], ln.split()[1]) for ln in lines[2:]
+            if ln.split()[1] in ("capture", "playback")}
+    assert ("headset", "capture") in rows and ("bell", "playback") in rows
+    assert "speaker    chosen default, active default" in lines
+
+    r = sound.ctl("audio", "set", "microphone=headset", "speaker=speakers",
+                  "ringer=bell")
+    assert r.returncode == 0, r.stderr
+    assert "microphone chosen headset, active headset" in r.stdout
+    assert "speaker    chosen speakers, active speakers" in r.stdout
+    assert "ringer     chosen bell, active bell" in r.stdout
+    assert sound.c.call("audio.listDevices")["active"]["ringer"] == "bell"
+
+    r = sound.ctl("audio", "set", "speaker=nosuch")
+    assert r.returncode != 0 and "nosuch" in r.stderr, (r.stdout, r.stderr)
+    r = sound.ctl("audio", "set", "volume=3")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+
+    r = sound.ctl("--timeout", "20", "audio", "test", timeout=30)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    out = dict(ln.split(None, 1) for ln in r.stdout.splitlines())
+    assert out["result"] == "ok" and out["silent"] == "no", r.stdout
+    assert out["microphone"] == "headset"
+    assert out["peak"].endswith("dBFS") and float(out["peak"].split()[0]) > -20
+    assert len(out["levels"].split()) >= 20
+
+    sound.c.call("audio.setDevices", {"microphone": "deadmic"})
+    r = sound.ctl("--timeout", "20", "--json", "audio", "test", timeout=30)
+    import json
+    res = json.loads(r.stdout)
+    assert res["silent"], res
+    assert r.returncode == (0 if res["ok"] else 1)
