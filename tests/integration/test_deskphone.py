@@ -83,15 +83,8 @@ def make_agent(make_ccpd, desk, **extra):
 
 
 def check_schema(d):
-    from test_schema import Schema, load_schema
-    schema = Schema(load_schema())
-    while not d.c.events.empty():
-        d.c.seen.append(d.c.events.get())
-    problems = []
-    for ev in d.c.seen:
-        problems += ["%s: %s" % (ev["type"], p) for p in schema.problems(
-            "/events/%s" % ev["type"], ev["data"])]
-    assert not problems, "\n".join(problems[:10])
+    from test_schema import assert_events_match_schema
+    assert_events_match_schema(d.c)
 
 
 @pytest.fixture

@@ -735,3 +735,16 @@ def test_everything_ccpd_sends_matches_the_schema(make_ccpd):
     stale = sorted((set(UNEXERCISED_METHODS) & set(checker.methods)) |
                    (set(UNSEEN_EVENTS) & set(checker.events)))
     assert not stale, "listed as not covered, but covered: %s" % stale
+
+
+def assert_events_match_schema(c):
+    """Every event a test client received, checked against the schema:
+    for suites that want their whole session checked at the end."""
+    schema = Schema(load_schema())
+    while not c.events.empty():
+        c.seen.append(c.events.get())
+    problems = []
+    for ev in c.seen:
+        problems += ["%s: %s" % (ev["type"], p) for p in schema.problems(
+            "/events/%s" % ev["type"], ev["data"])]
+    assert not problems, "\n".join(problems[:10])
