@@ -537,6 +537,20 @@ static void show_config(const cJSON *config)
 	print_flat(config, "");
 }
 
+/* agent.moveToDeskPhone: moved at once, or the desk phone rings to take
+ * over a call */
+static void show_move(const cJSON *res)
+{
+	const char *contact = json_str(res, "contactId");
+
+	if (contact)
+		printf("ringing the desk phone %s to take over %s\n",
+		       or_dash(json_str(res, "extension")), contact);
+	else
+		printf("on the desk phone %s\n",
+		       or_dash(json_str(res, "extension")));
+}
+
 static void show_version(const cJSON *version)
 {
 	double protocol;
@@ -1110,7 +1124,8 @@ static int cmd_audio(struct ctl *ctl, const struct command *cmd,
 	return ok ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
-/* config; config set softphone; config set deskphone EXTENSION */
+/* config; config set softphone; config set deskphone EXTENSION;
+ * config move-to-desk */
 static int cmd_config(struct ctl *ctl, const struct command *cmd,
                       int argc, char **argv)
 {
@@ -1121,9 +1136,13 @@ static int cmd_config(struct ctl *ctl, const struct command *cmd,
 	if (argc == 0)
 		return call_and_show(ctl, "agent.getConfiguration", NULL,
 		                     show_config);
+	if (strcmp(argv[0], "move-to-desk") == 0 && argc == 1)
+		return call_and_show(ctl, "agent.moveToDeskPhone", NULL,
+		                     show_move);
 	if (strcmp(argv[0], "set") != 0 || argc < 2)
 		return usage_error("config: expected 'config', 'config set "
-		                   "softphone' or 'config set deskphone EXTENSION'");
+		                   "softphone', 'config set deskphone EXTENSION' "
+		                   "or 'config move-to-desk'");
 	soft = strcmp(argv[1], "softphone") == 0;
 	if (!soft && strcmp(argv[1], "deskphone") != 0)
 		return usage_error("config set: '%s' is neither softphone nor "
@@ -1877,6 +1896,7 @@ static const struct command commands[] = {
 	{ "audio", "test", "play a tone and measure the microphone; print the levels", 1, 1, cmd_audio, NULL },
 	{ "config", "", "show the agent configuration", 0, 3, cmd_config, NULL },
 	{ "config", "set softphone|deskphone [EXTENSION]", "use the softphone, or the desk phone at EXTENSION (E.164)", 2, 3, cmd_config, NULL },
+	{ "config", "move-to-desk", "move to the desk phone, with the connected call", 1, 1, cmd_config, NULL },
 	{ "phone", "normalize NUMBER [REGION]", "show a number in E.164 and other forms, its region and type", 2, 4, cmd_phone, NULL },
 	{ "phone", "format NUMBER FORMAT [REGION]", "write a number as E164, INTERNATIONAL, NATIONAL or RFC3966", 2, 4, cmd_phone, NULL },
 	{ "version", "", "show the version of ccpd", 0, 0, cmd_version, NULL },

@@ -75,6 +75,7 @@ static const struct setting settings[] = {
 	S(quick_connects,   K_STR,  0, 0, ""),
 	S(transfer_method,  K_STR,  0, 0, "bridge"),
 	S(desk_phone_timeout, K_UINT, 1, 600, "20"),
+	S(desk_phone_fallback, K_STR, 0, 0, "offer"),
 	S(event_buffer,     K_UINT, 16, 1000000, "1024"),
 	S(history_size,     K_UINT, 1, 100000, "200"),
 	S(max_clients,      K_UINT, 1, 10000, "64"),
@@ -847,6 +848,11 @@ int conf_finish(struct conf *c, char *err, size_t err_size)
 	r = check_phone_settings(c, err, err_size);
 	if (r < 0)
 		return r;
+	if (!one_of(c->desk_phone_fallback, "off", "offer", "auto")) {
+		snprintf(err, err_size, "desk_phone_fallback: '%s' is not off, "
+			 "offer or auto", c->desk_phone_fallback);
+		return -EINVAL;
+	}
 	if (strcmp(c->transfer_method, "bridge") != 0 &&
 	    strcmp(c->transfer_method, "refer") != 0) {
 		snprintf(err, err_size, "transfer_method: '%s' is neither "

@@ -56,6 +56,7 @@ struct conf {
 	char *quick_connects;
 	char *transfer_method;
 	unsigned desk_phone_timeout;
+	char *desk_phone_fallback;      /* off, offer, auto */
 	unsigned event_buffer;
 	unsigned history_size;
 	unsigned max_clients;

@@ -42,6 +42,7 @@ struct slot {
 	unsigned active;        /* the connection the agent talks to */
 	bool left;              /* the agent left; the parties are bridged */
 	bool conference;        /* the parties are joined in ccpd's focus */
+	bool audio_failed;      /* baresip's audio device failed (ends it) */
 	enum xfer xfer;
 	char xfer_target[CCPD_MAX_ENDPOINT + 128];
 };
@@ -79,6 +80,7 @@ struct line {
 	char contact[24];
 	char *call_id;
 	struct tmr tmr;
+	bool move;      /* carries a connected call off the softphone */
 };
 
 struct desk {
@@ -144,6 +146,12 @@ static const char *desk_region(const struct desk *d)
 static void update_ringer(struct desk *d);
 static void audio_level(struct desk *d, const struct media_event *ev);
 static void on_audio_error(struct desk *d, const struct media_event *ev);
+static void softphone_failed(struct desk *d, const char *type,
+			     const char *message, const struct contact *c,
+			     bool call_lost);
+static void offer_devices_check(struct desk *d, const struct contact *c);
+static void move_event(struct desk *d, const char *status,
+		       const char *contact, const char *reason);
 
 static int fail(struct desk_err *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -645,6 +653,7 @@ static void on_incoming(struct desk *d, const struct media_event *ev)
 		publish(d, "contact.incoming", c);
 		tmr_start(&s->ring_tmr, d->conf->ring_timeout * 1000ULL,
 			  ring_expired, s);
+		offer_devices_check(d, c);
 		return;
 	}
 	/* not routable or already on a contact: a final answer at once, so
@@ -870,7 +879,13 @@ static void on_closed(struct desk *d, struct contact *c, struct conn *k,
 		publish(d, "contact.error", c);
 		return;
 	case CONTACT_CONNECTED:
-		to_acw(d, c, CONTACT_END_CUSTOMER_HANGUP, CONTACT_BY_CUSTOMER);
+		/* baresip 1.0.0 ends a call whose audio device failed */
+		if (s && s->audio_failed)
+			to_acw(d, c, CONTACT_END_MEDIA_FAILURE,
+			       CONTACT_BY_SYSTEM);
+		else
+			to_acw(d, c, CONTACT_END_CUSTOMER_HANGUP,
+			       CONTACT_BY_CUSTOMER);
 		return;
 	case CONTACT_ENDED:
 	case CONTACT_MISSED:
@@ -2055,6 +2070,7 @@ static void line_reset(struct desk *d)
 	d->line.call_id = NULL;
 	d->line.contact[0] = '\0';
 	d->line.state = LINE_IDLE;
+	d->line.move = false;
 }
 
 static void line_hangup(struct desk *d)
@@ -2106,8 +2122,17 @@ static void line_failed(struct desk *d, const char *reason)
 {
 	struct contact *c = contacts_find(d->contacts, d->line.contact);
 	struct slot *s = c ? slot_of(c) : NULL;
+	bool move = d->line.move;
 
 	line_reset(d);
+	if (move) {
+		/* the call stays on the softphone, and the agent with it */
+		log_fields(LOG_NOTICE, c ? contact_id(c) : NULL, NULL,
+			   "desk: the desk phone %s did not answer; the call "
+			   "stays on the softphone: %s", d->extension, reason);
+		move_event(d, "failed", c ? contact_id(c) : NULL, reason);
+		return;
+	}
 	if (!c || !s)
 		return;
 	log_fields(LOG_NOTICE, contact_id(c), NULL, "desk: the desk phone "
@@ -2143,6 +2168,25 @@ static void line_timeout(void *arg)
 
 static void dial_answered(bool ok, const char *data, void *arg);
 static char *dial_cookie(struct desk *d, const struct contact *c);
+
+/* The desk phone answered to take over a connected call: the agent is on
+ * the desk phone from now on, and the customer hears it. */
+static void line_moved(struct desk *d, struct contact *c)
+{
+	d->line.move = false;
+	if (!c || contact_state(c) != CONTACT_CONNECTED) {
+		line_hangup(d);
+		line_reset(d);
+		move_event(d, "failed", c ? contact_id(c) : NULL,
+			   "the contact ended first");
+		return;
+	}
+	d->deskphone = true;
+	line_route(d, c);
+	log_fields(LOG_NOTICE, contact_id(c), NULL, "desk: %s moved to the "
+		   "desk phone %s", contact_id(c), d->extension);
+	move_event(d, "moved", contact_id(c), NULL);
+}
 
 /* The agent is on the line: answer the customer, or dial them. */
 static void line_connect_customer(void *arg)
@@ -2191,6 +2235,10 @@ static void line_event(struct desk *d, const struct media_event *ev)
 		d->line.state = LINE_UP;
 		log_fields(LOG_INFO, d->line.contact, NULL, "desk: the desk "
 			   "phone answered for %s", d->line.contact);
+		if (d->line.move) {
+			line_moved(d, c);
+			return;
+		}
 		if (!c || contact_state(c) != CONTACT_CONNECTING)
 			return;
 		/* the customer's recording must not share the desk call's
@@ -2698,6 +2746,8 @@ cJSON *desk_config_json(const struct desk *d)
 	add_str_or_null(o, "extension", d->extension[0] ? d->extension : NULL);
 	cJSON_AddNumberToObject(o, "deskPhoneTimeout",
 				d->conf->desk_phone_timeout);
+	cJSON_AddStringToObject(o, "deskPhoneFallback",
+				d->conf->desk_phone_fallback);
 	cJSON_AddNumberToObject(o, "ringTimeout", d->conf->ring_timeout);
 	cJSON_AddNumberToObject(o, "acwTimeout", d->conf->acw_timeout);
 	cJSON_AddItemToObject(o, "states", desk_states_json(d));
@@ -2721,7 +2771,8 @@ int desk_set_config(struct desk *d, bool softphone, const char *extension,
 	if (ph == AGENT_PHASE_ACCEPTING || ph == AGENT_PHASE_DIALING ||
 	    ph == AGENT_PHASE_CONNECTED || d->line.state != LINE_IDLE)
 		return fail(e, CCPD_ERR_INVALID_STATE, "the agent is %s; change "
-			    "the phone between contacts",
+			    "the phone between contacts (agent.moveToDeskPhone "
+			    "carries a connected call over)",
 			    agent_state(d->agent));
 	if (!softphone && !extension && !d->extension[0])
 		return fail(e, CCPD_ERR_INVALID_PARAMS, "a desk phone needs "
@@ -2851,8 +2902,12 @@ static void apply_user(struct desk *d)
 		if (desk_set_config(d, false, ext, &e) < 0)
 			log_warning("desk: cannot use %s's desk phone %s: %s",
 				    d->user, ext, e.reason);
-	} else if (d->deskphone && desk_set_config(d, true, NULL, &e) < 0) {
-		log_warning("desk: cannot go back to the softphone: %s",
+	} else if ((d->deskphone || ext) &&
+		   desk_set_config(d, true, ext, &e) < 0) {
+		/* a softphone user's extension is where the desk phone
+		 * fallback rings */
+		log_warning("desk: cannot go back to the softphone%s%s: %s",
+			    ext ? " with the extension " : "", ext ? ext : "",
 			    e.reason);
 	}
 	cJSON_Delete(row);
@@ -3217,12 +3272,15 @@ static cJSON *audio_state_json(const struct desk *d)
 	return o;
 }
 
+static void devices_lost(struct desk *d, const bool lost[2]);
+
 /* Work out the devices in use; tell baresip and the clients of a change.
  * reason: why, for the event. */
 static void audio_apply(struct desk *d, const char *reason)
 {
 	char active[3][128], src[160], play[160];
 	bool changed = !d->audio_known, fallback = false;
+	bool lost[2] = { false, false };
 	int i;
 
 	for (i = 0; i < 3; i++) {
@@ -3239,6 +3297,10 @@ static void audio_apply(struct desk *d, const char *reason)
 	if (!changed)
 		return;
 	for (i = 0; i < 3; i++) {
+		/* a chosen microphone or speaker that was in use is gone */
+		if (i < 2 && d->audio_known && d->active[i][0] &&
+		    !active[i][0])
+			lost[i] = true;
 		if (d->audio_known && strcmp(active[i], d->active[i]) != 0)
 			log_notice("desk: %s now %s (%s)", roles[i],
 				   active[i][0] ? active[i] : "the default",
@@ -3267,6 +3329,8 @@ static void audio_apply(struct desk *d, const char *reason)
 			events_emit(d->ev, "audio.devices", data);
 		}
 	}
+	if (lost[0] || lost[1])
+		devices_lost(d, lost);
 }
 
 static void audio_check(void *arg)
@@ -3420,19 +3484,33 @@ static void audio_level(struct desk *d, const struct media_event *ev)
 	}
 }
 
+/* baresip 1.0.0 stops the call whose audio device failed and hangs it
+ * up (its audio_error_handler): the contact ends as a media failure, and
+ * the agent is offered the desk phone for what follows. */
 static void on_audio_error(struct desk *d, const struct media_event *ev)
 {
+	struct contact *c = ev->call_id ?
+		contacts_find_call(d->contacts, ev->call_id) : NULL;
 	cJSON *data = cJSON_CreateObject();
+	const char *reason = ev->param ? ev->param : "";
 
-	log_error("desk: baresip's audio device failed: %s",
-		  ev->param ? ev->param : "?");
-	if (!data)
-		return;
-	cJSON_AddStringToObject(data, "reason", ev->param ? ev->param : "");
-	if (ev->call_id && contacts_find_call(d->contacts, ev->call_id))
-		cJSON_AddStringToObject(data, "contactId", contact_id(
-			contacts_find_call(d->contacts, ev->call_id)));
-	events_emit(d->ev, "audio.error", data);
+	/* "<errno>,<text>": the text says it */
+	if (strchr(reason, ','))
+		reason = strchr(reason, ',') + 1;
+	log_fields(LOG_ERR, c ? contact_id(c) : NULL, NULL, "desk: baresip's "
+		   "audio device failed: %s", *reason ? reason : "?");
+	if (c && slot_of(c))
+		slot_of(c)->audio_failed = true;
+	if (data) {
+		cJSON_AddStringToObject(data, "reason", reason);
+		if (c)
+			cJSON_AddStringToObject(data, "contactId",
+						contact_id(c));
+		events_emit(d->ev, "audio.error", data);
+	}
+	if (c)
+		softphone_failed(d, "audio_device_error", *reason ? reason :
+				 "the audio device failed", c, true);
 }
 
 /* ---- the microphone check ---- */
@@ -3489,4 +3567,207 @@ int desk_audio_test(struct desk *d, unsigned *ms, struct desk_err *e)
 		return fail(e, CCPD_ERR_MEDIA_UNAVAILABLE, "cannot open the "
 			    "microphone %s: %s", mic, sound_strerror(r));
 	return 0;
+}
+
+/* ---- falling back to the desk phone ----
+ *
+ * The softphone's audio can fail the agent: baresip's audio device error
+ * (in baresip 1.0.0 it also ends that call), or the chosen microphone or
+ * speaker gone (a headset unplugged) while a contact is offered or
+ * connected. The clients are told (agent.softphoneError). An agent with a
+ * desk phone extension is offered the desk phone, and moved to it by
+ * agent.moveToDeskPhone, or at once when desk_phone_fallback is auto. A
+ * connected call moves with the agent: the desk phone is rung and, once
+ * it answers, joined to the customer; until then, or if it does not
+ * answer, the call stays on the softphone. */
+
+/* The move's progress, journaled: who was moved off the softphone, when
+ * and why matters when a supervisor asks about a call. */
+static void move_event(struct desk *d, const char *status,
+		       const char *contact, const char *reason)
+{
+	cJSON *data = cJSON_CreateObject();
+	uint64_t now = util_now_ms();
+
+	if (!data)
+		return;
+	cJSON_AddStringToObject(data, "status", status);
+	add_str_or_null(data, "contactId", contact);
+	cJSON_AddStringToObject(data, "extension", d->extension);
+	cJSON_AddBoolToObject(data, "softphoneEnabled", !d->deskphone);
+	if (reason)
+		cJSON_AddStringToObject(data, "reason", reason);
+	record(d, "agent.deskPhoneMove", now, true, contact, data);
+	events_emit_at(d->ev, "agent.deskPhoneMove", data, now);
+}
+
+/* The agent's call on the softphone, if any: connected, or being set up
+ * (which cannot move yet). */
+static struct contact *softphone_call(struct desk *d, bool *connecting)
+{
+	struct contact *c;
+
+	*connecting = false;
+	for (c = contacts_first(d->contacts); c; c = contacts_next(c)) {
+		struct slot *s = slot_of(c);
+
+		if (!s || s->left)
+			continue;
+		if (contact_state(c) == CONTACT_CONNECTING)
+			*connecting = true;
+		if (contact_state(c) == CONTACT_CONNECTED)
+			return c;
+	}
+	return NULL;
+}
+
+int desk_move_to_desk_phone(struct desk *d, char *contact_out, size_t size,
+			    struct desk_err *e)
+{
+	struct contact *c;
+	struct slot *s;
+	bool connecting;
+	int r;
+
+	if (d->deskphone)
+		return fail(e, CCPD_ERR_INVALID_STATE, "the agent is on the "
+			    "desk phone %s already", d->extension);
+	if (!d->extension[0])
+		return fail(e, CCPD_ERR_INVALID_STATE, "the agent has no desk "
+			    "phone extension (agent.setConfiguration, or the "
+			    "user's extension)");
+	if (d->line.state != LINE_IDLE)
+		return fail(e, CCPD_ERR_INVALID_STATE, "the desk phone is "
+			    "being rung for %s already", d->line.contact);
+	c = softphone_call(d, &connecting);
+	if (!c && connecting)
+		return fail(e, CCPD_ERR_INVALID_STATE, "a call is being set "
+			    "up; move it once it is connected");
+	if (contact_out && size)
+		contact_out[0] = '\0';
+	if (!c) {
+		/* nothing to carry over: offers ring the desk phone now */
+		d->deskphone = true;
+		log_notice("desk: the agent moved to the desk phone %s",
+			   d->extension);
+		move_event(d, "moved", NULL, NULL);
+		return 0;
+	}
+	s = slot_of(c);
+	if (s->conference || d->mtg || s->xfer != XFER_NONE ||
+	    d->bridge[0] || d->bridge[1])
+		return fail(e, CCPD_ERR_INVALID_STATE, "contact %s is in a "
+			    "conference or a transfer, which the desk phone "
+			    "cannot take over", contact_id(c));
+	r = line_ring(d, c, e);
+	if (r < 0)
+		return r;
+	d->line.move = true;
+	if (contact_out && size)
+		snprintf(contact_out, size, "%s", contact_id(c));
+	move_event(d, "ringing", contact_id(c), NULL);
+	return 0;
+}
+
+/* A call lost with the audio device has nothing to carry over: the
+ * agent is switched for the contacts to come. */
+static void fallback_now(struct desk *d, const struct contact *lost)
+{
+	struct desk_err e = { 0 };
+
+	if (lost) {
+		d->deskphone = true;
+		log_notice("desk: the agent moved to the desk phone %s after "
+			   "%s's audio failed", d->extension, contact_id(lost));
+		move_event(d, "moved", NULL, NULL);
+		return;
+	}
+	if (desk_move_to_desk_phone(d, NULL, 0, &e) < 0) {
+		log_warning("desk: cannot move to the desk phone: %s",
+			    e.reason);
+		move_event(d, "failed", NULL, e.reason);
+	}
+}
+
+/* type: audio_device_error or device_lost; c: the contact it hit;
+ * call_lost: baresip ended c's call. */
+static void softphone_failed(struct desk *d, const char *type,
+			     const char *message, const struct contact *c,
+			     bool call_lost)
+{
+	const char *mode = d->conf->desk_phone_fallback;
+	bool offer = d->extension[0] && strcmp(mode, "off") != 0;
+	uint64_t now = util_now_ms();
+	cJSON *data, *desk;
+
+	/* with the desk phone on, the softphone's devices carry no call */
+	if (d->deskphone)
+		return;
+	log_fields(LOG_WARNING, c ? contact_id(c) : NULL, NULL, "desk: the "
+		   "softphone failed (%s): %s%s", type, message, offer ?
+		   "; the desk phone is offered" : "");
+	data = cJSON_CreateObject();
+	if (data) {
+		cJSON_AddStringToObject(data, "errorType", type);
+		cJSON_AddStringToObject(data, "errorMessage", message);
+		add_str_or_null(data, "contactId", c ? contact_id(c) : NULL);
+		if (offer && (desk = cJSON_AddObjectToObject(data,
+							     "deskPhone"))) {
+			cJSON_AddStringToObject(desk, "extension",
+						d->extension);
+			cJSON_AddStringToObject(desk, "fallback", mode);
+		} else {
+			cJSON_AddNullToObject(data, "deskPhone");
+		}
+		record(d, "agent.softphoneError", now, true,
+		       c ? contact_id(c) : NULL, data);
+		events_emit_at(d->ev, "agent.softphoneError", data, now);
+	}
+	if (offer && strcmp(mode, "auto") == 0)
+		fallback_now(d, call_lost ? c : NULL);
+}
+
+static const char *role_device(const struct desk *d, int i)
+{
+	return i == 0 ? d->chosen.microphone : d->chosen.speaker;
+}
+
+/* A chosen microphone or speaker went away under an offered or connected
+ * contact. */
+static void devices_lost(struct desk *d, const bool lost[2])
+{
+	const struct contact *c, *hit = NULL;
+	char msg[320];
+	int i;
+
+	for (c = contacts_first(d->contacts); c && !hit;
+	     c = contacts_next(c))
+		if (slot_of(c) && !slot_of(c)->left &&
+		    (contact_state(c) == CONTACT_INCOMING ||
+		     contact_state(c) == CONTACT_CONNECTED))
+			hit = c;
+	if (!hit)
+		return;
+	i = lost[0] ? 0 : 1;
+	snprintf(msg, sizeof(msg), "the %s '%.127s' is gone%s", roles[i],
+		 role_device(d, i), lost[0] && lost[1] ?
+		 ", and the speaker too" : "");
+	softphone_failed(d, "device_lost", msg, hit, false);
+}
+
+/* An offer that arrives with the agent's chosen microphone or speaker
+ * missing cannot be answered as the agent expects. */
+static void offer_devices_check(struct desk *d, const struct contact *c)
+{
+	char msg[320];
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (!*role_device(d, i) || d->active[i][0])
+			continue;
+		snprintf(msg, sizeof(msg), "the %s '%.127s' is missing",
+			 roles[i], role_device(d, i));
+		softphone_failed(d, "device_lost", msg, c, false);
+		return;
+	}
 }

@@ -60,6 +60,11 @@ cJSON *desk_endpoints_json(const struct desk *d);
  * one). */
 int desk_set_config(struct desk *d, bool softphone, const char *extension,
 		    struct desk_err *e);
+/* Off the softphone onto the desk phone: at once with no call; with a
+ * connected call, once the desk phone answers (contact_out names it,
+ * "" for none). */
+int desk_move_to_desk_phone(struct desk *d, char *contact_out, size_t size,
+			    struct desk_err *e);
 
 /* The region national numbers are read in ("" for none). */
 const char *desk_default_region(const struct desk *d);

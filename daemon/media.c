@@ -1059,12 +1059,21 @@ int media_set_devices(struct media *m, const char *src, const char *play,
 		      bool live)
 {
 	const struct call_ua *k;
+	char src_dev[512], play_dev[512];
 	int r = 0;
 
 	snprintf(m->want_src, sizeof(m->want_src), "%s", src);
 	snprintf(m->want_play, sizeof(m->want_play), "%s", play);
 	if (m->state != MEDIA_STATE_UP)
 		return 0;  /* the next start writes them in the configuration */
+	/* a role back on its default may be "auto", which baresip does not
+	 * know: it kept the device that had gone */
+	resolve_device(m, src, "aubridge,ccpd-silent-src", src_dev,
+		       sizeof(src_dev));
+	resolve_device(m, play, "aubridge,ccpd-silent-play", play_dev,
+		       sizeof(play_dev));
+	src = src_dev;
+	play = play_dev;
 	if (!live) {
 		/* calls joined through aubridge keep their devices: later
 		 * calls, and the restore after the join, take the new ones */

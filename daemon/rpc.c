@@ -216,6 +216,30 @@ static int m_set_config(struct ctx *x)
 	return desk_result(x, r);
 }
 
+static int m_move_to_desk(struct ctx *x)
+{
+	struct desk *d = x->peer->rpc->desk;
+	char id[32];
+	int r = desk_move_to_desk_phone(d, id, sizeof(id), &x->err);
+
+	if (r == 0) {
+		cJSON *conf = desk_config_json(d);
+
+		x->result = cJSON_CreateObject();
+		cJSON_AddStringToObject(x->result, "status",
+					id[0] ? "ringing" : "moved");
+		if (id[0])
+			cJSON_AddStringToObject(x->result, "contactId", id);
+		else
+			cJSON_AddNullToObject(x->result, "contactId");
+		cJSON_AddItemToObject(x->result, "extension", cJSON_Duplicate(
+			cJSON_GetObjectItemCaseSensitive(conf, "extension"),
+			true));
+		cJSON_AddItemToObject(x->result, "configuration", conf);
+	}
+	return desk_result(x, r);
+}
+
 static int m_connect(struct ctx *x)
 {
 	const char *endpoint;
@@ -1015,6 +1039,7 @@ static const struct method methods[] = {
 	{ "agent.listStates",        m_list_states, PERM_CCP_USE },
 	{ "agent.getConfiguration",  m_get_config,  PERM_CCP_USE },
 	{ "agent.setConfiguration",  m_set_config,  PERM_CCP_USE },
+	{ "agent.moveToDeskPhone",   m_move_to_desk, PERM_CCP_USE },
 	{ "agent.connect",           m_connect,     PERM_OUTBOUND_CALL },
 	{ "contact.list",            m_contact_list, PERM_CCP_USE },
 	{ "contact.get",             m_contact_get, PERM_CCP_USE },

@@ -193,6 +193,33 @@
 	$("clear-next").addEventListener("click", function () {
 		agent.clearNextState().catch(err("agent-error"));
 	});
+	/* ---- the softphone's audio failed: offer the desk phone ---- */
+
+	var MOVE_TEXT = {
+		ringing: "Ringing your desk phone; the call moves when you pick it up.",
+		moved: "You are on the desk phone.",
+		failed: "The desk phone did not take the call"
+	};
+	agent.onSoftphoneError(function (e) {
+		text("softphone-error-text", e.errorMessage);
+		text("desk-move", "");
+		text("desk-extension", e.deskPhone ? e.deskPhone.extension : "");
+		show("desk-offer", !!e.deskPhone && e.deskPhone.fallback === "offer");
+		show("softphone-error", true);
+	});
+	agent.onDeskPhoneMove(function (e) {
+		show("desk-offer", e.status === "failed");
+		text("desk-move", MOVE_TEXT[e.status] + (e.reason ? ": " + e.reason : ""));
+		show("softphone-error", true);
+	});
+	$("move-to-desk").addEventListener("click", function () {
+		show("desk-offer", false);
+		agent.moveToDeskPhone().catch(function (e) {
+			show("desk-offer", true);
+			text("desk-move", e && e.message ? e.message : String(e));
+		});
+	});
+
 	$("accept").addEventListener("click", act("call-error", ["incoming"], function (c) { return c.accept(); }));
 	$("reject").addEventListener("click", act("call-error", ["incoming"], function (c) { return c.reject(); }));
 	$("hangup").addEventListener("click", act("call-error", ["connecting", "connected"], function (c) { return c.destroy(); }));

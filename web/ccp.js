@@ -60,8 +60,11 @@
 	A.connect = function (endpoint) { return this.core.call("agent.connect", { endpoint: endpoint }); };
 	A.mute = function () { return this.core.call("agent.mute"); };
 	A.unmute = function () { return this.core.call("agent.unmute"); };
+	/* Off the softphone onto the desk phone, with the connected call. */
+	A.moveToDeskPhone = function () { return this.core.call("agent.moveToDeskPhone"); };
 	["onStateChange", "onRoutable", "onNotRoutable", "onOffline",
-	 "onAfterCallWork", "onError", "onEnqueuedNextState", "onMuteToggle"].forEach(function (n) {
+	 "onAfterCallWork", "onError", "onEnqueuedNextState", "onMuteToggle",
+	 "onSoftphoneError", "onDeskPhoneMove"].forEach(function (n) {
 		A[n] = function (fn) { return this.ev.on(n, fn); };
 	});
 	A._set = function (data, oldState) {
@@ -359,6 +362,8 @@
 		else if ((e.type.indexOf("contact.") === 0 || e.type.indexOf("connection.") === 0) && d.contact)
 			this._contact(d.contact, e.type);
 		else if (e.type === "agent.muteToggle" && d.agent) this.agentObj._set(d.agent);
+		else if (e.type === "agent.softphoneError") this.agentObj.ev.emit("onSoftphoneError", d);
+		else if (e.type === "agent.deskPhoneMove") this.agentObj.ev.emit("onDeskPhoneMove", d);
 		this.ev.emit("event", e);
 	};
 

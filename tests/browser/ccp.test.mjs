@@ -8,8 +8,11 @@ import { Helper, launch, shot, until } from "./lib.mjs";
 const T = { timeout: 120000 };
 const USER = { username: "alice", password: "alice-secret-1" };
 
+// options: ccpd's settings, or an async function of the helper that
+// makes them (files the settings name)
 async function setup(options) {
 	const h = new Helper();
+	if (typeof options === "function") options = await options(h);
 	const d = await h.call("start", { options });
 	const methods = await h.rpc("daemon.listMethods");
 	let user = null;
@@ -282,5 +285,40 @@ test("a first login asks for a new password before the panel", T, async () => {
 	} finally {
 		if (browser) await browser.close();
 		await h.shutdown();
+	}
+});
+
+test("an audio failure offers the desk phone, and one click moves the agent", T, async () => {
+	// baresip's aufile source ends after a second of audio and reports an
+	// audio device error, which ends the call (baresip 1.0.0)
+	const ctx = await setup(async (h) => ({
+		audio_source: "aufile," + await h.call("tone_wav", { seconds: 1.0 }),
+		dial_template: "sip:{number}@127.0.0.1:9" }));
+	try {
+		await ctx.h.call("peer", { name: "customer" });
+		const page = await openCcp(ctx);
+		await ctx.h.rpc("agent.setConfiguration", { softphoneEnabled: true, extension: "+442071838750" });
+		await page.selectOption("#status-select", "Available");
+		await agree(ctx, page, "Available");
+		assert.equal(await page.isVisible("#softphone-error"), false);
+		await ctx.h.call("dial", { name: "customer" });
+		await page.waitForSelector("#incoming:not([hidden])");
+		await page.click("#accept");
+		await ctx.h.call("peer_wait", { name: "customer", event: "CALL_ESTABLISHED" });
+		await page.waitForSelector("#softphone-error:not([hidden])", { timeout: 15000 });
+		assert.match(await page.textContent("#softphone-error-text"), /end of file/);
+		assert.equal(await page.textContent("#desk-extension"), "+442071838750");
+		await page.waitForSelector("#desk-offer:not([hidden])");
+		await shot(page, "softphone-error");
+		// the daemon has not moved the agent by itself (fallback: offer)
+		assert.equal((await ctx.h.rpc("agent.getConfiguration")).softphoneEnabled, true);
+		await page.click("#move-to-desk");
+		await page.waitForFunction(() => /on the desk phone/.test(document.getElementById("desk-move").textContent));
+		assert.equal((await ctx.h.rpc("agent.getConfiguration")).softphoneEnabled, false);
+		assert.equal(await page.isVisible("#desk-offer"), false);
+		await shot(page, "moved-to-desk");
+		assert.deepEqual(ctx.errors || [], []);
+	} finally {
+		await teardown(ctx);
 	}
 });

@@ -52,6 +52,11 @@ class Helper:
             "username": username, "password": password, "profile": profile,
             "mustChangePassword": False})
 
+    def tone_wav(self, seconds=1.0):
+        """A short audio file for ccpd's audio_source (aufile): when it
+        ends, baresip reports an audio device error."""
+        return peers.tone_wav(seconds)
+
     def rpc(self, method, params=None):
         return self.c.call(method, params)
 

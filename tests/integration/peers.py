@@ -771,6 +771,24 @@ def dominant_tone(wav_path, candidates, margin_db=10.0, min_share=0.3,
     return best
 
 
+def tone_wav(seconds=1.0, freq=660, rate=48000):
+    """A WAV of a tone for baresip's aufile source, which takes 48 kHz
+    stereo S16LE only; when it ends, aufile reports an audio error."""
+    import struct
+    import wave
+    path = os.path.join(_mkdtemp("ccpd-wav-"), "tone.wav")
+    frames = bytearray()
+    for i in range(int(seconds * rate)):
+        v = int(8000 * math.sin(2 * math.pi * freq * i / rate))
+        frames += struct.pack("<hh", v, v)
+    with wave.open(path, "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(bytes(frames))
+    return path
+
+
 def heard_tone(wav_path, freq, others=(), **kw):
     """True when `freq` is clearly present in the WAV (see dominant_tone);
     `others` are frequencies it must dominate (e.g. the peer's own tone)."""

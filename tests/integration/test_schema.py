@@ -43,6 +43,8 @@ UNEXERCISED_METHODS = {
 UNEXERCISED_METHODS.update({
     m: "audio: exercised with the test sound card in test_audio.py"
     for m in ("audio.listDevices", "audio.setDevices", "audio.test")})
+UNEXERCISED_METHODS["agent.moveToDeskPhone"] = (
+    "desk phone fallback: exercised with a desk phone in test_fallback.py")
 UNSEEN_EVENTS = {
     e: "call control: exercised with real parties in test_callcontrol.py"
     for e in ("agent.muteToggle",
@@ -51,6 +53,9 @@ UNSEEN_EVENTS.update({
     e: "audio: exercised with the test sound card in test_audio.py"
     for e in ("audio.level", "audio.microphoneSilent",
               "audio.microphoneActive", "audio.error", "audio.testResult")})
+UNSEEN_EVENTS.update({
+    e: "desk phone fallback: exercised in test_fallback.py"
+    for e in ("agent.softphoneError", "agent.deskPhoneMove")})
 
 # Error codes any method may return (the schema's top-level description):
 # -32602 only when params is not an object.
