@@ -231,13 +231,22 @@ static void make_aor(struct media *m)
 		 c->sip_user, domain);
 }
 
-/* NAT traversal and media encryption, as account parameters. baresip
- * 1.0.0's turn module allocates over UDP only; a TCP or TLS relay is
- * still checked by network.check, and given to ice as a TURN URI. */
+/* NAT traversal and media encryption, as account parameters.
+ * baresip 1.0.0 relays media over UDP only: its turn module and its ice
+ * module both allocate with IPPROTO_UDP and look the server up with
+ * stun_proto_udp (modules/ice/ice.c: cand_gather_relayed, session_alloc),
+ * its STUN URI parser keeps no "?transport=" (src/stunuri.c), and ice
+ * refuses a turns: URI with ENOTSUP, which fails every call. So a TCP or
+ * TLS relay is not given to baresip (network.check still tests it over
+ * its transport); ice then uses stun_server, if any. */
+static bool turn_for_media(const struct conf *c)
+{
+	return *c->turn_server && strcmp(c->turn_transport, "udp") == 0;
+}
+
 static int media_nat_params(const struct conf *c, char *out, size_t size)
 {
-	bool turn_udp = *c->turn_server &&
-		strcmp(c->turn_transport, "udp") == 0;
+	bool turn_udp = turn_for_media(c);
 	const char *nat = c->ice ? "ice" : turn_udp ? "turn" :
 		*c->stun_server ? "stun" : NULL;
 	const char *enc = NULL;
@@ -250,13 +259,10 @@ static int media_nat_params(const struct conf *c, char *out, size_t size)
 		enc = "dtls_srtp";
 	if (nat) {
 		n += snprintf(out, size, ";medianat=%s", nat);
-		if (*c->turn_server && (c->ice || turn_udp))
+		if (turn_udp)
 			n += snprintf(out + n, size - (size_t)n,
-				      ";stunserver=\"%s:%s%s\";stunuser=%s;"
-				      "stunpass=%s", strcmp(c->turn_transport,
-				      "tls") == 0 ? "turns" : "turn",
-				      c->turn_server, strcmp(c->turn_transport,
-				      "tcp") == 0 ? "?transport=tcp" : "",
+				      ";stunserver=\"turn:%s\";stunuser=%s;"
+				      "stunpass=%s", c->turn_server,
 				      c->turn_user, c->turn_password);
 		else if (*c->stun_server)
 			n += snprintf(out + n, size - (size_t)n,
@@ -365,9 +371,15 @@ static int write_config(struct media *m)
 		fprintf(f, "module\t\t\tsrtp.so\n");
 	else if (strcmp(c->srtp, "dtls") == 0)
 		fprintf(f, "module\t\t\tdtls_srtp.so\n");
+	if (*c->turn_server && !turn_for_media(c))
+		log_warning("media: turn_transport is %s, but baresip 1.0.0 "
+			    "relays media over UDP only: calls do not use "
+			    "turn_server%s", c->turn_transport, c->ice ?
+			    (*c->stun_server ? " (ice uses stun_server)" :
+			     " (ice uses host candidates only)") : "");
 	if (c->ice)
 		fprintf(f, "module\t\t\tice.so\n");
-	else if (*c->turn_server && strcmp(c->turn_transport, "udp") == 0)
+	else if (turn_for_media(c))
 		fprintf(f, "module\t\t\tturn.so\n");
 	else if (*c->stun_server)
 		fprintf(f, "module\t\t\tstun.so\n");

@@ -1,6 +1,8 @@
 /* network.check: one OPTIONS to the SIP server, one STUN binding and one
- * TURN allocation, run side by side, each bounded by NETCHECK_TIMEOUT_MS
- * and reported as an event the moment it ends. */
+ * TURN allocation (over turn_transport: UDP, TCP or TLS), run side by
+ * side, each bounded by NETCHECK_TIMEOUT_MS and reported as an event the
+ * moment it ends. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -54,6 +56,11 @@ struct nc_run {
 	struct stun_ctrans *ct;
 	/* turn */
 	struct udp_sock *turn_us;
+	struct tcp_conn *turn_tc;
+	struct tls *turn_tls;
+	struct tls_conn *turn_tlsc;
+	struct mbuf *turn_mb;       /* a TCP stream's unframed bytes */
+	struct sa turn_srv;
 	struct turnc *turnc;
 };
 
@@ -83,6 +90,11 @@ static void run_destructor(void *arg)
 	run->stun_us = mem_deref(run->stun_us);
 	run->turnc = mem_deref(run->turnc);
 	run->turn_us = mem_deref(run->turn_us);
+	/* TLS is a helper on the TCP connection: off it first */
+	run->turn_tlsc = mem_deref(run->turn_tlsc);
+	run->turn_tc = mem_deref(run->turn_tc);
+	run->turn_tls = mem_deref(run->turn_tls);
+	run->turn_mb = mem_deref(run->turn_mb);
 	if (run->results)
 		cJSON_Delete(run->results);
 }
@@ -393,8 +405,119 @@ static void turn_handler(int err, uint16_t scode, const char *reason,
 		return;
 	}
 	re_snprintf(buf, sizeof(buf), "%J", relay_addr);
-	item_finish(it, true, false, relay_addr, "relay address %s over UDP",
-		    buf);
+	item_finish(it, true, false, relay_addr, "relay address %s over %s",
+		    buf, run->turn_tlsc ? "TLS (server certificate not "
+		    "verified)" : run->turn_tc ? "TCP" : "UDP");
+}
+
+/* Over TCP (and TLS) the TURN client gets no socket of its own: the
+ * stream is cut here into STUN messages (20-byte header plus length) and
+ * ChannelData (4 plus length, padded to 4), each handed to turnc_recv. */
+static void turn_tcp_recv(struct mbuf *mb, void *arg)
+{
+	struct nc_run *run = arg;
+	struct nc_item *it = &run->items[ITEM_TURN];
+	struct mbuf *b;
+	int err = 0;
+
+	if (!run->turn_mb) {
+		run->turn_mb = mbuf_alloc(mbuf_get_left(mb));
+		if (!run->turn_mb)
+			return;
+	}
+	b = run->turn_mb;
+	b->pos = b->end;
+	if (mbuf_write_mem(b, mbuf_buf(mb), mbuf_get_left(mb)))
+		return;
+	b->pos = 0;
+	while (!it->done && mbuf_get_left(b) >= 4) {
+		uint16_t type = ntohs(mbuf_read_u16(b));
+		size_t len = ntohs(mbuf_read_u16(b)), end = b->end, at;
+
+		b->pos -= 4;
+		if (type < 0x4000)
+			len += 20;
+		else if (type < 0x8000)
+			len += 4;
+		else {
+			err = EBADMSG;
+			break;
+		}
+		if (mbuf_get_left(b) < len)
+			break;
+		at = b->pos;
+		b->end = at + len;
+		if (run->turnc) {
+			struct sa src = run->turn_srv;
+
+			/* may end the item, but the run outlives this call */
+			err = turnc_recv(run->turnc, &src, b);
+		}
+		b->end = end;
+		if (err)
+			break;
+		while (len & 3)
+			len++;
+		b->pos = at + len < end ? at + len : end;
+	}
+	if (err) {
+		item_finish(it, false, false, NULL, "bad data from the server "
+			    "over %s: %s", run->turn_tlsc ? "TLS" : "TCP",
+			    strerror(err));
+		return;
+	}
+	/* keep only what is left over */
+	if (b->pos >= b->end) {
+		mbuf_reset(b);
+	} else if (b->pos) {
+		memmove(b->buf, mbuf_buf(b), mbuf_get_left(b));
+		b->end -= b->pos;
+		b->pos = 0;
+	}
+}
+
+static void turn_tcp_estab(void *arg)
+{
+	struct nc_run *run = arg;
+	const struct conf *conf = run->nc->conf;
+	int err;
+
+	err = turnc_alloc(&run->turnc, NULL, IPPROTO_TCP, run->turn_tc, 0,
+			  &run->turn_srv, conf->turn_user, conf->turn_password,
+			  600, turn_handler, run);
+	if (err)
+		item_finish(&run->items[ITEM_TURN], false, false, NULL,
+			    "cannot send the allocation request: %s",
+			    strerror(err));
+}
+
+static void turn_tcp_close(int err, void *arg)
+{
+	struct nc_run *run = arg;
+	const char *tr = run->turn_tlsc ? "TLS" : "TCP";
+
+	item_finish(&run->items[ITEM_TURN], false, false, NULL,
+		    "%s connection %s: %s", tr, run->turnc ? "closed" :
+		    "failed", err ? strerror(err) : "closed by the server");
+}
+
+static int turn_tcp_start(struct nc_run *run, bool tls)
+{
+	int err;
+
+	if (tls) {
+		/* the check is whether an allocation works; the certificate
+		 * is not checked (there is no setting for a CA yet) */
+		err = tls_alloc(&run->turn_tls, TLS_METHOD_SSLV23, NULL, NULL);
+		if (err)
+			return err;
+	}
+	err = tcp_connect(&run->turn_tc, &run->turn_srv, turn_tcp_estab,
+			  turn_tcp_recv, turn_tcp_close, run);
+	if (!err && tls)
+		err = tls_start_tcp(&run->turn_tlsc, run->turn_tls,
+				    run->turn_tc, 0);
+	return err;
 }
 
 static void turn_start(struct nc_run *run)
@@ -408,7 +531,8 @@ static void turn_start(struct nc_run *run)
 		item_finish(it, false, true, NULL, "turn_server is not set");
 		return;
 	}
-	if (server_addr(conf->turn_server, STUN_PORT, &dst) < 0) {
+	if (server_addr(conf->turn_server, strcmp(conf->turn_transport,
+			"tls") == 0 ? STUNS_PORT : STUN_PORT, &dst) < 0) {
 		item_finish(it, false, false, NULL,
 			    "turn_server %s is not an IP address[:port]",
 			    conf->turn_server);
@@ -420,12 +544,19 @@ static void turn_start(struct nc_run *run)
 		return;
 	}
 	item_begin(it);
-	local_for(&dst, &laddr);
-	err = udp_listen(&run->turn_us, &laddr, NULL, NULL);
-	if (!err)
-		err = turnc_alloc(&run->turnc, NULL, IPPROTO_UDP, run->turn_us,
-				  0, &dst, conf->turn_user,
-				  conf->turn_password, 600, turn_handler, run);
+	run->turn_srv = dst;
+	if (strcmp(conf->turn_transport, "udp") != 0) {
+		err = turn_tcp_start(run,
+				     strcmp(conf->turn_transport, "tls") == 0);
+	} else {
+		local_for(&dst, &laddr);
+		err = udp_listen(&run->turn_us, &laddr, NULL, NULL);
+		if (!err)
+			err = turnc_alloc(&run->turnc, NULL, IPPROTO_UDP,
+					  run->turn_us, 0, &dst,
+					  conf->turn_user, conf->turn_password,
+					  600, turn_handler, run);
+	}
 	if (err)
 		item_finish(it, false, false, NULL,
 			    "cannot send the allocation request: %s",

@@ -7,6 +7,7 @@ import re
 import socket
 import struct
 import subprocess
+import threading
 import time
 
 import pytest
@@ -36,29 +37,46 @@ def _stun_binding(port, timeout=0.3):
 
 class Coturn:
     """coturn in the foreground on 127.0.0.1, long-term credentials
-    agent:secret in realm test, no TLS, no CLI; stopped by its PID."""
+    agent:secret in realm test, no CLI; stopped by its PID. UDP and TCP
+    on `port`; with tls=True also TLS on `tls_port`, with a self-signed
+    certificate made here by openssl."""
 
-    def __init__(self):
+    def __init__(self, tls=False):
         self.port = peers.free_port("both")
+        self.tls_port = peers.free_port("tcp") if tls else None
         self.dir = peers._mkdtemp("coturn-")
         self.conf = os.path.join(self.dir, "turnserver.conf")
         self.log_path = os.path.join(self.dir, "turnserver.log")
         self.proc = None
 
+    def _make_cert(self):
+        cert = os.path.join(self.dir, "cert.pem")
+        key = os.path.join(self.dir, "key.pem")
+        r = subprocess.run(["openssl", "req", "-x509", "-newkey",
+                            "rsa:2048", "-nodes", "-days", "1",
+                            "-subj", "/CN=127.0.0.1", "-keyout", key,
+                            "-out", cert], capture_output=True, text=True,
+                           timeout=60)
+        if r.returncode != 0:
+            raise peers.HarnessError("openssl req failed: " + r.stderr)
+        return ("tls-listening-port=%d\ncert=%s\npkey=%s\nno-dtls\n"
+                % (self.tls_port, cert, key))
+
     def start(self, timeout=10.0):
         low, high = peers.rtp_port_block(20)
+        tls = self._make_cert() if self.tls_port else "no-tls\nno-dtls\n"
         with open(self.conf, "w") as f:
             f.write("listening-ip=127.0.0.1\n"
                     "listening-port=%d\n"
                     "relay-ip=127.0.0.1\n"
                     "min-port=%d\nmax-port=%d\n"
                     "lt-cred-mech\nuser=agent:secret\nrealm=test\n"
-                    "no-tls\nno-dtls\nno-cli\nno-tcp-relay\n"
+                    "%sno-cli\nno-tcp-relay\n"
                     "allow-loopback-peers\n"
                     "pidfile=%s\n"
                     "userdb=%s\n"
                     "log-file=stdout\nsimple-log\nverbose\n"
-                    % (self.port, low, high - 1,
+                    % (self.port, low, high - 1, tls,
                        os.path.join(self.dir, "turnserver.pid"),
                        os.path.join(self.dir, "turndb")))
         self._log = open(self.log_path, "ab")
@@ -71,7 +89,18 @@ class Coturn:
                 self.stop()
                 raise peers.HarnessError("coturn did not start:\n%s"
                                          % peers._tail(self.log_path))
+        if self.tls_port:
+            try:
+                peers._wait_tcp(self.tls_port, deadline, self.proc,
+                                "coturn (TLS)", self.log_path).close()
+            except BaseException:
+                self.stop()
+                raise
         return self
+
+    def log_text(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
 
     def stop(self):
         peers._stop_pid(self.proc)
@@ -85,6 +114,13 @@ class Coturn:
 @pytest.fixture
 def coturn():
     t = Coturn().start()
+    yield t
+    t.stop()
+
+
+@pytest.fixture
+def coturn_tls():
+    t = Coturn(tls=True).start()
     yield t
     t.stop()
 
@@ -234,3 +270,252 @@ def test_call_media_through_the_turn_relay(make_ccpd, coturn):
     low, high = customer.rtp_ports
     bound = [int(m) for m in re.findall(r"peer 127\.0\.0\.1:(\d+) ", log)]
     assert any(low <= p <= high for p in bound), (bound, low, high)
+
+
+class StunTap:
+    """Watches loopback for STUN binding requests sent to one UDP port and
+    records each request's source (ip, port) and transaction id: proof of
+    who asked the server, which coturn's log does not give. Needs
+    CAP_NET_RAW (an AF_PACKET socket on lo); `available` says whether it
+    could be opened. Only reads; started and closed by the test."""
+
+    def __init__(self, port):
+        self.port = port
+        self.requests = {}          # transaction id -> (ip, port)
+        self._stop = threading.Event()
+        try:
+            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
+                                      socket.ntohs(0x0003))
+            self.sock.bind(("lo", 0))
+            self.sock.settimeout(0.1)
+        except (OSError, AttributeError):
+            self.sock = None
+            return
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @property
+    def available(self):
+        return self.sock is not None
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                frame = self.sock.recv(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            # lo frames carry a 14-byte Ethernet header of zeros
+            if len(frame) < 14 + 20 + 8 + 20 or frame[12:14] != b"\x08\x00":
+                continue
+            ip = frame[14:]
+            ihl = (ip[0] & 0x0F) * 4
+            if ip[9] != 17:
+                continue
+            sport, dport = struct.unpack("!HH", ip[ihl:ihl + 4])
+            stun = ip[ihl + 8:]
+            if dport != self.port or len(stun) < 20:
+                continue
+            mtype, _, cookie = struct.unpack("!HHI", stun[:8])
+            if mtype == 0x0001 and cookie == 0x2112A442:
+                self.requests[bytes(stun[8:20])] = (
+                    socket.inet_ntoa(ip[12:16]), sport)
+
+    def sources(self):
+        return set(self.requests.values())
+
+    def close(self):
+        self._stop.set()
+        if self.sock is not None:
+            self._thread.join(2)
+            self.sock.close()
+
+
+def _talk(d, customer, seconds=2.0):
+    """The customer calls ccpd's agent, who accepts; both talk for a few
+    seconds; the customer hangs up. Each side must have heard the other's
+    tone (agent 880 Hz, customer 440 Hz)."""
+    from test_calls import wait_wav
+    c = d.c
+    customer.dial(d.sip_uri)
+    cid = c.wait_event("contact.incoming", 15)["data"]["contact"][
+        "contactId"]
+    c.call("contact.accept", {"contactId": cid})
+    c.wait_event("contact.connected")
+    customer.wait_event("CALL_ESTABLISHED", 10)
+    time.sleep(seconds)
+    customer.hangup()
+    c.wait_event("contact.ended")
+    heard = customer.wait_heard_wav(5)
+    assert peers.heard_tone(heard, 880, [440]), \
+        peers.tone_report(heard, [880, 440])
+    agent_heard = wait_wav(d.snd_dir)
+    assert peers.heard_tone(agent_heard, 440, [880]), \
+        peers.tone_report(agent_heard, [440, 880])
+
+
+def media_ccpd(make_ccpd, **options):
+    snd = peers._mkdtemp("ccpd-snd-")
+    opts = {"audio_source": "ausine,880", "snd_path": snd,
+            "initial_status": "Available"}
+    opts.update(options)
+    d = make_ccpd(options=opts)
+    d.snd_dir = snd
+    d.c = d.client()
+    d.c.call("events.subscribe")
+    return d
+
+
+@needs_coturn
+def test_call_with_a_stun_server(make_ccpd, coturn):
+    """stun_server alone: baresip's stun module asks coturn for the mapped
+    address of the RTP and RTCP sockets before the call goes on, and the
+    tones are heard both ways."""
+    tap = StunTap(coturn.port)
+    try:
+        d = media_ccpd(make_ccpd, stun_server=coturn.server)
+        customer = peers.BaresipPeer(name="customer", tone=440).start()
+        try:
+            _talk(d, customer)
+        finally:
+            customer.stop()
+        log = d.log_text()
+        assert "Using medianat 'stun'" in log, d.log_tail(200)
+        # stun.c calls the call's establish handler only from the
+        # binding response's handler (mapped_handler1/2): this line means
+        # coturn answered for the call's sockets
+        assert "media-nat 'stun' established/gathered" in log, \
+            d.log_tail(200)
+        if tap.available:
+            low, high = map(int, d.options["rtp_ports"].split("-"))
+            rtp = sorted(p for ip, p in tap.sources()
+                         if ip == "127.0.0.1" and low <= p <= high)
+            # one request from the RTP socket, one from the RTCP socket
+            assert len(rtp) >= 2 and rtp[0] % 2 == 0 and \
+                rtp[0] + 1 in rtp, (tap.sources(), low, high)
+    finally:
+        tap.close()
+
+
+def _non_loopback_ipv4():
+    """This host's IPv4 addresses other than 127/8, from the kernel."""
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope",
+                          "global"], capture_output=True, text=True,
+                         timeout=5).stdout
+    return set(re.findall(r"inet (\d+\.\d+\.\d+\.\d+)/", out))
+
+
+@pytest.mark.skipif(not _non_loopback_ipv4(),
+                    reason="baresip 1.0.0's ice gathers no loopback "
+                    "candidate and this host has no other IPv4 address")
+def test_call_with_ice_to_a_peer_with_ice(make_ccpd):
+    """ice = true against a customer whose baresip also does ICE: the
+    connectivity checks complete and the tones are heard both ways.
+
+    baresip 1.0.0's ice module skips loopback addresses when it gathers
+    host candidates (if_handler in modules/ice/ice.c: "Skip loopback and
+    link-local addresses") and ignores net_interface, and its RTP sockets
+    listen on every address (stream.c: "we listen on all interfaces"), so
+    the checks and the media run between this host's own non-loopback
+    address: packets to a local address stay inside the host."""
+    addrs = _non_loopback_ipv4()
+    d = media_ccpd(make_ccpd, ice="true")
+    customer = peers.BaresipPeer(name="customer", tone=440,
+                                 extra_modules=["ice"],
+                                 account_params="medianat=ice").start()
+    try:
+        _talk(d, customer)
+    finally:
+        customer.stop()
+    log = d.log_text()
+    assert "Using medianat 'ice'" in log, d.log_tail(200)
+    assert "ice: audio: connectivity check is complete" in log, \
+        d.log_tail(200)
+    m = re.search(r"mnat 'ice' connected: raddr (\d+\.\d+\.\d+\.\d+):\d+",
+                  log)
+    assert m and m.group(1) in addrs, (m and m.group(0), addrs)
+    plog = customer.log_text()
+    assert "connectivity check is complete" in plog, plog[-3000:]
+
+
+@needs_coturn
+@pytest.mark.parametrize("transport", ["tcp", "tls"])
+def test_turn_allocation_over_tcp_and_tls(make_ccpd, coturn_tls, transport):
+    """network.check allocates a relay over turn_transport: a TCP
+    connection to coturn's listening port, or TLS to its TLS port (the
+    certificate is self-signed and not checked)."""
+    port = coturn_tls.port if transport == "tcp" else coturn_tls.tls_port
+    d = make_ccpd(options={"turn_server": "127.0.0.1:%d" % port,
+                           "turn_transport": transport,
+                           "turn_user": "agent", "turn_password": "secret"})
+    done, items = run_check(d)
+    turn = items["turn"]
+    assert turn["ok"], turn
+    assert turn["address"].startswith("127.0.0.1:")
+    assert "over %s" % transport.upper() in turn["detail"], turn
+    assert done["ok"]
+    # coturn says over what the allocating session came when ccpd, its
+    # check done, closes the connection
+    closed = re.compile(r"closed \(2nd stage\), user <agent> .*reason: "
+                        r"%s connection closed by client"
+                        % ("TLS/TCP" if transport == "tls" else "TCP"))
+    deadline = time.monotonic() + 5
+    while not closed.search(coturn_tls.log_text()):
+        assert time.monotonic() < deadline, coturn_tls.log_text()[-3000:]
+        time.sleep(0.05)
+    log = coturn_tls.log_text()
+    assert "user <agent>: incoming packet ALLOCATE processed, success" \
+        in log, log[-3000:]
+    if transport == "tls":
+        assert re.search(r"new, realm=<test>, username=<agent>, .*"
+                         r"method=TLSv1\.[23]", log), log[-3000:]
+
+
+@needs_coturn
+@pytest.mark.parametrize("transport", ["tcp", "tls"])
+def test_turn_allocation_over_tcp_and_tls_with_a_wrong_password(
+        make_ccpd, coturn_tls, transport):
+    port = coturn_tls.port if transport == "tcp" else coturn_tls.tls_port
+    d = make_ccpd(options={"turn_server": "127.0.0.1:%d" % port,
+                           "turn_transport": transport,
+                           "turn_user": "agent", "turn_password": "wrong"})
+    done, items = run_check(d)
+    turn = items["turn"]
+    assert not turn["ok"] and not turn["skipped"]
+    assert turn["detail"].startswith("401"), turn
+    assert turn["ms"] < 5000
+    assert not done["ok"]
+
+
+@needs_coturn
+@pytest.mark.skipif(not _non_loopback_ipv4(),
+                    reason="baresip 1.0.0's ice gathers no loopback "
+                    "candidate and this host has no other IPv4 address")
+@pytest.mark.parametrize("transport", ["tcp", "tls"])
+def test_ice_with_a_tcp_or_tls_turn_server_talks_without_the_relay(
+        make_ccpd, coturn_tls, transport):
+    """baresip 1.0.0 relays media over UDP only (ice.c allocates with
+    IPPROTO_UDP, stunuri.c drops ?transport=, and ice refuses turns: with
+    ENOTSUP, which used to fail every call): ccpd does not give it a TCP
+    or TLS relay, says so in its log, and the ICE call still carries the
+    tones both ways over host candidates. coturn sees no allocation."""
+    port = coturn_tls.port if transport == "tcp" else coturn_tls.tls_port
+    d = media_ccpd(make_ccpd, ice="true",
+                   turn_server="127.0.0.1:%d" % port,
+                   turn_transport=transport, turn_user="agent",
+                   turn_password="secret")
+    customer = peers.BaresipPeer(name="customer", tone=440,
+                                 extra_modules=["ice"],
+                                 account_params="medianat=ice").start()
+    try:
+        _talk(d, customer)
+    finally:
+        customer.stop()
+    log = d.log_text()
+    assert ("turn_transport is %s, but baresip 1.0.0 relays media over "
+            "UDP only" % transport) in log, d.log_tail(200)
+    assert "connectivity check is complete" in log, d.log_tail(200)
+    assert "TURN-server" not in log and "turns:" not in log, \
+        d.log_tail(200)
+    assert "ALLOCATE" not in coturn_tls.log_text()

@@ -1,8 +1,11 @@
-"""SRTP with SDES between ccpd's baresip and a customer's baresip on
-127.0.0.1: required SRTP against a peer without it fails with a reason;
-against a peer with it, the tones are heard both ways."""
+"""SRTP with SDES and with DTLS-SRTP between ccpd's baresip and a
+customer's baresip on 127.0.0.1: required SRTP against a peer without it
+fails with a reason; against a peer with it, the tones are heard both
+ways."""
 
 import time
+
+import pytest
 
 import peers
 from test_calls import wait_wav
@@ -11,10 +14,10 @@ AGENT_TONE = 880
 CUSTOMER_TONE = 440
 
 
-def srtp_ccpd(make_ccpd, policy="required"):
+def srtp_ccpd(make_ccpd, policy="required", srtp="sdes"):
     snd = peers._mkdtemp("ccpd-snd-")
     d = make_ccpd(options={"audio_source": "ausine,%d" % AGENT_TONE,
-                           "snd_path": snd, "srtp": "sdes",
+                           "snd_path": snd, "srtp": srtp,
                            "srtp_policy": policy,
                            "initial_status": "Available"})
     d.snd_dir = snd
@@ -129,3 +132,82 @@ def test_offered_srtp_still_talks_to_a_caller_without_it(make_ccpd):
         assert "SRTP is Enabled" not in d.log_text()
     finally:
         caller.stop()
+
+
+# DTLS-SRTP: baresip 1.0.0's dtls_srtp module makes its own self-signed
+# RSA certificate when it loads (tls_set_selfsigned_rsa in module_init) and
+# checks the peer's SHA-256 fingerprint from the SDP, so ccpd has nothing
+# to provide beyond the module and mediaenc=dtls_srtp.
+
+def dtls_peer(name, **kw):
+    return peers.BaresipPeer(name=name, tone=CUSTOMER_TONE,
+                             extra_modules=["dtls_srtp"],
+                             account_params="mediaenc=dtls_srtp", **kw)
+
+
+def dtls_done(d, peer):
+    """Both baresips finished the DTLS handshake of the RTP component,
+    checked the other's fingerprint and keyed SRTP from it."""
+    plog = peer.log_text()
+    for text in (d.log_text(), plog):
+        assert "dtls_srtp: verified SHA-256 fingerprint OK" in text, \
+            text[-3000:]
+        assert "DTLS-SRTP complete (audio/RTP)" in text, text[-3000:]
+    return True
+
+
+@pytest.mark.parametrize("policy", ["required", "offered"])
+def test_dtls_srtp_to_a_peer_with_it_carries_audio(make_ccpd, policy):
+    d = srtp_ccpd(make_ccpd, policy, srtp="dtls")
+    callee = dtls_peer("callee", answermode="auto").start()
+    try:
+        res = d.c.call("agent.connect", {"endpoint": callee.uri})
+        d.c.wait_event("contact.connected", 15)
+        callee.wait_event("CALL_ESTABLISHED", 10)
+        # media starts once the handshake is done (wait_secure)
+        time.sleep(2.5)
+        d.c.call("connection.destroy", {"contactId": res["contactId"]})
+        callee.wait_event("CALL_CLOSED", 10)
+        d.c.wait_event("contact.ended")
+        heard = callee.wait_heard_wav(5)
+        assert peers.heard_tone(heard, AGENT_TONE, [CUSTOMER_TONE]), \
+            peers.tone_report(heard, [AGENT_TONE, CUSTOMER_TONE])
+        agent_heard = wait_wav(d.snd_dir)
+        assert peers.heard_tone(agent_heard, CUSTOMER_TONE, [AGENT_TONE]), \
+            peers.tone_report(agent_heard, [CUSTOMER_TONE, AGENT_TONE])
+        assert dtls_done(d, callee)
+    finally:
+        callee.stop()
+
+
+@pytest.mark.parametrize("policy", ["required", "offered"])
+def test_dtls_srtp_from_a_caller_with_it_carries_audio(make_ccpd, policy):
+    d = srtp_ccpd(make_ccpd, policy, srtp="dtls")
+    caller = dtls_peer("caller").start()
+    try:
+        _talk_inbound(d, caller)
+        assert dtls_done(d, caller)
+    finally:
+        caller.stop()
+
+
+@pytest.mark.parametrize("policy", ["required", "offered"])
+def test_dtls_srtp_to_a_peer_without_it_fails_with_a_reason(make_ccpd,
+                                                             policy):
+    """baresip 1.0.0 has no plain-RTP fallback for dtls_srtp: its offer is
+    UDP/TLS/RTP/SAVPF only, so even 'offered' cannot reach a peer without
+    DTLS-SRTP, and the contact says why."""
+    d = srtp_ccpd(make_ccpd, policy, srtp="dtls")
+    callee = peers.BaresipPeer(name="callee", tone=CUSTOMER_TONE,
+                               answermode="auto").start()
+    try:
+        res = d.c.call("agent.connect", {"endpoint": callee.uri})
+        ev = d.c.wait_event("contact.error", 15)["data"]["contact"]
+        assert ev["contactId"] == res["contactId"]
+        assert ev["endReason"] == "failed"
+        assert ev["sipCause"].startswith("488"), ev
+        assert "does not accept DTLS-SRTP" in ev["sipCause"], ev
+        d.c.wait_state("FailedConnectCustomer")
+        d.c.call("contact.clear", {"contactId": res["contactId"]})
+    finally:
+        callee.stop()
