@@ -12,6 +12,7 @@ import time
 import pytest
 
 import peers
+from test_schema import assert_events_match_schema
 
 TURNSERVER = os.environ.get("TURNSERVER", "/usr/bin/turnserver")
 
@@ -155,6 +156,7 @@ def test_stun_and_turn_servers_given_by_name(make_ccpd, coturn):
         assert item["address"].startswith("127.0.0.1:"), item
         assert item["ms"] < 5000
     assert done["ok"]
+    assert_events_match_schema(d.clients[-1])
 
 
 def test_a_server_name_that_does_not_resolve(make_ccpd):
@@ -176,6 +178,7 @@ def test_a_server_name_that_does_not_resolve(make_ccpd):
         assert 0 <= item["ms"] < 1000, item
         assert "server" not in item and "address" not in item, item
     assert not done["ok"]
+    assert_events_match_schema(d.clients[-1])
     # the daemon goes on, and a second check gives the same answer
     again, items = run_check(d, timeout=10)
     assert not again["ok"] and "does not resolve" in items["stun"]["detail"]

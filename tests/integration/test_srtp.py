@@ -108,6 +108,8 @@ def test_required_srtp_refuses_a_caller_without_it(make_ccpd):
         assert hist["sipCause"] == contact["sipCause"], hist
         me = d.c.call("metrics.get")["agents"]
         assert sum(a["contacts"]["refused"] for a in me) == 1, me
+        from test_schema import assert_events_match_schema
+        assert_events_match_schema(d.c)
         # the daemon goes on: a caller with SRTP still gets through
         assert d.proc.poll() is None
         good = peers.BaresipPeer(name="caller2", tone=CUSTOMER_TONE,
