@@ -914,6 +914,67 @@ static void on_transfer_failed(struct desk *d, struct contact *c,
 		to_acw(d, c, CONTACT_END_TRANSFER_FAILED, CONTACT_BY_SYSTEM);
 }
 
+/* baresip 1.0.0 answers an offer it cannot take with 488 before the offer
+ * becomes a call (src/call.c, call_accept): no CALL_INCOMING, only a
+ * CALL_CLOSED without a Call-ID whose param is "No audio codecs" (what an
+ * offer without SRTP is when SRTP is required: the only profile left is
+ * RTP/SAVP) or "Wrong address family". The caller still reached this
+ * agent's line, so the offer becomes a refused contact, with the reason in
+ * sipCause: in the events, the history, the journal and the metrics, like
+ * an offer refused because the agent was not routable (whose sipCause is
+ * null). The agent's state does not change: the agent never saw it. */
+static void on_offer_refused(struct desk *d, const struct media_event *ev)
+{
+	static const enum media_account helpers[] = {
+		MEDIA_ACCOUNT_CONSULT, MEDIA_ACCOUNT_IDLE, MEDIA_ACCOUNT_DESK,
+		MEDIA_ACCOUNT_MIX_AGENT, MEDIA_ACCOUNT_MIX_CUSTOMER,
+		MEDIA_ACCOUNT_MIX_THIRD,
+	};
+	const char *param = ev->param ? ev->param : "";
+	const char *enc = strcmp(d->conf->srtp, "dtls") == 0 ? "DTLS-SRTP"
+							    : "SDES SRTP";
+	struct contact *c;
+	char cause[320];
+	size_t i;
+
+	/* a dial that failed before its INVITE went out looks the same */
+	if (ev->outgoing)
+		return;
+	for (i = 0; i < sizeof(helpers) / sizeof(helpers[0]); i++)
+		if (on_account(d, ev, helpers[i])) {
+			log_notice("desk: baresip refused an offer to %s: %s",
+				   ev->aor, param);
+			return;
+		}
+	if (strcmp(param, "No audio codecs") == 0 && srtp_required(d->conf))
+		snprintf(cause, sizeof(cause), "488 Not Acceptable Here (SRTP "
+			 "required: the caller offered no %s, or no codec in "
+			 "common)", enc);
+	else if (strcmp(param, "No audio codecs") == 0)
+		snprintf(cause, sizeof(cause), "488 Not Acceptable Here (no "
+			 "audio codec in common)");
+	else if (strcmp(param, "Wrong address family") == 0)
+		snprintf(cause, sizeof(cause), "488 Not Acceptable Here (the "
+			 "offer's address family is not the one in use here)");
+	else
+		snprintf(cause, sizeof(cause), "refused by baresip: %s",
+			 *param ? param : "no reason given");
+	if (contact_new(d->contacts, &c, CONTACT_INBOUND, NULL, ev->peer_uri,
+			ev->peer_name, util_now_ms()) < 0 ||
+	    set_customer_number(d, c, ev->peer_uri) < 0) {
+		log_error("desk: out of memory; baresip refused an offer from "
+			  "%s: %s", ev->peer_uri ? ev->peer_uri : "?", cause);
+		return;
+	}
+	log_fields(LOG_WARNING, contact_id(c), agent_state(d->agent),
+		   "desk: baresip refused offer %s from %s: %s", contact_id(c),
+		   ev->peer_uri ? ev->peer_uri : "?", cause);
+	end_live(d, c, CONTACT_END_REFUSED, CONTACT_BY_SYSTEM, cause);
+	contact_set_state(c, CONTACT_REFUSED);
+	publish(d, "contact.refused", c);
+	retire(d, c);
+}
+
 static void set_reg(struct desk *d, enum reg_state st, const char *reason);
 
 static void media_event(const struct media_event *ev, void *arg)
@@ -963,13 +1024,7 @@ static void media_event(const struct media_event *ev, void *arg)
 			bridge_leg_closed(d, ev->call_id);
 			meeting_party_closed(d, ev->call_id);
 		} else {
-			/* baresip refused an offer before making a call of
-			 * it: no contact, but the reason is logged */
-			log_warning("desk: baresip refused an incoming call: "
-				    "%s%s", ev->param ? ev->param : "?",
-				    srtp_required(d->conf) ? " (SRTP is "
-				    "required: the caller may offer none)" :
-				    "");
+			on_offer_refused(d, ev);
 		}
 		k = find_for_event(d, ev, &c);
 		if (k)

@@ -1,12 +1,15 @@
 /* network.check: one OPTIONS to the SIP server, one STUN binding and one
  * TURN allocation (over turn_transport: UDP, TCP or TLS), run side by
  * side, each bounded by NETCHECK_TIMEOUT_MS and reported as an event the
- * moment it ends. */
+ * moment it ends. STUN and TURN servers given
+ * by name are resolved first (resolve.c: /etc/hosts, then DNS), within the
+ * same bound. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <re.h>
@@ -15,6 +18,7 @@
 #include "events.h"
 #include "log.h"
 #include "netcheck.h"
+#include "resolve.h"
 
 enum item_kind {
 	ITEM_SIP,
@@ -37,6 +41,10 @@ struct nc_item {
 	uint64_t start;
 	struct tmr tmr;
 	bool done;
+	/* stun and turn: the server's name being looked up, and where the
+	 * server turned out to be */
+	struct resolve *res;
+	struct sa server;
 };
 
 struct nc_run {
@@ -79,8 +87,10 @@ static void run_destructor(void *arg)
 	struct nc_run *run = arg;
 	unsigned i;
 
-	for (i = 0; i < ITEM_COUNT; i++)
+	for (i = 0; i < ITEM_COUNT; i++) {
 		tmr_cancel(&run->items[i].tmr);
+		run->items[i].res = mem_deref(run->items[i].res);
+	}
 	tmr_cancel(&run->free_tmr);
 	list_unlink(&run->le);
 	/* the request's late answer must not reach this run */
@@ -127,6 +137,8 @@ static void item_finish(struct nc_item *it, bool ok, bool skipped,
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
+	/* a lookup still running is not waited for: its answer is dropped */
+	it->res = mem_deref(it->res);
 
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "name", item_names[it->kind]);
@@ -137,6 +149,10 @@ static void item_finish(struct nc_item *it, bool ok, bool skipped,
 	if (addr && sa_isset(addr, SA_ALL)) {
 		re_snprintf(addrbuf, sizeof(addrbuf), "%J", addr);
 		cJSON_AddStringToObject(o, "address", addrbuf);
+	}
+	if (sa_isset(&it->server, SA_ALL)) {
+		re_snprintf(addrbuf, sizeof(addrbuf), "%J", &it->server);
+		cJSON_AddStringToObject(o, "server", addrbuf);
 	}
 	log_msg(ok || skipped ? LOG_DEBUG : LOG_NOTICE,
 		"netcheck: %s %s: %s in %llu ms: %s", run->id,
@@ -161,12 +177,32 @@ static void item_finish(struct nc_item *it, bool ok, bool skipped,
 	tmr_start(&run->free_tmr, 0, run_free_later, run);
 }
 
+/* The setting that names an item's server. */
+static const char *item_setting(const struct nc_item *it)
+{
+	return it->kind == ITEM_STUN ? "stun_server" : "turn_server";
+}
+
+static const char *item_server(const struct nc_item *it)
+{
+	const struct conf *conf = it->run->nc->conf;
+
+	return it->kind == ITEM_STUN ? conf->stun_server : conf->turn_server;
+}
+
 static void item_timeout(void *arg)
 {
 	struct nc_item *it = arg;
 
-	item_finish(it, false, false, NULL,
-		    "no answer within %u ms (timeout)", NETCHECK_TIMEOUT_MS);
+	if (it->res)
+		item_finish(it, false, false, NULL,
+			    "%s %s did not resolve within %u ms (timeout)",
+			    item_setting(it), item_server(it),
+			    NETCHECK_TIMEOUT_MS);
+	else
+		item_finish(it, false, false, NULL,
+			    "no answer within %u ms (timeout)",
+			    NETCHECK_TIMEOUT_MS);
 }
 
 /* The item's time runs from the start of the run; from here it is
@@ -176,19 +212,42 @@ static void item_begin(struct nc_item *it)
 	tmr_start(&it->tmr, NETCHECK_TIMEOUT_MS, item_timeout, it);
 }
 
-/* "host:port", "host" (the default port) or either after "stun:"/"turn:";
- * only addresses for now: ccpd resolves no names for STUN or TURN. */
-static int server_addr(const char *s, uint16_t defport, struct sa *sa)
+/* "host:port" or "host" (the default port), either maybe after
+ * "stun:"/"turn:"; host is a name, an IPv4 address or an IPv6 address
+ * ("[::1]:3478", or "::1" without a port). */
+static int server_split(const char *s, uint16_t defport, char *host,
+			size_t size, uint16_t *port)
 {
-	const char *p = strchr(s, ':');
+	const char *colon, *end;
+	unsigned long n;
+	char *stop;
 
-	if (p && (!strncmp(s, "stun:", 5) || !strncmp(s, "turn:", 5)))
-		s = p + 1;
-	if (!sa_decode(sa, s, strlen(s)))
+	if (!strncmp(s, "stun:", 5) || !strncmp(s, "turn:", 5))
+		s += 5;
+	*port = defport;
+	if (*s == '[') {
+		end = strchr(s, ']');
+		if (!end || (end[1] && end[1] != ':'))
+			return -EINVAL;
+		colon = end[1] ? end + 1 : NULL;
+		s++;
+	} else {
+		colon = strchr(s, ':');
+		if (colon && strchr(colon + 1, ':'))
+			colon = NULL;   /* an IPv6 address without a port */
+		end = colon ? colon : s + strlen(s);
+	}
+	if (end == s || (size_t)(end - s) >= size)
+		return -EINVAL;
+	memcpy(host, s, (size_t)(end - s));
+	host[end - s] = '\0';
+	if (!colon)
 		return 0;
-	if (!sa_set_str(sa, s, defport))
-		return 0;
-	return -EINVAL;
+	n = strtoul(colon + 1, &stop, 10);
+	if (!colon[1] || *stop || n == 0 || n > 65535)
+		return -EINVAL;
+	*port = (uint16_t)n;
+	return 0;
 }
 
 /* Loopback for a loopback server, so that a local check stays local. */
@@ -344,30 +403,19 @@ static void stun_resp(int err, uint16_t scode, const char *reason,
 	item_finish(it, true, false, &a->v.sa, "mapped address %s", buf);
 }
 
-static void stun_start(struct nc_run *run)
+static void stun_check(struct nc_run *run, const struct sa *dst)
 {
-	const char *srv = run->nc->conf->stun_server;
 	struct nc_item *it = &run->items[ITEM_STUN];
-	struct sa dst, laddr;
+	struct sa laddr;
 	int err;
 
-	if (!srv || !*srv) {
-		item_finish(it, false, true, NULL, "stun_server is not set");
-		return;
-	}
-	if (server_addr(srv, STUN_PORT, &dst) < 0) {
-		item_finish(it, false, false, NULL,
-			    "stun_server %s is not an IP address[:port]", srv);
-		return;
-	}
-	item_begin(it);
-	local_for(&dst, &laddr);
+	local_for(dst, &laddr);
 	err = stun_alloc(&run->stun, NULL, NULL, NULL);
 	if (!err)
 		err = udp_listen(&run->stun_us, &laddr, stun_udp_recv, run);
 	if (!err)
 		err = stun_request(&run->ct, run->stun, IPPROTO_UDP,
-				   run->stun_us, &dst, 0, STUN_METHOD_BINDING,
+				   run->stun_us, dst, 0, STUN_METHOD_BINDING,
 				   NULL, 0, false, stun_resp, run, 0);
 	if (err)
 		item_finish(it, false, false, NULL,
@@ -520,40 +568,23 @@ static int turn_tcp_start(struct nc_run *run, bool tls)
 	return err;
 }
 
-static void turn_start(struct nc_run *run)
+static void turn_check(struct nc_run *run, const struct sa *dst)
 {
 	const struct conf *conf = run->nc->conf;
 	struct nc_item *it = &run->items[ITEM_TURN];
-	struct sa dst, laddr;
+	struct sa laddr;
 	int err;
 
-	if (!conf->turn_server || !*conf->turn_server) {
-		item_finish(it, false, true, NULL, "turn_server is not set");
-		return;
-	}
-	if (server_addr(conf->turn_server, strcmp(conf->turn_transport,
-			"tls") == 0 ? STUNS_PORT : STUN_PORT, &dst) < 0) {
-		item_finish(it, false, false, NULL,
-			    "turn_server %s is not an IP address[:port]",
-			    conf->turn_server);
-		return;
-	}
-	if (!conf->turn_user || !*conf->turn_user || !conf->turn_password) {
-		item_finish(it, false, false, NULL,
-			    "turn_user and turn_password must be set");
-		return;
-	}
-	item_begin(it);
-	run->turn_srv = dst;
+	run->turn_srv = *dst;
 	if (strcmp(conf->turn_transport, "udp") != 0) {
 		err = turn_tcp_start(run,
 				     strcmp(conf->turn_transport, "tls") == 0);
 	} else {
-		local_for(&dst, &laddr);
+		local_for(dst, &laddr);
 		err = udp_listen(&run->turn_us, &laddr, NULL, NULL);
 		if (!err)
 			err = turnc_alloc(&run->turnc, NULL, IPPROTO_UDP,
-					  run->turn_us, 0, &dst,
+					  run->turn_us, 0, dst,
 					  conf->turn_user, conf->turn_password,
 					  600, turn_handler, run);
 	}
@@ -561,6 +592,87 @@ static void turn_start(struct nc_run *run)
 		item_finish(it, false, false, NULL,
 			    "cannot send the allocation request: %s",
 			    strerror(err));
+}
+
+/* --- where the STUN or TURN server is --- */
+
+static void server_resolved(int err, const char *why, const struct sa *addr,
+			    void *arg)
+{
+	struct nc_item *it = arg;
+	char reason[128];
+
+	/* why and addr live in the lookup, which goes now */
+	snprintf(reason, sizeof(reason), "%s", why ? why : "");
+	if (!err)
+		it->server = *addr;
+	it->res = mem_deref(it->res);
+	if (err) {
+		item_finish(it, false, false, NULL, "%s %s does not resolve: %s",
+			    item_setting(it), item_server(it), reason);
+		return;
+	}
+	re_snprintf(reason, sizeof(reason), "%J", &it->server);
+	log_debug("netcheck: %s %s: %s is %s", it->run->id,
+		  item_names[it->kind], item_server(it), reason);
+	if (it->kind == ITEM_STUN)
+		stun_check(it->run, &it->server);
+	else
+		turn_check(it->run, &it->server);
+}
+
+/* The item's time, and its bound, include the lookup of a name. */
+static void server_lookup(struct nc_item *it)
+{
+	/* TURN over TLS listens on its own port by default */
+	bool tls = it->kind == ITEM_TURN &&
+		strcmp(it->run->nc->conf->turn_transport, "tls") == 0;
+	char host[256];
+	uint16_t port;
+	int r;
+
+	if (server_split(item_server(it), tls ? STUNS_PORT : STUN_PORT, host,
+			 sizeof(host), &port) < 0) {
+		item_finish(it, false, false, NULL,
+			    "%s %s is not host[:port] (a name or an IP "
+			    "address)", item_setting(it), item_server(it));
+		return;
+	}
+	item_begin(it);
+	r = resolve_start(&it->res, host, port, server_resolved, it);
+	if (r < 0)
+		item_finish(it, false, false, NULL,
+			    "cannot look up %s: %s", host, r == -EAGAIN ?
+			    "too many lookups running" : strerror(-r));
+}
+
+static void stun_start(struct nc_run *run)
+{
+	const char *srv = run->nc->conf->stun_server;
+	struct nc_item *it = &run->items[ITEM_STUN];
+
+	if (!srv || !*srv) {
+		item_finish(it, false, true, NULL, "stun_server is not set");
+		return;
+	}
+	server_lookup(it);
+}
+
+static void turn_start(struct nc_run *run)
+{
+	const struct conf *conf = run->nc->conf;
+	struct nc_item *it = &run->items[ITEM_TURN];
+
+	if (!conf->turn_server || !*conf->turn_server) {
+		item_finish(it, false, true, NULL, "turn_server is not set");
+		return;
+	}
+	if (!conf->turn_user || !*conf->turn_user || !conf->turn_password) {
+		item_finish(it, false, false, NULL,
+			    "turn_user and turn_password must be set");
+		return;
+	}
+	server_lookup(it);
 }
 
 /* --- the module --- */

@@ -13,6 +13,7 @@ import time
 import pytest
 
 import peers
+from test_schema import assert_events_match_schema
 
 TURNSERVER = os.environ.get("TURNSERVER", "/usr/bin/turnserver")
 
@@ -172,6 +173,58 @@ def test_turn_with_a_wrong_password_says_401(make_ccpd, coturn):
     assert "401" in turn["detail"] or \
         "unauthorized" in turn["detail"].lower(), turn
     assert turn["ms"] < 5000
+    assert not done["ok"]
+
+
+@needs_coturn
+def test_stun_and_turn_servers_given_by_name(make_ccpd, coturn):
+    """localhost comes from /etc/hosts, which libre's DNS client does not
+    read: ccpd looks names up with getaddrinfo, off its event loop."""
+    server = "localhost:%d" % coturn.port
+    d = make_ccpd(options={"stun_server": server,
+                           "turn_server": "turn:" + server,
+                           "turn_user": "agent", "turn_password": "secret"})
+    done, items = run_check(d)
+    for name in ("stun", "turn"):
+        item = items[name]
+        assert item["ok"], item
+        assert item["server"] == "127.0.0.1:%d" % coturn.port, item
+        assert item["address"].startswith("127.0.0.1:"), item
+        assert item["ms"] < 5000
+    assert done["ok"]
+    assert_events_match_schema(d.clients[-1])
+
+
+def test_a_server_name_that_does_not_resolve(make_ccpd):
+    """A name under .invalid (RFC 6761) never resolves, and ccpd answers so
+    without asking a DNS server: nothing leaves loopback."""
+    d = make_ccpd(options={"stun_server": "stun.ccpd-test.invalid:3478",
+                           "turn_server": "turn.ccpd-test.invalid",
+                           "turn_user": "agent", "turn_password": "secret"})
+    t0 = time.monotonic()
+    done, items = run_check(d, timeout=10)
+    assert time.monotonic() - t0 < 3
+    for name, setting, host in (
+            ("stun", "stun_server", "stun.ccpd-test.invalid:3478"),
+            ("turn", "turn_server", "turn.ccpd-test.invalid")):
+        item = items[name]
+        assert not item["ok"] and not item["skipped"], item
+        assert item["detail"].startswith(
+            "%s %s does not resolve: " % (setting, host)), item
+        assert 0 <= item["ms"] < 1000, item
+        assert "server" not in item and "address" not in item, item
+    assert not done["ok"]
+    assert_events_match_schema(d.clients[-1])
+    # the daemon goes on, and a second check gives the same answer
+    again, items = run_check(d, timeout=10)
+    assert not again["ok"] and "does not resolve" in items["stun"]["detail"]
+
+
+def test_a_server_that_is_not_host_port(make_ccpd):
+    d = make_ccpd(options={"stun_server": "localhost:99999"})
+    done, items = run_check(d, timeout=10)
+    assert not items["stun"]["ok"], items["stun"]
+    assert "is not host[:port]" in items["stun"]["detail"], items["stun"]
     assert not done["ok"]
 
 

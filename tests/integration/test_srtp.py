@@ -68,21 +68,63 @@ def test_required_srtp_to_a_peer_with_sdes_carries_audio(make_ccpd):
 
 
 def test_required_srtp_refuses_a_caller_without_it(make_ccpd):
+    """baresip answers 488 before the offer is a call; ccpd still shows it
+    as a refused contact with the caller and the reason, and goes on."""
     d = srtp_ccpd(make_ccpd)
-    caller = peers.BaresipPeer(name="caller", tone=CUSTOMER_TONE).start()
+    caller = peers.BaresipPeer(name="caller", tone=CUSTOMER_TONE,
+                               user="+442071838750").start()
     try:
         caller.dial(d.sip_uri)
         closed = caller.wait_event("CALL_CLOSED", 10)
         assert "488" in str(closed.get("param")), closed
-        deadline = time.monotonic() + 5
-        while "refused an incoming call" not in d.log_text():
-            assert time.monotonic() < deadline, d.log_tail()
-            time.sleep(0.05)
-        assert "SRTP is required" in d.log_text()
-        # no contact was offered, and the agent is still Available
-        assert not [e for e in d.c.seen if e["type"].startswith("contact.")]
+        ev = d.c.wait_event("contact.refused", 10)
+        assert ev["time"] > 0
+        contact = ev["data"]["contact"]
+        cid = contact["contactId"]
+        assert contact["direction"] == "inbound"
+        assert contact["state"] == "refused"
+        assert contact["endReason"] == "refused"
+        assert contact["disconnectedBy"] == "system"
+        assert contact["customer"]["uri"] == caller.uri, contact
+        assert contact["customer"]["e164"] == "+442071838750", contact
+        assert contact["sipCause"].startswith("488 Not Acceptable Here"), \
+            contact
+        assert "SRTP required" in contact["sipCause"], contact
+        assert "SDES SRTP" in contact["sipCause"], contact
+        assert contact["timestamps"]["offered"] is not None
+        assert contact["timestamps"]["ended"] is not None
+        destroyed = d.c.wait_event("contact.destroyed", 10)
+        assert destroyed["data"]["contact"]["contactId"] == cid
+        assert destroyed["data"]["contact"]["state"] == "refused"
+        # it never rang, and the agent did not change state
+        assert not [e for e in d.c.seen if e["type"] == "contact.incoming"]
+        assert not [e for e in d.c.seen
+                    if e["type"] == "agent.stateChange"]
         assert d.c.call("contact.list") == []
         assert d.c.call("agent.getState")["state"] == "Available"
+        # the log says it too, with the contact and the reason
+        line = [ln for ln in d.log_text().splitlines()
+                if "baresip refused offer " + cid in ln]
+        assert line and "SRTP required" in line[0], d.log_tail()
+        # recorded: in the history, and counted among refused contacts
+        hist = d.c.call("contact.get", {"contactId": cid})
+        assert hist["sipCause"] == contact["sipCause"], hist
+        me = d.c.call("metrics.get")["agents"]
+        assert sum(a["contacts"]["refused"] for a in me) == 1, me
+        from test_schema import assert_events_match_schema
+        assert_events_match_schema(d.c)
+        # the daemon goes on: a caller with SRTP still gets through
+        assert d.proc.poll() is None
+        good = peers.BaresipPeer(name="caller2", tone=CUSTOMER_TONE,
+                                 extra_modules=["srtp"],
+                                 account_params="mediaenc=srtp-mand").start()
+        try:
+            good.dial(d.sip_uri)
+            d.c.wait_event("contact.incoming", 15)
+            good.hangup()
+            d.c.wait_event("contact.ended", 15)
+        finally:
+            good.stop()
     finally:
         caller.stop()
 
