@@ -13,6 +13,7 @@ import time
 import pytest
 
 import peers
+from conftest import NETNS_ADDRESS
 from test_schema import assert_events_match_schema
 
 TURNSERVER = os.environ.get("TURNSERVER", "/usr/bin/turnserver")
@@ -459,10 +460,7 @@ def _non_loopback_ipv4():
     return set(re.findall(r"inet (\d+\.\d+\.\d+\.\d+)/", out))
 
 
-@pytest.mark.skipif(not _non_loopback_ipv4(),
-                    reason="baresip 1.0.0's ice gathers no loopback "
-                    "candidate and this host has no other IPv4 address")
-def test_call_with_ice_to_a_peer_with_ice(make_ccpd):
+def test_call_with_ice_to_a_peer_with_ice(own_netns, make_ccpd):
     """ice = true against a customer whose baresip also does ICE: the
     connectivity checks complete and the tones are heard both ways.
 
@@ -470,9 +468,12 @@ def test_call_with_ice_to_a_peer_with_ice(make_ccpd):
     host candidates (if_handler in modules/ice/ice.c: "Skip loopback and
     link-local addresses") and ignores net_interface, and its RTP sockets
     listen on every address (stream.c: "we listen on all interfaces"), so
-    the checks and the media run between this host's own non-loopback
-    address: packets to a local address stay inside the host."""
+    the test runs in a network namespace of its own whose lo also holds
+    a non-loopback address, where the checks and the media run."""
+    if not own_netns:
+        return
     addrs = _non_loopback_ipv4()
+    assert addrs == {NETNS_ADDRESS}, addrs
     d = media_ccpd(make_ccpd, ice="true")
     customer = peers.BaresipPeer(name="customer", tone=440,
                                  extra_modules=["ice"],
@@ -542,17 +543,18 @@ def test_turn_allocation_over_tcp_and_tls_with_a_wrong_password(
 
 
 @needs_coturn
-@pytest.mark.skipif(not _non_loopback_ipv4(),
-                    reason="baresip 1.0.0's ice gathers no loopback "
-                    "candidate and this host has no other IPv4 address")
 @pytest.mark.parametrize("transport", ["tcp", "tls"])
 def test_ice_with_a_tcp_or_tls_turn_server_talks_without_the_relay(
-        make_ccpd, coturn_tls, transport):
+        own_netns, make_ccpd, request, transport):
     """baresip 1.0.0 relays media over UDP only (ice.c allocates with
     IPPROTO_UDP, stunuri.c drops ?transport=, and ice refuses turns: with
     ENOTSUP, which used to fail every call): ccpd does not give it a TCP
     or TLS relay, says so in its log, and the ICE call still carries the
-    tones both ways over host candidates. coturn sees no allocation."""
+    tones both ways over host candidates (in a network namespace of its
+    own, as above). coturn sees no allocation."""
+    if not own_netns:
+        return
+    coturn_tls = request.getfixturevalue("coturn_tls")
     port = coturn_tls.port if transport == "tcp" else coturn_tls.tls_port
     d = media_ccpd(make_ccpd, ice="true",
                    turn_server="127.0.0.1:%d" % port,
