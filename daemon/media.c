@@ -27,11 +27,14 @@
 #include "log.h"
 #include "media.h"
 #include "netstring.h"
+#include "resolve.h"
 #include "util.h"
 
 #define CTRL_MAX_MSG (1024 * 1024)
 #define CONNECT_RETRY_MS 50
 #define START_DEADLINE_MS 10000
+/* how long the accounts wait for the NAT server's name to resolve */
+#define NAT_LOOKUP_MS 3000
 #define STOP_GRACE_MS 2000
 #define STABLE_MS 30000
 #define MAX_CID_ACCOUNTS 16
@@ -109,6 +112,12 @@ struct media {
 
 	struct tmr connect_tmr;
 	struct tmr deadline_tmr;
+	/* the STUN or TURN server as baresip gets it: its address when ccpd
+	 * could resolve the name, else the setting */
+	char nat_server[300];
+	struct resolve *nat_res;
+	struct tmr nat_tmr;
+	bool nat_wait;          /* connected: the accounts wait for it */
 	struct tmr restart_tmr;
 	struct tmr kill_tmr;
 	struct tmr resp_tmr;
@@ -244,7 +253,8 @@ static bool turn_for_media(const struct conf *c)
 	return *c->turn_server && strcmp(c->turn_transport, "udp") == 0;
 }
 
-static int media_nat_params(const struct conf *c, char *out, size_t size)
+static int media_nat_params(const struct conf *c, const char *server,
+			    char *out, size_t size)
 {
 	bool turn_udp = turn_for_media(c);
 	const char *nat = c->ice ? "ice" : turn_udp ? "turn" :
@@ -262,12 +272,11 @@ static int media_nat_params(const struct conf *c, char *out, size_t size)
 		if (turn_udp)
 			n += snprintf(out + n, size - (size_t)n,
 				      ";stunserver=\"turn:%s\";stunuser=%s;"
-				      "stunpass=%s", c->turn_server,
-				      c->turn_user, c->turn_password);
+				      "stunpass=%s", server, c->turn_user,
+				      c->turn_password);
 		else if (*c->stun_server)
 			n += snprintf(out + n, size - (size_t)n,
-				      ";stunserver=\"stun:%s\"",
-				      c->stun_server);
+				      ";stunserver=\"stun:%s\"", server);
 	}
 	if (enc)
 		n += snprintf(out + n, size - (size_t)n, ";mediaenc=%s", enc);
@@ -303,7 +312,7 @@ static int account_line(const struct media *m, const char *aor,
 	} else {
 		n += snprintf(out + n, size - (size_t)n, ";regint=0");
 	}
-	n += media_nat_params(c, out + n, size - (size_t)n);
+	n += media_nat_params(c, m->nat_server, out + n, size - (size_t)n);
 	return n < (int)size ? 0 : -ENAMETOOLONG;
 }
 
@@ -1188,13 +1197,13 @@ static void helper_added(bool ok, const char *data, void *arg)
 
 static void try_connect(void *arg);
 
+static void add_accounts(struct media *m);
+
 static void connect_done(int flags, void *arg)
 {
 	struct media *m = arg;
 	int soerr = 0;
 	socklen_t len = sizeof(soerr);
-	char account[2048], consult[2048], idle[2048], extra[2048];
-	unsigned i;
 
 	(void)flags;
 	getsockopt(m->fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
@@ -1205,6 +1214,21 @@ static void connect_done(int flags, void *arg)
 		return;
 	}
 	m->connected = true;
+	if (m->nat_res) {
+		m->nat_wait = true;
+		return;
+	}
+	add_accounts(m);
+}
+
+/* The accounts go to baresip once the control connection is up and the
+ * NAT server's name has resolved (or could not be). */
+static void add_accounts(struct media *m)
+{
+	char account[2048], consult[2048], idle[2048], extra[2048];
+	unsigned i;
+
+	m->nat_wait = false;
 	if (account_line(m, m->aor, true, false, account,
 			 sizeof(account)) < 0 ||
 	    account_line(m, m->consult_aor, false, false, consult,
@@ -1376,6 +1400,79 @@ static void exec_baresip(const struct media *m, pid_t parent)
 	_exit(127);
 }
 
+/* ---- the NAT server's name ----
+ *
+ * baresip 1.0.0 looks the STUN or TURN server's name up through DNS
+ * servers only (libre's DNS client reads neither /etc/hosts nor
+ * nsswitch.conf): a name from /etc/hosts, or one the system resolves some
+ * other way, failed every call's media setup, and the offer never rang.
+ * So ccpd resolves the name as the rest of the system would, and gives
+ * baresip the address. A name that does not resolve in time is given as
+ * it is. */
+
+static const char *nat_setting(const struct conf *c)
+{
+	return turn_for_media(c) ? c->turn_server : c->stun_server;
+}
+
+static void nat_done(struct media *m)
+{
+	tmr_cancel(&m->nat_tmr);
+	m->nat_res = mem_deref(m->nat_res);
+	if (m->nat_wait && m->connected)
+		add_accounts(m);
+}
+
+static void nat_resolved(int err, const char *why, const struct sa *addr,
+			 void *arg)
+{
+	struct media *m = arg;
+	const char *setting = nat_setting(m->conf);
+
+	if (err) {
+		log_warning("media: %s does not resolve (%s); baresip gets the "
+			    "name", setting, why ? why : strerror(err));
+	} else {
+		re_snprintf(m->nat_server, sizeof(m->nat_server), "%J", addr);
+		log_info("media: %s is %s", setting, m->nat_server);
+	}
+	nat_done(m);
+}
+
+static void nat_timeout(void *arg)
+{
+	struct media *m = arg;
+
+	log_warning("media: %s did not resolve within %u ms; baresip gets "
+		    "the name", nat_setting(m->conf), NAT_LOOKUP_MS);
+	nat_done(m);
+}
+
+static void nat_lookup(struct media *m)
+{
+	const char *setting = nat_setting(m->conf);
+	char host[256];
+	struct sa sa;
+	uint16_t port;
+	int r;
+
+	m->nat_res = mem_deref(m->nat_res);
+	tmr_cancel(&m->nat_tmr);
+	m->nat_wait = false;
+	snprintf(m->nat_server, sizeof(m->nat_server), "%s", setting);
+	if (!*setting || resolve_split(setting, STUN_PORT, host, sizeof(host),
+				       &port) < 0 ||
+	    sa_set_str(&sa, host, port) == 0)
+		return;         /* nothing to look up: an address already */
+	r = resolve_start(&m->nat_res, host, port, nat_resolved, m);
+	if (r < 0) {
+		log_warning("media: cannot look %s up: %s; baresip gets the "
+			    "name", host, strerror(-r));
+		return;
+	}
+	tmr_start(&m->nat_tmr, NAT_LOOKUP_MS, nat_timeout, m);
+}
+
 static void start_child(struct media *m)
 {
 	int r, err;
@@ -1406,6 +1503,7 @@ static void start_child(struct media *m)
 	}
 	if (pid == 0)
 		exec_baresip(m, parent);
+	nat_lookup(m);
 	m->pid = pid;
 	m->pidfd = pidfd_open(pid, 0);
 	if (m->pidfd < 0) {
@@ -1444,6 +1542,7 @@ int media_new(struct media **ret, const struct conf *conf,
 	m->state = MEDIA_STATE_DOWN;
 	tmr_init(&m->connect_tmr);
 	tmr_init(&m->deadline_tmr);
+	tmr_init(&m->nat_tmr);
 	tmr_init(&m->restart_tmr);
 	tmr_init(&m->kill_tmr);
 	tmr_init(&m->resp_tmr);
@@ -1518,6 +1617,8 @@ struct media *media_free(struct media *m)
 	tmr_cancel(&m->resp_tmr);
 	tmr_cancel(&m->reset_tmr);
 	tmr_cancel(&m->takeover_tmr);
+	tmr_cancel(&m->nat_tmr);
+	m->nat_res = mem_deref(m->nat_res);
 	forget_calls(m);
 	free(m);
 	return NULL;

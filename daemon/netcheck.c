@@ -212,44 +212,6 @@ static void item_begin(struct nc_item *it)
 	tmr_start(&it->tmr, NETCHECK_TIMEOUT_MS, item_timeout, it);
 }
 
-/* "host:port" or "host" (the default port), either maybe after
- * "stun:"/"turn:"; host is a name, an IPv4 address or an IPv6 address
- * ("[::1]:3478", or "::1" without a port). */
-static int server_split(const char *s, uint16_t defport, char *host,
-			size_t size, uint16_t *port)
-{
-	const char *colon, *end;
-	unsigned long n;
-	char *stop;
-
-	if (!strncmp(s, "stun:", 5) || !strncmp(s, "turn:", 5))
-		s += 5;
-	*port = defport;
-	if (*s == '[') {
-		end = strchr(s, ']');
-		if (!end || (end[1] && end[1] != ':'))
-			return -EINVAL;
-		colon = end[1] ? end + 1 : NULL;
-		s++;
-	} else {
-		colon = strchr(s, ':');
-		if (colon && strchr(colon + 1, ':'))
-			colon = NULL;   /* an IPv6 address without a port */
-		end = colon ? colon : s + strlen(s);
-	}
-	if (end == s || (size_t)(end - s) >= size)
-		return -EINVAL;
-	memcpy(host, s, (size_t)(end - s));
-	host[end - s] = '\0';
-	if (!colon)
-		return 0;
-	n = strtoul(colon + 1, &stop, 10);
-	if (!colon[1] || *stop || n == 0 || n > 65535)
-		return -EINVAL;
-	*port = (uint16_t)n;
-	return 0;
-}
-
 /* Loopback for a loopback server, so that a local check stays local. */
 static void local_for(const struct sa *dst, struct sa *laddr)
 {
@@ -631,7 +593,7 @@ static void server_lookup(struct nc_item *it)
 	uint16_t port;
 	int r;
 
-	if (server_split(item_server(it), tls ? STUNS_PORT : STUN_PORT, host,
+	if (resolve_split(item_server(it), tls ? STUNS_PORT : STUN_PORT, host,
 			 sizeof(host), &port) < 0) {
 		item_finish(it, false, false, NULL,
 			    "%s %s is not host[:port] (a name or an IP "

@@ -242,3 +242,38 @@ int resolve_start(struct resolve **rp, const char *host, uint16_t port,
 	*rp = r;
 	return 0;
 }
+
+int resolve_split(const char *s, uint16_t defport, char *host, size_t size,
+		  uint16_t *port)
+{
+	const char *colon, *end;
+	unsigned long n;
+	char *stop;
+
+	if (!strncmp(s, "stun:", 5) || !strncmp(s, "turn:", 5))
+		s += 5;
+	*port = defport;
+	if (*s == '[') {
+		end = strchr(s, ']');
+		if (!end || (end[1] && end[1] != ':'))
+			return -EINVAL;
+		colon = end[1] ? end + 1 : NULL;
+		s++;
+	} else {
+		colon = strchr(s, ':');
+		if (colon && strchr(colon + 1, ':'))
+			colon = NULL;   /* an IPv6 address without a port */
+		end = colon ? colon : s + strlen(s);
+	}
+	if (end == s || (size_t)(end - s) >= size)
+		return -EINVAL;
+	memcpy(host, s, (size_t)(end - s));
+	host[end - s] = '\0';
+	if (!colon)
+		return 0;
+	n = strtoul(colon + 1, &stop, 10);
+	if (!colon[1] || *stop || n == 0 || n > 65535)
+		return -EINVAL;
+	*port = (uint16_t)n;
+	return 0;
+}

@@ -24,4 +24,10 @@ typedef void (resolve_h)(int err, const char *why, const struct sa *addr,
 int resolve_start(struct resolve **rp, const char *host, uint16_t port,
 		  resolve_h *h, void *arg);
 
+/* A server setting, "host:port" or "host" (defport), either maybe after
+ * "stun:"/"turn:": host is a name, an IPv4 address or an IPv6 address
+ * ("[::1]:3478", or "::1" without a port). 0, or -EINVAL. */
+int resolve_split(const char *s, uint16_t defport, char *host, size_t size,
+		  uint16_t *port);
+
 #endif

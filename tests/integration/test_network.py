@@ -283,13 +283,18 @@ def test_network_check_needs_no_server_and_answers_at_once(make_ccpd):
 
 
 @needs_coturn
-def test_call_media_through_the_turn_relay(make_ccpd, coturn):
+@pytest.mark.parametrize("by", ["address", "name"])
+def test_call_media_through_the_turn_relay(make_ccpd, coturn, by):
     """ccpd allocates a relay on coturn and its audio goes through it: the
     customer hears the agent's 880 Hz, the agent the customer's 440 Hz,
-    and coturn logs the allocation and the channel bound to the peer."""
+    and coturn logs the allocation and the channel bound to the peer.
+    By name: "localhost", which baresip's own DNS client cannot find (it
+    reads no /etc/hosts); ccpd resolves it and gives baresip the address."""
     snd = peers._mkdtemp("ccpd-snd-")
+    server = coturn.server if by == "address" else \
+        coturn.server.replace("127.0.0.1", "localhost")
     d = make_ccpd(options={"audio_source": "ausine,880", "snd_path": snd,
-                           "turn_server": coturn.server,
+                           "turn_server": server,
                            "turn_user": "agent", "turn_password": "secret",
                            "initial_status": "Available"})
     c = d.client()
@@ -324,6 +329,9 @@ def test_call_media_through_the_turn_relay(make_ccpd, coturn):
     low, high = customer.rtp_ports
     bound = [int(m) for m in re.findall(r"peer 127\.0\.0\.1:(\d+) ", log)]
     assert any(low <= p <= high for p in bound), (bound, low, high)
+    if by == "name":
+        assert "media: %s is 127.0.0.1:" % server in d.log_text(), \
+            d.log_tail(100)
 
 
 class StunTap:
