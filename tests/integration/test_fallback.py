@@ -15,33 +15,13 @@ import pytest
 import peers
 from test_audio import PLUGIN, write_asoundrc
 from test_callcontrol import CUSTOMER, TALK, note, show
-from test_deskphone import DESK, EXTENSION, best, make_desk, report4
+from test_deskphone import (DESK, EXTENSION, best, customer,  # noqa: F401
+                            desk, report4, ring, silent_desk)
 
 HEADSET = 880
 
 pytestmark = pytest.mark.skipif(not os.path.exists(PLUGIN),
                                 reason="test sound card not built")
-
-
-@pytest.fixture
-def desk():
-    p = make_desk()
-    yield p
-    p.stop()
-
-
-@pytest.fixture
-def silent_desk():
-    p = make_desk("manual")
-    yield p
-    p.stop()
-
-
-@pytest.fixture
-def customer():
-    p = peers.BaresipPeer(name="customer", tone=CUSTOMER).start()
-    yield p
-    p.stop()
 
 
 def agent(make_ccpd, desk, fallback="offer", extension=EXTENSION, **extra):
@@ -69,13 +49,6 @@ def agent(make_ccpd, desk, fallback="offer", extension=EXTENSION, **extra):
 
 def unplug_headset(d):
     write_asoundrc(d.home, d.rec, [("speakers", 0)])
-
-
-def ring(d, customer):
-    d.c.call("agent.setState", {"state": "Available"})
-    d.c.wait_state("Available")
-    customer.dial(d.sip_uri)
-    return d.c.wait_event("contact.incoming")["data"]["contact"]["contactId"]
 
 
 def connected_call(d, customer):

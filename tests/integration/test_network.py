@@ -282,6 +282,53 @@ def test_network_check_needs_no_server_and_answers_at_once(make_ccpd):
     assert done["ok"]
 
 
+def _talk(d, customer, seconds=2.0):
+    """The customer calls ccpd's agent, who accepts; both talk for a few
+    seconds; the customer hangs up. Each side must have heard the other's
+    tone (agent 880 Hz, customer 440 Hz)."""
+    from test_calls import wait_wav
+    c = d.c
+    customer.dial(d.sip_uri)
+    cid = c.wait_event("contact.incoming", 15)["data"]["contact"][
+        "contactId"]
+    c.call("contact.accept", {"contactId": cid})
+    c.wait_event("contact.connected")
+    customer.wait_event("CALL_ESTABLISHED", 10)
+    time.sleep(seconds)
+    customer.hangup()
+    c.wait_event("contact.ended")
+    heard = customer.wait_heard_wav(5)
+    assert peers.heard_tone(heard, 880, [440]), \
+        peers.tone_report(heard, [880, 440])
+    agent_heard = wait_wav(d.snd_dir)
+    assert peers.heard_tone(agent_heard, 440, [880]), \
+        peers.tone_report(agent_heard, [440, 880])
+
+
+def _call_from(d, **peer_kw):
+    """A customer (a baresip with 440 Hz and peer_kw) calls the agent as
+    in _talk; returns the stopped peer, whose log stays readable."""
+    customer = peers.BaresipPeer(name="customer", tone=440,
+                                 **peer_kw).start()
+    try:
+        _talk(d, customer)
+    finally:
+        customer.stop()
+    return customer
+
+
+def media_ccpd(make_ccpd, **options):
+    snd = peers._mkdtemp("ccpd-snd-")
+    opts = {"audio_source": "ausine,880", "snd_path": snd,
+            "initial_status": "Available"}
+    opts.update(options)
+    d = make_ccpd(options=opts)
+    d.snd_dir = snd
+    d.c = d.client()
+    d.c.call("events.subscribe")
+    return d
+
+
 @needs_coturn
 @pytest.mark.parametrize("by", ["address", "name"])
 def test_call_media_through_the_turn_relay(make_ccpd, coturn, by):
@@ -290,35 +337,11 @@ def test_call_media_through_the_turn_relay(make_ccpd, coturn, by):
     and coturn logs the allocation and the channel bound to the peer.
     By name: "localhost", which baresip's own DNS client cannot find (it
     reads no /etc/hosts); ccpd resolves it and gives baresip the address."""
-    snd = peers._mkdtemp("ccpd-snd-")
     server = coturn.server if by == "address" else \
         coturn.server.replace("127.0.0.1", "localhost")
-    d = make_ccpd(options={"audio_source": "ausine,880", "snd_path": snd,
-                           "turn_server": server,
-                           "turn_user": "agent", "turn_password": "secret",
-                           "initial_status": "Available"})
-    c = d.client()
-    c.call("events.subscribe")
-    customer = peers.BaresipPeer(name="customer", tone=440).start()
-    try:
-        customer.dial(d.sip_uri)
-        cid = c.wait_event("contact.incoming", 15)["data"]["contact"][
-            "contactId"]
-        c.call("contact.accept", {"contactId": cid})
-        c.wait_event("contact.connected")
-        customer.wait_event("CALL_ESTABLISHED", 10)
-        time.sleep(2.0)
-        customer.hangup()
-        c.wait_event("contact.ended")
-        heard = customer.wait_heard_wav(5)
-        assert peers.heard_tone(heard, 880, [440]), \
-            peers.tone_report(heard, [880, 440])
-        from test_calls import wait_wav
-        agent_heard = wait_wav(snd)
-        assert peers.heard_tone(agent_heard, 440, [880]), \
-            peers.tone_report(agent_heard, [440, 880])
-    finally:
-        customer.stop()
+    d = media_ccpd(make_ccpd, turn_server=server, turn_user="agent",
+                   turn_password="secret")
+    customer = _call_from(d)
     with open(coturn.log_path, errors="replace") as f:
         log = f.read()
     assert "ALLOCATE processed, success" in log, \
@@ -394,41 +417,6 @@ class StunTap:
             self.sock.close()
 
 
-def _talk(d, customer, seconds=2.0):
-    """The customer calls ccpd's agent, who accepts; both talk for a few
-    seconds; the customer hangs up. Each side must have heard the other's
-    tone (agent 880 Hz, customer 440 Hz)."""
-    from test_calls import wait_wav
-    c = d.c
-    customer.dial(d.sip_uri)
-    cid = c.wait_event("contact.incoming", 15)["data"]["contact"][
-        "contactId"]
-    c.call("contact.accept", {"contactId": cid})
-    c.wait_event("contact.connected")
-    customer.wait_event("CALL_ESTABLISHED", 10)
-    time.sleep(seconds)
-    customer.hangup()
-    c.wait_event("contact.ended")
-    heard = customer.wait_heard_wav(5)
-    assert peers.heard_tone(heard, 880, [440]), \
-        peers.tone_report(heard, [880, 440])
-    agent_heard = wait_wav(d.snd_dir)
-    assert peers.heard_tone(agent_heard, 440, [880]), \
-        peers.tone_report(agent_heard, [440, 880])
-
-
-def media_ccpd(make_ccpd, **options):
-    snd = peers._mkdtemp("ccpd-snd-")
-    opts = {"audio_source": "ausine,880", "snd_path": snd,
-            "initial_status": "Available"}
-    opts.update(options)
-    d = make_ccpd(options=opts)
-    d.snd_dir = snd
-    d.c = d.client()
-    d.c.call("events.subscribe")
-    return d
-
-
 @needs_coturn
 def test_call_with_a_stun_server(make_ccpd, coturn):
     """stun_server alone: baresip's stun module asks coturn for the mapped
@@ -437,11 +425,7 @@ def test_call_with_a_stun_server(make_ccpd, coturn):
     tap = StunTap(coturn.port)
     try:
         d = media_ccpd(make_ccpd, stun_server=coturn.server)
-        customer = peers.BaresipPeer(name="customer", tone=440).start()
-        try:
-            _talk(d, customer)
-        finally:
-            customer.stop()
+        _call_from(d)
         log = d.log_text()
         assert "Using medianat 'stun'" in log, d.log_tail(200)
         # stun.c calls the call's establish handler only from the
@@ -483,13 +467,8 @@ def test_call_with_ice_to_a_peer_with_ice(own_netns, make_ccpd):
     addrs = _non_loopback_ipv4()
     assert addrs == {NETNS_ADDRESS}, addrs
     d = media_ccpd(make_ccpd, ice="true")
-    customer = peers.BaresipPeer(name="customer", tone=440,
-                                 extra_modules=["ice"],
-                                 account_params="medianat=ice").start()
-    try:
-        _talk(d, customer)
-    finally:
-        customer.stop()
+    customer = _call_from(d, extra_modules=["ice"],
+                          account_params="medianat=ice")
     log = d.log_text()
     assert "Using medianat 'ice'" in log, d.log_tail(200)
     assert "ice: audio: connectivity check is complete" in log, \
@@ -568,13 +547,8 @@ def test_ice_with_a_tcp_or_tls_turn_server_talks_without_the_relay(
                    turn_server="127.0.0.1:%d" % port,
                    turn_transport=transport, turn_user="agent",
                    turn_password="secret")
-    customer = peers.BaresipPeer(name="customer", tone=440,
-                                 extra_modules=["ice"],
-                                 account_params="medianat=ice").start()
-    try:
-        _talk(d, customer)
-    finally:
-        customer.stop()
+    customer = _call_from(d, extra_modules=["ice"],
+                          account_params="medianat=ice")
     log = d.log_text()
     assert ("turn_transport is %s, but baresip 1.0.0 relays media over "
             "UDP only" % transport) in log, d.log_tail(200)

@@ -26,8 +26,9 @@ def srtp_ccpd(make_ccpd, policy="required", srtp="sdes"):
     return d
 
 
-def test_required_srtp_to_a_peer_without_it_fails_with_a_reason(make_ccpd):
-    d = srtp_ccpd(make_ccpd)
+def _fails_with_a_reason(d, words):
+    """The agent dials a peer without SRTP: the contact fails with a 488
+    whose sipCause says why."""
     callee = peers.BaresipPeer(name="callee", tone=CUSTOMER_TONE,
                                answermode="auto").start()
     try:
@@ -36,11 +37,33 @@ def test_required_srtp_to_a_peer_without_it_fails_with_a_reason(make_ccpd):
         assert ev["contactId"] == res["contactId"]
         assert ev["endReason"] == "failed"
         assert ev["sipCause"].startswith("488"), ev
-        assert "SRTP required" in ev["sipCause"], ev
+        assert words in ev["sipCause"], ev
         d.c.wait_state("FailedConnectCustomer")
         d.c.call("contact.clear", {"contactId": res["contactId"]})
     finally:
         callee.stop()
+
+
+def test_required_srtp_to_a_peer_without_it_fails_with_a_reason(make_ccpd):
+    _fails_with_a_reason(srtp_ccpd(make_ccpd), "SRTP required")
+
+
+def _talk_outbound(d, callee, talk):
+    """The agent dials callee, both talk for `talk` seconds, the agent
+    hangs up: each heard the other's tone and not its own."""
+    res = d.c.call("agent.connect", {"endpoint": callee.uri})
+    d.c.wait_event("contact.connected", 15)
+    callee.wait_event("CALL_ESTABLISHED", 10)
+    time.sleep(talk)
+    d.c.call("connection.destroy", {"contactId": res["contactId"]})
+    callee.wait_event("CALL_CLOSED", 10)
+    d.c.wait_event("contact.ended")
+    heard = callee.wait_heard_wav(5)
+    assert peers.heard_tone(heard, AGENT_TONE, [CUSTOMER_TONE]), \
+        peers.tone_report(heard, [AGENT_TONE, CUSTOMER_TONE])
+    agent_heard = wait_wav(d.snd_dir)
+    assert peers.heard_tone(agent_heard, CUSTOMER_TONE, [AGENT_TONE]), \
+        peers.tone_report(agent_heard, [CUSTOMER_TONE, AGENT_TONE])
 
 
 def test_required_srtp_to_a_peer_with_sdes_carries_audio(make_ccpd):
@@ -49,19 +72,7 @@ def test_required_srtp_to_a_peer_with_sdes_carries_audio(make_ccpd):
                                answermode="auto", extra_modules=["srtp"],
                                account_params="mediaenc=srtp-mand").start()
     try:
-        res = d.c.call("agent.connect", {"endpoint": callee.uri})
-        d.c.wait_event("contact.connected", 15)
-        callee.wait_event("CALL_ESTABLISHED", 10)
-        time.sleep(2.0)
-        d.c.call("connection.destroy", {"contactId": res["contactId"]})
-        callee.wait_event("CALL_CLOSED", 10)
-        d.c.wait_event("contact.ended")
-        heard = callee.wait_heard_wav(5)
-        assert peers.heard_tone(heard, AGENT_TONE, [CUSTOMER_TONE]), \
-            peers.tone_report(heard, [AGENT_TONE, CUSTOMER_TONE])
-        agent_heard = wait_wav(d.snd_dir)
-        assert peers.heard_tone(agent_heard, CUSTOMER_TONE, [AGENT_TONE]), \
-            peers.tone_report(agent_heard, [CUSTOMER_TONE, AGENT_TONE])
+        _talk_outbound(d, callee, 2.0)
         assert srtp_enabled(d, callee), d.log_tail()
     finally:
         callee.stop()
@@ -203,20 +214,8 @@ def test_dtls_srtp_to_a_peer_with_it_carries_audio(make_ccpd, policy):
     d = srtp_ccpd(make_ccpd, policy, srtp="dtls")
     callee = dtls_peer("callee", answermode="auto").start()
     try:
-        res = d.c.call("agent.connect", {"endpoint": callee.uri})
-        d.c.wait_event("contact.connected", 15)
-        callee.wait_event("CALL_ESTABLISHED", 10)
         # media starts once the handshake is done (wait_secure)
-        time.sleep(2.5)
-        d.c.call("connection.destroy", {"contactId": res["contactId"]})
-        callee.wait_event("CALL_CLOSED", 10)
-        d.c.wait_event("contact.ended")
-        heard = callee.wait_heard_wav(5)
-        assert peers.heard_tone(heard, AGENT_TONE, [CUSTOMER_TONE]), \
-            peers.tone_report(heard, [AGENT_TONE, CUSTOMER_TONE])
-        agent_heard = wait_wav(d.snd_dir)
-        assert peers.heard_tone(agent_heard, CUSTOMER_TONE, [AGENT_TONE]), \
-            peers.tone_report(agent_heard, [CUSTOMER_TONE, AGENT_TONE])
+        _talk_outbound(d, callee, 2.5)
         assert dtls_done(d, callee)
     finally:
         callee.stop()
@@ -239,17 +238,5 @@ def test_dtls_srtp_to_a_peer_without_it_fails_with_a_reason(make_ccpd,
     """baresip 1.0.0 has no plain-RTP fallback for dtls_srtp: its offer is
     UDP/TLS/RTP/SAVPF only, so even 'offered' cannot reach a peer without
     DTLS-SRTP, and the contact says why."""
-    d = srtp_ccpd(make_ccpd, policy, srtp="dtls")
-    callee = peers.BaresipPeer(name="callee", tone=CUSTOMER_TONE,
-                               answermode="auto").start()
-    try:
-        res = d.c.call("agent.connect", {"endpoint": callee.uri})
-        ev = d.c.wait_event("contact.error", 15)["data"]["contact"]
-        assert ev["contactId"] == res["contactId"]
-        assert ev["endReason"] == "failed"
-        assert ev["sipCause"].startswith("488"), ev
-        assert "does not accept DTLS-SRTP" in ev["sipCause"], ev
-        d.c.wait_state("FailedConnectCustomer")
-        d.c.call("contact.clear", {"contactId": res["contactId"]})
-    finally:
-        callee.stop()
+    _fails_with_a_reason(srtp_ccpd(make_ccpd, policy, srtp="dtls"),
+                         "does not accept DTLS-SRTP")
