@@ -26,6 +26,7 @@ PERMISSION = {
     "agent.listStates": "ccp.use",
     "agent.getConfiguration": "ccp.use",
     "agent.setConfiguration": "ccp.use",
+    "agent.moveToDeskPhone": "ccp.use",
     "agent.connect": "outbound.call",
     "contact.list": "ccp.use",
     "contact.get": "ccp.use",
