@@ -95,10 +95,14 @@ def test_headset_lost_in_a_call_offers_the_desk_phone(make_ccpd, desk,
     assert not Schema(load_schema()).problems(
         "/methods/agent.moveToDeskPhone/result", res), res
     assert res["extension"] == EXTENSION
-    mv = d.c.wait_event("agent.deskPhoneMove", 15,
-                        lambda e: e["data"]["status"] != "ringing")["data"]
+    asked = d.c.wait_event("agent.deskPhoneMove", 5)
+    assert asked["data"]["status"] == "ringing", asked
+    moved = d.c.wait_event("agent.deskPhoneMove", 15)
+    mv = moved["data"]
     assert mv["status"] == "moved", mv
     assert mv["contactId"] == cid and mv["softphoneEnabled"] is False
+    print("fallback: the desk phone took the call %d ms after the move "
+          "began" % (moved["time"] - asked["time"]))
     desk.wait_event("CALL_ESTABLISHED", 10)
     assert d.c.call("agent.getState")["state"] == "Busy"
     conf = d.c.call("agent.getConfiguration")
@@ -186,6 +190,8 @@ def test_without_an_extension_the_error_offers_nothing(make_ccpd, desk,
     d = agent(make_ccpd, desk, extension=None)
     err = d.c.error("agent.moveToDeskPhone")
     assert err["code"] == -32003 and "extension" in err["data"]["reason"]
+    r = d.ctl("config", "move-to-desk")
+    assert r.returncode == 1 and "extension" in r.stderr, r
     cid = connected_call(d, customer)
     unplug_headset(d)
     ev = d.c.wait_event("agent.softphoneError", 10)["data"]
@@ -200,12 +206,15 @@ def test_without_an_extension_the_error_offers_nothing(make_ccpd, desk,
 
 def test_fallback_off_only_tells(make_ccpd, desk, customer):
     d = agent(make_ccpd, desk, fallback="off")
-    connected_call(d, customer)
+    cid = connected_call(d, customer)
     unplug_headset(d)
     ev = d.c.wait_event("agent.softphoneError", 10)["data"]
     assert ev["deskPhone"] is None, ev
-    # the agent may still move by hand
-    assert d.c.call("agent.moveToDeskPhone")["status"] == "ringing"
+    # the agent may still move by hand, here from a shell
+    r = d.ctl("config", "move-to-desk")
+    assert r.returncode == 0, r
+    assert r.stdout == "ringing the desk phone %s to take over %s\n" % (
+        EXTENSION, cid), r.stdout
     d.c.wait_event("agent.deskPhoneMove", 15,
                    lambda e: e["data"]["status"] == "moved")
 
