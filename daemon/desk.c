@@ -3656,6 +3656,15 @@ static void move_event(struct desk *d, const char *status,
 	events_emit_at(d->ev, "agent.deskPhoneMove", data, now);
 }
 
+/* No call to carry over: the agent is on the desk phone from now on. */
+static void switch_to_desk(struct desk *d, const char *why)
+{
+	d->deskphone = true;
+	log_notice("desk: the agent moved to the desk phone %s%s",
+		   d->extension, why);
+	move_event(d, "moved", NULL, NULL);
+}
+
 /* The agent's call on the softphone, if any: connected, or being set up
  * (which cannot move yet). */
 static struct contact *softphone_call(struct desk *d, bool *connecting)
@@ -3702,10 +3711,7 @@ int desk_move_to_desk_phone(struct desk *d, char *contact_out, size_t size,
 		contact_out[0] = '\0';
 	if (!c) {
 		/* nothing to carry over: offers ring the desk phone now */
-		d->deskphone = true;
-		log_notice("desk: the agent moved to the desk phone %s",
-			   d->extension);
-		move_event(d, "moved", NULL, NULL);
+		switch_to_desk(d, "");
 		return 0;
 	}
 	s = slot_of(c);
@@ -3731,10 +3737,7 @@ static void fallback_now(struct desk *d, const struct contact *lost)
 	struct desk_err e = { 0 };
 
 	if (lost) {
-		d->deskphone = true;
-		log_notice("desk: the agent moved to the desk phone %s after "
-			   "%s's audio failed", d->extension, contact_id(lost));
-		move_event(d, "moved", NULL, NULL);
+		switch_to_desk(d, " after the audio failed");
 		return;
 	}
 	if (desk_move_to_desk_phone(d, NULL, 0, &e) < 0) {

@@ -30,6 +30,9 @@
 #include "resolve.h"
 #include "util.h"
 
+/* the silent path: aubridge devices nothing pairs with */
+#define SILENT_SRC "aubridge,ccpd-silent-src"
+#define SILENT_PLAY "aubridge,ccpd-silent-play"
 #define CTRL_MAX_MSG (1024 * 1024)
 #define CONNECT_RETRY_MS 50
 #define START_DEADLINE_MS 10000
@@ -338,9 +341,9 @@ static int write_config(struct media *m)
 	int r = 0;
 
 	resolve_device(m, *m->want_src ? m->want_src : c->audio_source,
-		       "aubridge,ccpd-silent-src", src, sizeof(src));
+		       SILENT_SRC, src, sizeof(src));
 	resolve_device(m, *m->want_play ? m->want_play : c->audio_player,
-		       "aubridge,ccpd-silent-play", play, sizeof(play));
+		       SILENT_PLAY, play, sizeof(play));
 	snprintf(m->src, sizeof(m->src), "%s", src);
 	snprintf(m->play, sizeof(m->play), "%s", play);
 
@@ -1089,10 +1092,8 @@ int media_set_devices(struct media *m, const char *src, const char *play,
 		return 0;  /* the next start writes them in the configuration */
 	/* a role back on its default may be "auto", which baresip does not
 	 * know: it kept the device that had gone */
-	resolve_device(m, src, "aubridge,ccpd-silent-src", src_dev,
-		       sizeof(src_dev));
-	resolve_device(m, play, "aubridge,ccpd-silent-play", play_dev,
-		       sizeof(play_dev));
+	resolve_device(m, src, SILENT_SRC, src_dev, sizeof(src_dev));
+	resolve_device(m, play, SILENT_PLAY, play_dev, sizeof(play_dev));
 	src = src_dev;
 	play = play_dev;
 	if (!live) {
