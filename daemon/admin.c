@@ -49,20 +49,6 @@ struct admin *admin_free(struct admin *ad)
 	return NULL;
 }
 
-static int fail(struct desk_err *e, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(struct desk_err *e, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	e->code = code;
-	va_start(ap, fmt);
-	vsnprintf(e->reason, sizeof(e->reason), fmt, ap);
-	va_end(ap);
-	return code;
-}
-
 /* ---- parameters ---- */
 
 /* A string member: *present says whether it was given, *out is NULL when
@@ -80,7 +66,7 @@ static int param(const cJSON *params, const char *name, bool required,
 		*present = false;
 	if (!v || (cJSON_IsNull(v) && !nullable)) {
 		if (required)
-			return fail(e, CCPD_ERR_INVALID_PARAMS,
+			return desk_fail(e, CCPD_ERR_INVALID_PARAMS,
 				    "missing parameter \"%s\"", name);
 		return 0;
 	}
@@ -89,17 +75,17 @@ static int param(const cJSON *params, const char *name, bool required,
 	if (cJSON_IsNull(v))
 		return 0;
 	if (!cJSON_IsString(v))
-		return fail(e, CCPD_ERR_INVALID_PARAMS,
+		return desk_fail(e, CCPD_ERR_INVALID_PARAMS,
 			    "\"%s\" must be a string", name);
 	if (!v->valuestring[0])
-		return fail(e, CCPD_ERR_INVALID_PARAMS,
+		return desk_fail(e, CCPD_ERR_INVALID_PARAMS,
 			    "\"%s\" must not be empty", name);
 	if (strlen(v->valuestring) > max)
-		return fail(e, CCPD_ERR_INVALID_PARAMS,
+		return desk_fail(e, CCPD_ERR_INVALID_PARAMS,
 			    "\"%s\" is longer than %zu bytes", name, max);
 	for (p = v->valuestring; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return fail(e, CCPD_ERR_INVALID_PARAMS, "\"%s\" holds "
+			return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "\"%s\" holds "
 				    "a control character", name);
 	*out = v->valuestring;
 	return 0;
@@ -115,7 +101,7 @@ static int param_bool(const cJSON *params, const char *name, bool *out,
 	if (!v || cJSON_IsNull(v))
 		return 0;
 	if (!cJSON_IsBool(v))
-		return fail(e, CCPD_ERR_INVALID_PARAMS,
+		return desk_fail(e, CCPD_ERR_INVALID_PARAMS,
 			    "\"%s\" must be true or false", name);
 	*present = true;
 	*out = cJSON_IsTrue(v);
@@ -128,15 +114,15 @@ static int store_error(struct desk_err *e, int r, const char *what,
 {
 	switch (r) {
 	case -ENOENT:
-		return fail(e, CCPD_ERR_NOT_FOUND, "no %s '%s'", what, key);
+		return desk_fail(e, CCPD_ERR_NOT_FOUND, "no %s '%s'", what, key);
 	case -EEXIST:
-		return fail(e, CCPD_ERR_INVALID_STATE, "%s '%s' already "
+		return desk_fail(e, CCPD_ERR_INVALID_STATE, "%s '%s' already "
 			    "exists", what, key);
 	case -EBUSY:
-		return fail(e, CCPD_ERR_INVALID_STATE, "%s '%s' is in use",
+		return desk_fail(e, CCPD_ERR_INVALID_STATE, "%s '%s' is in use",
 			    what, key);
 	default:
-		return fail(e, CCPD_ERR_INTERNAL, "the store failed: %s",
+		return desk_fail(e, CCPD_ERR_INTERNAL, "the store failed: %s",
 			    strerror(-r));
 	}
 }
@@ -352,7 +338,7 @@ static int user_fields(struct admin *ad, const cJSON *params, cJSON *row,
 		perm_set set;
 
 		if (auth_profile_perms(ad->auth, v, &set) < 0)
-			return fail(e, CCPD_ERR_NOT_FOUND, "no security "
+			return desk_fail(e, CCPD_ERR_NOT_FOUND, "no security "
 				    "profile '%s'", v);
 		cJSON_AddStringToObject(row, "profile", v);
 	}
@@ -361,13 +347,13 @@ static int user_fields(struct admin *ad, const cJSON *params, cJSON *row,
 		return r;
 	if (present && strcmp(phone, "softphone") != 0 &&
 	    strcmp(phone, "deskphone") != 0)
-		return fail(e, CCPD_ERR_INVALID_PARAMS, "\"phoneType\" is "
+		return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "\"phoneType\" is "
 			    "softphone or deskphone");
 	r = param(params, "extension", false, true, 16, &ext, &ext_present, e);
 	if (r < 0)
 		return r;
 	if (ext && !admin_valid_e164(ext))
-		return fail(e, CCPD_ERR_INVALID_PHONE_NUMBER, "\"extension\" "
+		return desk_fail(e, CCPD_ERR_INVALID_PHONE_NUMBER, "\"extension\" "
 			    "'%s' is not a number in E.164 form (+ and 7 to 15 "
 			    "digits)", ext);
 	/* a desk phone needs its number, whether given now or before */
@@ -389,7 +375,7 @@ static int user_fields(struct admin *ad, const cJSON *params, cJSON *row,
 		if (eff_phone && strcmp(eff_phone, "deskphone") == 0 &&
 		    !eff_ext) {
 			cJSON_Delete(old);
-			return fail(e, CCPD_ERR_INVALID_PARAMS, "a desk phone "
+			return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "a desk phone "
 				    "needs an \"extension\" (its E.164 "
 				    "number)");
 		}
@@ -405,7 +391,7 @@ static int user_fields(struct admin *ad, const cJSON *params, cJSON *row,
 	if (r < 0)
 		return r;
 	if (v && !valid_sip_uri(v))
-		return fail(e, CCPD_ERR_INVALID_PARAMS, "\"sipAccount\" '%s' "
+		return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "\"sipAccount\" '%s' "
 			    "is not a sip: or sips: URI", v);
 	if (present)
 		cJSON_AddItemToObject(row, "sipAccount", v ?
@@ -414,7 +400,7 @@ static int user_fields(struct admin *ad, const cJSON *params, cJSON *row,
 	if (r < 0)
 		return r;
 	if (v && !valid_region(v))
-		return fail(e, CCPD_ERR_INVALID_PARAMS, "\"region\" is a "
+		return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "\"region\" is a "
 			    "two-letter country code such as GB");
 	if (present)
 		cJSON_AddItemToObject(row, "region", v ?
@@ -446,11 +432,11 @@ static int user_password(struct admin *ad, const cJSON *params, cJSON *row,
 		return 0;
 	}
 	if (present && auth_check_password(ad->auth, pw, why, sizeof(why)) < 0)
-		return fail(e, CCPD_ERR_INVALID_PARAMS, "%s", why);
+		return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "%s", why);
 	if (!present) {
 		r = auth_random_password(otp, otp_size);
 		if (r < 0)
-			return fail(e, CCPD_ERR_INTERNAL, "no randomness: %s",
+			return desk_fail(e, CCPD_ERR_INTERNAL, "no randomness: %s",
 				    strerror(-r));
 		pw = otp;
 		/* a password someone else has seen is for one login */
@@ -462,7 +448,7 @@ static int user_password(struct admin *ad, const cJSON *params, cJSON *row,
 	}
 	r = auth_hash_password(pw, &hash);
 	if (r < 0)
-		return fail(e, CCPD_ERR_INTERNAL, "cannot hash the password: "
+		return desk_fail(e, CCPD_ERR_INTERNAL, "cannot hash the password: "
 			    "%s", strerror(-r));
 	cJSON_AddStringToObject(row, "passwordHash", hash);
 	cJSON_AddBoolToObject(row, "mustChangePassword", must);
@@ -499,13 +485,13 @@ static int users_create(struct admin *ad, const cJSON *params, cJSON **res,
 	if (r < 0)
 		return r;
 	if (!valid_username(name))
-		return fail(e, CCPD_ERR_INVALID_PARAMS, "\"username\" '%s' is "
+		return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "\"username\" '%s' is "
 			    "not valid: a letter or digit, then letters, "
 			    "digits, '.', '_', '@' or '-', at most 64; not "
 			    "'system'", name);
 	row = cJSON_CreateObject();
 	if (!row)
-		return fail(e, CCPD_ERR_INTERNAL, "out of memory");
+		return desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
 	cJSON_AddStringToObject(row, "username", name);
 	r = user_fields(ad, params, row, true, e);
 	if (r == 0)
@@ -548,7 +534,7 @@ static int users_update(struct admin *ad, const cJSON *params, cJSON **res,
 	cJSON_Delete(cur);
 	row = cJSON_CreateObject();
 	if (!row)
-		return fail(e, CCPD_ERR_INTERNAL, "out of memory");
+		return desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
 	r = user_fields(ad, params, row, false, e);
 	if (r == 0)
 		r = user_password(ad, params, row, reset, otp, sizeof(otp), e);
@@ -632,19 +618,19 @@ static int profile_perms(const cJSON *params, bool required, cJSON *row,
 
 	if (!v || cJSON_IsNull(v)) {
 		if (required)
-			return fail(e, CCPD_ERR_INVALID_PARAMS,
+			return desk_fail(e, CCPD_ERR_INVALID_PARAMS,
 				    "missing parameter \"permissions\"");
 		return 0;
 	}
 	if (!cJSON_IsArray(v))
-		return fail(e, CCPD_ERR_INVALID_PARAMS, "\"permissions\" must "
+		return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "\"permissions\" must "
 			    "be an array of permission names");
 	a = cJSON_AddArrayToObject(row, "permissions");
 	cJSON_ArrayForEach(p, v) {
 		int k = cJSON_IsString(p) ? perm_find(p->valuestring) : -1;
 
 		if (k < 0)
-			return fail(e, CCPD_ERR_INVALID_PARAMS, "unknown "
+			return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "unknown "
 				    "permission %s%s%s", cJSON_IsString(p) ?
 				    "'" : "", cJSON_IsString(p) ?
 				    p->valuestring : "(not a string)",
@@ -671,12 +657,12 @@ static int profiles_create(struct admin *ad, const cJSON *params,
 	if (r < 0)
 		return r;
 	if (!valid_profile_name(name))
-		return fail(e, CCPD_ERR_INVALID_PARAMS, "\"name\" '%s' is not "
+		return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "\"name\" '%s' is not "
 			    "valid: a letter, then letters, digits, ' ', '_' "
 			    "or '-', at most 64", name);
 	row = cJSON_CreateObject();
 	if (!row)
-		return fail(e, CCPD_ERR_INTERNAL, "out of memory");
+		return desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
 	cJSON_AddStringToObject(row, "name", name);
 	if (desc)
 		cJSON_AddStringToObject(row, "description", desc);
@@ -709,10 +695,10 @@ static int profile_guard(struct admin *ad, const char *name, bool renaming,
 								"builtin"));
 	cJSON_Delete(row);
 	if (strcmp(name, PERMS_ADMIN_PROFILE) == 0)
-		return fail(e, CCPD_ERR_INVALID_STATE, "the %s profile cannot "
+		return desk_fail(e, CCPD_ERR_INVALID_STATE, "the %s profile cannot "
 			    "be changed or deleted", PERMS_ADMIN_PROFILE);
 	if (builtin && (renaming || deleting))
-		return fail(e, CCPD_ERR_INVALID_STATE, "the built-in profile "
+		return desk_fail(e, CCPD_ERR_INVALID_STATE, "the built-in profile "
 			    "'%s' cannot be %s", name,
 			    deleting ? "deleted" : "renamed");
 	return 0;
@@ -735,14 +721,14 @@ static int profiles_update(struct admin *ad, const cJSON *params,
 	if (r < 0)
 		return r;
 	if (renaming && !valid_profile_name(new_name))
-		return fail(e, CCPD_ERR_INVALID_PARAMS, "\"newName\" '%s' is "
+		return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "\"newName\" '%s' is "
 			    "not a valid profile name", new_name);
 	r = profile_guard(ad, name, renaming, false, e);
 	if (r < 0)
 		return r;
 	row = cJSON_CreateObject();
 	if (!row)
-		return fail(e, CCPD_ERR_INTERNAL, "out of memory");
+		return desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
 	if (renaming)
 		cJSON_AddStringToObject(row, "name", new_name);
 	if (present)
@@ -763,7 +749,7 @@ static int profiles_update(struct admin *ad, const cJSON *params,
 	log_info("admin: security profile '%s' updated", name);
 	key = cJSON_CreateObject();
 	if (!key)
-		return fail(e, CCPD_ERR_INTERNAL, "out of memory");
+		return desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
 	cJSON_AddStringToObject(key, "name", renaming ? new_name : name);
 	r = profiles_get(ad, key, res, e);
 	cJSON_Delete(key);
@@ -783,7 +769,7 @@ static int profiles_delete(struct admin *ad, const cJSON *params,
 		return r;
 	n = store_count(ad->st, &store_users, "profile", name);
 	if (n > 0)
-		return fail(e, CCPD_ERR_INVALID_STATE, "security profile '%s' "
+		return desk_fail(e, CCPD_ERR_INVALID_STATE, "security profile '%s' "
 			    "is given to %d user%s", name, n, n == 1 ? "" : "s");
 	r = store_delete(ad->st, &store_profiles, name);
 	if (r < 0)
@@ -835,7 +821,7 @@ static int statuses_list(struct admin *ad, const cJSON *params, cJSON **res,
 	}
 	store_free_names(names, n);
 	if (!a)
-		return fail(e, CCPD_ERR_INTERNAL, "out of memory");
+		return desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
 	*res = a;
 	return 0;
 }
@@ -875,7 +861,7 @@ static int statuses_apply(struct admin *ad, const char *name, cJSON **res,
 	r = desk_set_statuses(ad->desk, (const char *const *)names, n);
 	store_free_names(names, n);
 	if (r < 0)
-		return fail(e, CCPD_ERR_INTERNAL, "out of memory");
+		return desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
 	*res = name ? status_json(name, "not_routable", false)
 		    : cJSON_CreateObject();
 	if (*res)
@@ -889,7 +875,7 @@ static int check_status_name(const char *field, const char *name,
 	char why[160];
 
 	if (conf_check_status_name(name, why, sizeof(why)) < 0)
-		return fail(e, CCPD_ERR_INVALID_PARAMS, "\"%s\": %s", field,
+		return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "\"%s\": %s", field,
 			    why);
 	return 0;
 }
@@ -912,11 +898,11 @@ static int statuses_create(struct admin *ad, const cJSON *params,
 		return store_error(e, r, "status", name);
 	store_free_names(names, n);
 	if (n >= MAX_CUSTOM_STATUSES)
-		return fail(e, CCPD_ERR_INVALID_STATE, "at most %d custom "
+		return desk_fail(e, CCPD_ERR_INVALID_STATE, "at most %d custom "
 			    "statuses", MAX_CUSTOM_STATUSES);
 	row = cJSON_CreateObject();
 	if (!row)
-		return fail(e, CCPD_ERR_INTERNAL, "out of memory");
+		return desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
 	cJSON_AddStringToObject(row, "name", name);
 	r = store_insert(ad->st, &store_statuses, row);
 	cJSON_Delete(row);
@@ -930,10 +916,10 @@ static int status_guard(struct admin *ad, const char *name,
 			struct desk_err *e)
 {
 	if (builtin_status(name))
-		return fail(e, CCPD_ERR_INVALID_STATE, "%s is built in and "
+		return desk_fail(e, CCPD_ERR_INVALID_STATE, "%s is built in and "
 			    "cannot change", name);
 	if (desk_status_in_use(ad->desk, name))
-		return fail(e, CCPD_ERR_INVALID_STATE, "status '%s' is in use: "
+		return desk_fail(e, CCPD_ERR_INVALID_STATE, "status '%s' is in use: "
 			    "the agent's status or next status is %s", name,
 			    name);
 	return 0;
@@ -957,7 +943,7 @@ static int statuses_update(struct admin *ad, const cJSON *params,
 		return r;
 	row = cJSON_CreateObject();
 	if (!row)
-		return fail(e, CCPD_ERR_INTERNAL, "out of memory");
+		return desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
 	cJSON_AddStringToObject(row, "name", new_name);
 	r = store_update(ad->st, &store_statuses, name, row);
 	cJSON_Delete(row);
@@ -1042,7 +1028,7 @@ static int keyed_key(const struct keyed *k, const cJSON *params,
 	snprintf(out, size, "%s", v);
 	normalize_key(k, out);
 	if (!k->valid_key(out))
-		return fail(e, k->key_code, "\"%s\" '%s' is not valid: %s",
+		return desk_fail(e, k->key_code, "\"%s\" '%s' is not valid: %s",
 			    member, v, k->key_rule);
 	return 0;
 }
@@ -1068,7 +1054,7 @@ static int keyed_fields(struct admin *ad, const struct keyed *k,
 		if (r < 0)
 			return r;
 		if (v && store_get(ad->st, &store_users, v, &u) < 0)
-			return fail(e, CCPD_ERR_NOT_FOUND, "no user '%s'", v);
+			return desk_fail(e, CCPD_ERR_NOT_FOUND, "no user '%s'", v);
 		if (v)
 			cJSON_Delete(u);
 		if (present)
@@ -1081,7 +1067,7 @@ static int keyed_fields(struct admin *ad, const struct keyed *k,
 		if (r < 0)
 			return r;
 		if (present && !admin_valid_endpoint(v))
-			return fail(e, CCPD_ERR_INVALID_PHONE_NUMBER,
+			return desk_fail(e, CCPD_ERR_INVALID_PHONE_NUMBER,
 				    "\"endpoint\" '%s' is neither a number in "
 				    "E.164 form nor a sip: URI", v);
 		if (present)
@@ -1121,7 +1107,7 @@ static int keyed_create(struct admin *ad, const struct keyed *k,
 		return r;
 	row = cJSON_CreateObject();
 	if (!row)
-		return fail(e, CCPD_ERR_INTERNAL, "out of memory");
+		return desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
 	cJSON_AddStringToObject(row, k->key, key);
 	r = keyed_fields(ad, k, params, true, row, e);
 	if (r == 0) {
@@ -1152,7 +1138,7 @@ static int keyed_update(struct admin *ad, const struct keyed *k,
 		return r;
 	row = cJSON_CreateObject();
 	if (!row)
-		return fail(e, CCPD_ERR_INTERNAL, "out of memory");
+		return desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
 	if (renaming)
 		cJSON_AddStringToObject(row, k->key, new_key);
 	r = keyed_fields(ad, k, params, false, row, e);
@@ -1255,11 +1241,11 @@ int admin_call(struct admin *ad, const char *method, const cJSON *params,
 			break;
 		goto out;
 	}
-	return fail(e, CCPD_ERR_METHOD_NOT_FOUND, "no method '%.100s'",
+	return desk_fail(e, CCPD_ERR_METHOD_NOT_FOUND, "no method '%.100s'",
 		    method);
 out:
 	if (r == 0 && !*result)
-		return fail(e, CCPD_ERR_INTERNAL, "out of memory");
+		return desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
 	if (r < 0) {
 		cJSON_Delete(*result);
 		*result = NULL;

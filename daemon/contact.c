@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "contact.h"
-#include "jsonrpc.h"
+#include "json.h"
 
 enum mark { M_INITIATED, M_OFFERED, M_ACCEPTED, M_CONNECTED, M_ENDED,
 	    M_ACW_ENDED, M_COUNT };
@@ -418,14 +418,6 @@ const char *contact_by_name(enum contact_by b)
 	return NULL;
 }
 
-static void add_str_or_null(cJSON *o, const char *k, const char *v)
-{
-	if (v)
-		cJSON_AddStringToObject(o, k, v);
-	else
-		cJSON_AddNullToObject(o, k);
-}
-
 cJSON *contact_to_json(const struct contact *c)
 {
 	cJSON *o = cJSON_CreateObject(), *cust, *conns, *ts;
@@ -441,28 +433,28 @@ cJSON *contact_to_json(const struct contact *c)
 							  : "outbound");
 	cJSON_AddStringToObject(o, "state", contact_state_name(c->state));
 	cust = cJSON_AddObjectToObject(o, "customer");
-	add_str_or_null(cust, "uri", c->uri);
-	add_str_or_null(cust, "e164", c->e164[0] ? c->e164 : NULL);
-	add_str_or_null(cust, "international", c->international);
-	add_str_or_null(cust, "displayName", c->name);
+	json_add_str_or_null(cust, "uri", c->uri);
+	json_add_str_or_null(cust, "e164", c->e164[0] ? c->e164 : NULL);
+	json_add_str_or_null(cust, "international", c->international);
+	json_add_str_or_null(cust, "displayName", c->name);
 	conns = cJSON_AddArrayToObject(o, "connections");
 	for (k = 0; k < c->n_conns; k++)
 		cJSON_AddItemToArray(conns, conn_to_json(&c->conns[k]));
-	jsonrpc_add_int(o, "holdCount", c->conns[CONN_CUSTOMER_IDX].holds);
-	jsonrpc_add_int(o, "holdDuration",
+	json_add_int(o, "holdCount", c->conns[CONN_CUSTOMER_IDX].holds);
+	json_add_int(o, "holdDuration",
 			(long long)contact_hold_ms(c, 0));
 	ts = cJSON_AddObjectToObject(o, "timestamps");
 	for (i = 0; i < M_COUNT; i++) {
 		if (c->marks[i])
-			jsonrpc_add_int(ts, mark_names[i],
+			json_add_int(ts, mark_names[i],
 					(long long)c->marks[i]);
 		else
 			cJSON_AddNullToObject(ts, mark_names[i]);
 	}
-	add_str_or_null(o, "endReason", contact_end_name(c->end));
-	add_str_or_null(o, "disconnectedBy", contact_by_name(c->by));
-	add_str_or_null(o, "sipCause", c->sip_cause);
-	add_str_or_null(o, "callerId", c->caller_id[0] ? c->caller_id : NULL);
+	json_add_str_or_null(o, "endReason", contact_end_name(c->end));
+	json_add_str_or_null(o, "disconnectedBy", contact_by_name(c->by));
+	json_add_str_or_null(o, "sipCause", c->sip_cause);
+	json_add_str_or_null(o, "callerId", c->caller_id[0] ? c->caller_id : NULL);
 	return o;
 }
 
@@ -754,10 +746,10 @@ cJSON *conn_to_json(const struct conn *k)
 	cJSON_AddStringToObject(o, "type", conn_type_name(k->type));
 	cJSON_AddStringToObject(o, "party", conn_party_name(k->party));
 	cJSON_AddStringToObject(o, "state", conn_state_name(k->state));
-	add_str_or_null(o, "endpoint", conn_endpoint(k));
-	add_str_or_null(o, "callId", conn_call_id(k));
-	jsonrpc_add_int(o, "holdDuration", (long long)k->hold_ms);
-	add_str_or_null(o, "reason", k->reason);
-	add_str_or_null(o, "disconnectedBy", contact_by_name(k->by));
+	json_add_str_or_null(o, "endpoint", conn_endpoint(k));
+	json_add_str_or_null(o, "callId", conn_call_id(k));
+	json_add_int(o, "holdDuration", (long long)k->hold_ms);
+	json_add_str_or_null(o, "reason", k->reason);
+	json_add_str_or_null(o, "disconnectedBy", contact_by_name(k->by));
 	return o;
 }

@@ -19,6 +19,11 @@ struct desk_err {
 	char reason[256];
 };
 
+/* Fill e with code and a reason; returns code. The one way the desk and
+ * the admin methods say why they refuse. */
+int desk_fail(struct desk_err *e, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 typedef void (desk_ready_h)(void *arg);
 
 /* st may be NULL: nothing is then recorded. */
@@ -106,7 +111,7 @@ int desk_set_statuses(struct desk *d, const char *const *names, size_t n);
 int desk_prometheus(struct desk *d, char **ret);
 cJSON *desk_live_metrics_json(struct desk *d);
 
-/* Audio devices (see desk.c): the list and the choice, kept per user */
+/* Audio devices (see desk-audio.c): the list and the choice, kept per user */
 void desk_audio_load(struct desk *d);
 cJSON *desk_audio_devices_json(const struct desk *d);
 /* NULL leaves a role as it is, "" returns it to the default */

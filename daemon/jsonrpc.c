@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ccpd-protocol.h"
+#include "json.h"
 #include "jsonrpc.h"
 
 static int depth_of(const cJSON *item, int limit)
@@ -194,20 +195,6 @@ char *jsonrpc_result(const cJSON *id, cJSON *result)
 	return print_and_free(o);
 }
 
-cJSON *jsonrpc_add_int(cJSON *o, const char *name, long long v)
-{
-	char num[24];
-	cJSON *item;
-
-	snprintf(num, sizeof(num), "%lld", v);
-	item = cJSON_CreateRaw(num);
-	if (item && !cJSON_AddItemToObject(o, name, item)) {
-		cJSON_Delete(item);
-		return NULL;
-	}
-	return item;
-}
-
 static int print_id(const cJSON *id, char *out, size_t size)
 {
 	char *s;
@@ -275,9 +262,9 @@ char *jsonrpc_event(unsigned long long seq, unsigned long long time_ms,
 	cJSON_AddStringToObject(o, "jsonrpc", "2.0");
 	cJSON_AddStringToObject(o, "method", "event");
 	p = cJSON_AddObjectToObject(o, "params");
-	jsonrpc_add_int(p, "seq", (long long)seq);
+	json_add_int(p, "seq", (long long)seq);
 	cJSON_AddStringToObject(p, "type", type);
-	jsonrpc_add_int(p, "time", (long long)time_ms);
+	json_add_int(p, "time", (long long)time_ms);
 	cJSON_AddItemToObject(p, "data", data ? cJSON_Duplicate(data, true)
 					      : cJSON_CreateObject());
 	return print_and_free(o);

@@ -33,9 +33,4 @@ char *jsonrpc_result_raw(const cJSON *id, const char *result);
 
 const char *jsonrpc_error_message(int code);
 
-/* Add an integer member printed as digits: cJSON prints numbers through
- * %g and reads them back to check, which costs more than the rest of an
- * answer, and rounds timestamps past 15 digits. */
-cJSON *jsonrpc_add_int(cJSON *o, const char *name, long long v);
-
 #endif

@@ -26,6 +26,7 @@
 #include "conf.h"
 #include "log.h"
 #include "media.h"
+#include "sound.h"
 #include "netstring.h"
 #include "resolve.h"
 #include "util.h"
@@ -153,20 +154,6 @@ static void set_state(struct media *m, enum media_state st,
 
 /* ---- generated configuration ---- */
 
-static bool have_sound_card(void)
-{
-	char line[256];
-	bool card = false;
-	FILE *f = fopen("/proc/asound/cards", "re");
-
-	if (!f)
-		return false;
-	if (fgets(line, sizeof(line), f) && !strstr(line, "no soundcards"))
-		card = true;
-	fclose(f);
-	return card;
-}
-
 static bool module_exists(const struct media *m, const char *name)
 {
 	char path[4200];
@@ -184,7 +171,7 @@ static void resolve_device(const struct media *m, const char *setting,
 {
 	if (strcmp(setting, "auto") != 0)
 		snprintf(out, size, "%s", setting);
-	else if (have_sound_card() && module_exists(m, "alsa"))
+	else if (sound_card_present() && module_exists(m, "alsa"))
 		snprintf(out, size, "alsa,default");
 	else
 		snprintf(out, size, "%s", silent);
@@ -1003,6 +990,28 @@ const char *media_account_aor(const struct media *m, enum media_account acc)
 		return m->dial_aor[0] ? m->dial_aor : m->aor;
 	}
 	return m->aor;
+}
+
+bool media_event_on(const struct media *m, const struct media_event *ev,
+		    enum media_account acc)
+{
+	return ev->aor && strcmp(ev->aor, media_account_aor(m, acc)) == 0;
+}
+
+bool media_event_on_helper(const struct media *m,
+			   const struct media_event *ev)
+{
+	static const enum media_account helpers[] = {
+		MEDIA_ACCOUNT_CONSULT, MEDIA_ACCOUNT_IDLE, MEDIA_ACCOUNT_DESK,
+		MEDIA_ACCOUNT_MIX_AGENT, MEDIA_ACCOUNT_MIX_CUSTOMER,
+		MEDIA_ACCOUNT_MIX_THIRD,
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(helpers) / sizeof(helpers[0]); i++)
+		if (media_event_on(m, ev, helpers[i]))
+			return true;
+	return false;
 }
 
 /* Cross the audio of the agent account's calls with the consult

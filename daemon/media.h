@@ -103,6 +103,14 @@ int media_command_ua(struct media *m, enum media_account acc,
 		     const char *cmd, const char *params, media_resp_h *h,
 		     void *arg);
 const char *media_account_aor(const struct media *m, enum media_account acc);
+/* Whether an event is about a call of this account. */
+bool media_event_on(const struct media *m, const struct media_event *ev,
+		    enum media_account acc);
+/* Whether it is about a call of an account ccpd uses for itself (consult,
+ * idle, desk phone, the conference's legs): they place calls and never
+ * take an offer. */
+bool media_event_on_helper(const struct media *m,
+			   const struct media_event *ev);
 /* Join the audio of the agent account's calls and the consult account's
  * calls (aubridge devices named after name), then put the default devices
  * for later calls back. */

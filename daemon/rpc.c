@@ -15,6 +15,7 @@
 #include "conf.h"
 #include "desk.h"
 #include "events.h"
+#include "json.h"
 #include "jsonrpc.h"
 #include "log.h"
 #include "phone.h"
@@ -490,7 +491,7 @@ static int m_subscribe(struct ctx *x)
 	x->result = cJSON_CreateObject();
 	cJSON_AddItemToObject(x->result, "snapshot",
 			      desk_snapshot_json(p->rpc->desk));
-	jsonrpc_add_int(x->result, "seq",
+	json_add_int(x->result, "seq",
 			(long long)events_last_seq(p->rpc->ev));
 	cJSON_AddNumberToObject(x->result, "replayed", resync ? 0 : n);
 	cJSON_AddStringToObject(x->result, "instance",
@@ -727,7 +728,7 @@ static cJSON *session_json(struct rpc *rpc, const struct auth_session *s,
 			      perms_json(auth_session_perms(s)));
 	cJSON_AddBoolToObject(o, "mustChangePassword",
 			      auth_session_must_change(s));
-	jsonrpc_add_int(o, "expires", (long long)auth_session_expires(s));
+	json_add_int(o, "expires", (long long)auth_session_expires(s));
 	cJSON_AddNumberToObject(o, "sessionTimeout",
 				rpc->conf->session_timeout);
 	return o;

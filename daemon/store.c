@@ -12,6 +12,7 @@
 
 #include <sqlite3.h>
 
+#include "json.h"
 #include "log.h"
 #include "store.h"
 
@@ -515,7 +516,7 @@ static int64_t obj_ms(const cJSON *o, const char *k)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
 
-	/* timestamps are written as raw digits (jsonrpc_add_int) */
+	/* timestamps are written as raw digits (json_add_int) */
 	if (cJSON_IsRaw(v) && v->valuestring)
 		return strtoll(v->valuestring, NULL, 10);
 	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;

@@ -25,6 +25,14 @@ uint64_t util_mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+uint64_t util_ms_to_next_second(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return 1000 - (uint64_t)ts.tv_nsec / 1000000 + 150;
+}
+
 int util_set_nonblock_cloexec(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);

@@ -41,7 +41,7 @@ build() {
 	"$cc" $cflags -o "$out/fuzz-$1" "$here/fuzz-$1.c" "$root/daemon/$2" $3
 }
 
-if ! build jsonrpc jsonrpc.c -lcjson || ! build netstring netstring.c ""; then
+if ! build jsonrpc jsonrpc.c "$root/daemon/json.c -lcjson" || ! build netstring netstring.c ""; then
 	echo "run-fuzz: building the harnesses failed (is libclang-rt-14-dev installed?)" >&2
 	exit 1
 fi
