@@ -17,7 +17,7 @@ packages=(
 	libcrypt-dev libwebsockets-dev libuv1-dev
 	baresip-core sip-tester kamailio systemd openssl libasound2-dev coturn
 	nodejs chromium
-	python3 python3-pytest python3-jsonschema
+	python3 python3-pytest python3-jsonschema python3-websockets
 	clang libclang-rt-14-dev
 )
 

@@ -36,20 +36,33 @@ class RpcError(Exception):
 
 
 class Client:
-    """A JSON-RPC client on ccpd's socket, one message per line."""
+    """A JSON-RPC client on ccpd's socket, one message per line.  The
+    WebSocket client (wsconn.py) is one too, on another transport: it
+    brings its own send_message and _read."""
 
     def __init__(self, path, timeout=10):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(path)
+        self.attach(sock)
+        self.start_reader()
+
+    def attach(self, sock):
+        """Fresh JSON-RPC state on a connected transport; no reader yet."""
+        self.sock = sock
         self.next_id = 0
         self.answers = queue.Queue()
         self.events = queue.Queue()
         self.seen = []          # every event received, in order
         self.raw = queue.Queue()
         self.closed = threading.Event()
+        self.reader = None
+
+    def start_reader(self):
+        """Sort what arrives into answers and events, on a thread."""
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
+        return self
 
     def _read(self):
         buf = b""
@@ -77,6 +90,10 @@ class Client:
     def send_raw(self, data):
         self.sock.sendall(data)
 
+    def send_message(self, text):
+        """One JSON-RPC message (text) on the transport."""
+        self.sock.sendall((text + "\n").encode())
+
     def answer(self, timeout=10):
         try:
             return self.answers.get(timeout=timeout)
@@ -88,7 +105,7 @@ class Client:
         msg = {"jsonrpc": "2.0", "id": self.next_id, "method": method}
         if params is not None:
             msg["params"] = params
-        self.sock.sendall((json.dumps(msg) + "\n").encode())
+        self.send_message(json.dumps(msg))
         ans = self.answer(timeout)
         assert ans.get("id") == self.next_id, ans
         return ans
