@@ -67,7 +67,7 @@ static int param(const cJSON *params, const char *name, bool required,
 	if (!v || (cJSON_IsNull(v) && !nullable)) {
 		if (required)
 			return desk_fail(e, CCPD_ERR_INVALID_PARAMS,
-				    "missing parameter \"%s\"", name);
+					 "missing parameter \"%s\"", name);
 		return 0;
 	}
 	if (present)
@@ -76,17 +76,17 @@ static int param(const cJSON *params, const char *name, bool required,
 		return 0;
 	if (!cJSON_IsString(v))
 		return desk_fail(e, CCPD_ERR_INVALID_PARAMS,
-			    "\"%s\" must be a string", name);
+				 "\"%s\" must be a string", name);
 	if (!v->valuestring[0])
 		return desk_fail(e, CCPD_ERR_INVALID_PARAMS,
-			    "\"%s\" must not be empty", name);
+				 "\"%s\" must not be empty", name);
 	if (strlen(v->valuestring) > max)
 		return desk_fail(e, CCPD_ERR_INVALID_PARAMS,
-			    "\"%s\" is longer than %zu bytes", name, max);
+				 "\"%s\" is longer than %zu bytes", name, max);
 	for (p = v->valuestring; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "\"%s\" holds "
-				    "a control character", name);
+					 "a control character", name);
 	*out = v->valuestring;
 	return 0;
 }
@@ -102,7 +102,7 @@ static int param_bool(const cJSON *params, const char *name, bool *out,
 		return 0;
 	if (!cJSON_IsBool(v))
 		return desk_fail(e, CCPD_ERR_INVALID_PARAMS,
-			    "\"%s\" must be true or false", name);
+				 "\"%s\" must be true or false", name);
 	*present = true;
 	*out = cJSON_IsTrue(v);
 	return 0;
@@ -117,13 +117,13 @@ static int store_error(struct desk_err *e, int r, const char *what,
 		return desk_fail(e, CCPD_ERR_NOT_FOUND, "no %s '%s'", what, key);
 	case -EEXIST:
 		return desk_fail(e, CCPD_ERR_INVALID_STATE, "%s '%s' already "
-			    "exists", what, key);
+				 "exists", what, key);
 	case -EBUSY:
 		return desk_fail(e, CCPD_ERR_INVALID_STATE, "%s '%s' is in use",
-			    what, key);
+				 what, key);
 	default:
 		return desk_fail(e, CCPD_ERR_INTERNAL, "the store failed: %s",
-			    strerror(-r));
+				 strerror(-r));
 	}
 }
 
@@ -339,7 +339,7 @@ static int user_fields(struct admin *ad, const cJSON *params, cJSON *row,
 
 		if (auth_profile_perms(ad->auth, v, &set) < 0)
 			return desk_fail(e, CCPD_ERR_NOT_FOUND, "no security "
-				    "profile '%s'", v);
+					 "profile '%s'", v);
 		cJSON_AddStringToObject(row, "profile", v);
 	}
 	r = param(params, "phoneType", false, false, 16, &phone, &present, e);
@@ -348,14 +348,14 @@ static int user_fields(struct admin *ad, const cJSON *params, cJSON *row,
 	if (present && strcmp(phone, "softphone") != 0 &&
 	    strcmp(phone, "deskphone") != 0)
 		return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "\"phoneType\" is "
-			    "softphone or deskphone");
+				 "softphone or deskphone");
 	r = param(params, "extension", false, true, 16, &ext, &ext_present, e);
 	if (r < 0)
 		return r;
 	if (ext && !admin_valid_e164(ext))
 		return desk_fail(e, CCPD_ERR_INVALID_PHONE_NUMBER, "\"extension\" "
-			    "'%s' is not a number in E.164 form (+ and 7 to 15 "
-			    "digits)", ext);
+				 "'%s' is not a number in E.164 form (+ and 7 to 15 "
+				 "digits)", ext);
 	/* a desk phone needs its number, whether given now or before */
 	if (!creating && (!present || !ext_present)) {
 		const cJSON *u = cJSON_GetObjectItemCaseSensitive(params,
@@ -376,8 +376,8 @@ static int user_fields(struct admin *ad, const cJSON *params, cJSON *row,
 		    !eff_ext) {
 			cJSON_Delete(old);
 			return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "a desk phone "
-				    "needs an \"extension\" (its E.164 "
-				    "number)");
+					 "needs an \"extension\" (its E.164 "
+					 "number)");
 		}
 	}
 	cJSON_Delete(old);
@@ -392,7 +392,7 @@ static int user_fields(struct admin *ad, const cJSON *params, cJSON *row,
 		return r;
 	if (v && !valid_sip_uri(v))
 		return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "\"sipAccount\" '%s' "
-			    "is not a sip: or sips: URI", v);
+				 "is not a sip: or sips: URI", v);
 	if (present)
 		cJSON_AddItemToObject(row, "sipAccount", v ?
 				      cJSON_CreateString(v) : cJSON_CreateNull());
@@ -401,7 +401,7 @@ static int user_fields(struct admin *ad, const cJSON *params, cJSON *row,
 		return r;
 	if (v && !valid_region(v))
 		return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "\"region\" is a "
-			    "two-letter country code such as GB");
+				 "two-letter country code such as GB");
 	if (present)
 		cJSON_AddItemToObject(row, "region", v ?
 				      cJSON_CreateString(v) : cJSON_CreateNull());
@@ -437,7 +437,7 @@ static int user_password(struct admin *ad, const cJSON *params, cJSON *row,
 		r = auth_random_password(otp, otp_size);
 		if (r < 0)
 			return desk_fail(e, CCPD_ERR_INTERNAL, "no randomness: %s",
-				    strerror(-r));
+					 strerror(-r));
 		pw = otp;
 		/* a password someone else has seen is for one login */
 		must = true;
@@ -449,7 +449,7 @@ static int user_password(struct admin *ad, const cJSON *params, cJSON *row,
 	r = auth_hash_password(pw, &hash);
 	if (r < 0)
 		return desk_fail(e, CCPD_ERR_INTERNAL, "cannot hash the password: "
-			    "%s", strerror(-r));
+				 "%s", strerror(-r));
 	cJSON_AddStringToObject(row, "passwordHash", hash);
 	cJSON_AddBoolToObject(row, "mustChangePassword", must);
 	free(hash);
@@ -486,9 +486,9 @@ static int users_create(struct admin *ad, const cJSON *params, cJSON **res,
 		return r;
 	if (!valid_username(name))
 		return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "\"username\" '%s' is "
-			    "not valid: a letter or digit, then letters, "
-			    "digits, '.', '_', '@' or '-', at most 64; not "
-			    "'system'", name);
+				 "not valid: a letter or digit, then letters, "
+				 "digits, '.', '_', '@' or '-', at most 64; not "
+				 "'system'", name);
 	row = cJSON_CreateObject();
 	if (!row)
 		return desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
@@ -619,22 +619,22 @@ static int profile_perms(const cJSON *params, bool required, cJSON *row,
 	if (!v || cJSON_IsNull(v)) {
 		if (required)
 			return desk_fail(e, CCPD_ERR_INVALID_PARAMS,
-				    "missing parameter \"permissions\"");
+					 "missing parameter \"permissions\"");
 		return 0;
 	}
 	if (!cJSON_IsArray(v))
 		return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "\"permissions\" must "
-			    "be an array of permission names");
+				 "be an array of permission names");
 	a = cJSON_AddArrayToObject(row, "permissions");
 	cJSON_ArrayForEach(p, v) {
 		int k = cJSON_IsString(p) ? perm_find(p->valuestring) : -1;
 
 		if (k < 0)
 			return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "unknown "
-				    "permission %s%s%s", cJSON_IsString(p) ?
-				    "'" : "", cJSON_IsString(p) ?
-				    p->valuestring : "(not a string)",
-				    cJSON_IsString(p) ? "'" : "");
+					 "permission %s%s%s", cJSON_IsString(p) ?
+					 "'" : "", cJSON_IsString(p) ?
+					 p->valuestring : "(not a string)",
+					 cJSON_IsString(p) ? "'" : "");
 		if (seen & PERM_BIT(k))
 			continue;
 		seen |= PERM_BIT(k);
@@ -658,8 +658,8 @@ static int profiles_create(struct admin *ad, const cJSON *params,
 		return r;
 	if (!valid_profile_name(name))
 		return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "\"name\" '%s' is not "
-			    "valid: a letter, then letters, digits, ' ', '_' "
-			    "or '-', at most 64", name);
+				 "valid: a letter, then letters, digits, ' ', '_' "
+				 "or '-', at most 64", name);
 	row = cJSON_CreateObject();
 	if (!row)
 		return desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
@@ -696,11 +696,11 @@ static int profile_guard(struct admin *ad, const char *name, bool renaming,
 	cJSON_Delete(row);
 	if (strcmp(name, PERMS_ADMIN_PROFILE) == 0)
 		return desk_fail(e, CCPD_ERR_INVALID_STATE, "the %s profile cannot "
-			    "be changed or deleted", PERMS_ADMIN_PROFILE);
+				 "be changed or deleted", PERMS_ADMIN_PROFILE);
 	if (builtin && (renaming || deleting))
 		return desk_fail(e, CCPD_ERR_INVALID_STATE, "the built-in profile "
-			    "'%s' cannot be %s", name,
-			    deleting ? "deleted" : "renamed");
+				 "'%s' cannot be %s", name,
+				 deleting ? "deleted" : "renamed");
 	return 0;
 }
 
@@ -722,7 +722,7 @@ static int profiles_update(struct admin *ad, const cJSON *params,
 		return r;
 	if (renaming && !valid_profile_name(new_name))
 		return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "\"newName\" '%s' is "
-			    "not a valid profile name", new_name);
+				 "not a valid profile name", new_name);
 	r = profile_guard(ad, name, renaming, false, e);
 	if (r < 0)
 		return r;
@@ -770,7 +770,7 @@ static int profiles_delete(struct admin *ad, const cJSON *params,
 	n = store_count(ad->st, &store_users, "profile", name);
 	if (n > 0)
 		return desk_fail(e, CCPD_ERR_INVALID_STATE, "security profile '%s' "
-			    "is given to %d user%s", name, n, n == 1 ? "" : "s");
+				 "is given to %d user%s", name, n, n == 1 ? "" : "s");
 	r = store_delete(ad->st, &store_profiles, name);
 	if (r < 0)
 		return store_error(e, r, "security profile", name);
@@ -876,7 +876,7 @@ static int check_status_name(const char *field, const char *name,
 
 	if (conf_check_status_name(name, why, sizeof(why)) < 0)
 		return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "\"%s\": %s", field,
-			    why);
+				 why);
 	return 0;
 }
 
@@ -899,7 +899,7 @@ static int statuses_create(struct admin *ad, const cJSON *params,
 	store_free_names(names, n);
 	if (n >= MAX_CUSTOM_STATUSES)
 		return desk_fail(e, CCPD_ERR_INVALID_STATE, "at most %d custom "
-			    "statuses", MAX_CUSTOM_STATUSES);
+				 "statuses", MAX_CUSTOM_STATUSES);
 	row = cJSON_CreateObject();
 	if (!row)
 		return desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
@@ -917,11 +917,11 @@ static int status_guard(struct admin *ad, const char *name,
 {
 	if (builtin_status(name))
 		return desk_fail(e, CCPD_ERR_INVALID_STATE, "%s is built in and "
-			    "cannot change", name);
+				 "cannot change", name);
 	if (desk_status_in_use(ad->desk, name))
 		return desk_fail(e, CCPD_ERR_INVALID_STATE, "status '%s' is in use: "
-			    "the agent's status or next status is %s", name,
-			    name);
+				 "the agent's status or next status is %s", name,
+				 name);
 	return 0;
 }
 
@@ -1029,7 +1029,7 @@ static int keyed_key(const struct keyed *k, const cJSON *params,
 	normalize_key(k, out);
 	if (!k->valid_key(out))
 		return desk_fail(e, k->key_code, "\"%s\" '%s' is not valid: %s",
-			    member, v, k->key_rule);
+				 member, v, k->key_rule);
 	return 0;
 }
 
@@ -1068,8 +1068,8 @@ static int keyed_fields(struct admin *ad, const struct keyed *k,
 			return r;
 		if (present && !admin_valid_endpoint(v))
 			return desk_fail(e, CCPD_ERR_INVALID_PHONE_NUMBER,
-				    "\"endpoint\" '%s' is neither a number in "
-				    "E.164 form nor a sip: URI", v);
+					 "\"endpoint\" '%s' is neither a number in "
+					 "E.164 form nor a sip: URI", v);
 		if (present)
 			cJSON_AddStringToObject(row, "endpoint", v);
 	}
@@ -1242,7 +1242,7 @@ int admin_call(struct admin *ad, const char *method, const cJSON *params,
 		goto out;
 	}
 	return desk_fail(e, CCPD_ERR_METHOD_NOT_FOUND, "no method '%.100s'",
-		    method);
+			 method);
 out:
 	if (r == 0 && !*result)
 		return desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");

@@ -49,7 +49,7 @@ void callctl_call_closed(struct desk *d, const char *call_id)
 		free(cc->bridge[i]);
 		cc->bridge[i] = NULL;
 		if (cc->bridge[!i]) {
-			log_info("desk: bridged call %s ended; hanging up %s",
+			log_info("bridge: bridged call %s ended; hanging up %s",
 				 call_id, cc->bridge[!i]);
 			media_command(d->media, cc->bridge[!i], "hangup",
 				      NULL, NULL, NULL);
@@ -323,7 +323,7 @@ static void leave(struct desk *d, struct contact *c)
 	snprintf(name, sizeof(name), "ccpd-bridge-%u", ++cc->seq);
 	if (media_bridge(d->media, name,
 			 conn_call_id(contact_conn(c, CONN_CUSTOMER_IDX))) < 0)
-		log_warning("desk: could not bridge the parties of %s",
+		log_warning("bridge: could not bridge the parties of %s",
 			    contact_id(c));
 	live_set_left(c);
 	for (i = 1; i < contact_conn_count(c); i++) {
@@ -442,24 +442,12 @@ int desk_transfer(struct desk *d, const char *contact_id_,
 static void on_note(struct desk *d, const struct desk_note *n, void *arg)
 {
 	(void)arg;
-	switch (n->type) {
-	case DESK_NOTE_ROUTED:
-	case DESK_NOTE_MUTED:
+	if (n->type == DESK_NOTE_ROUTED || n->type == DESK_NOTE_MUTED) {
 		sync_mute(d);
-		return;
-	case DESK_NOTE_THIRD_UP:
-		if (live_xfer(n->c) == XFER_BRIDGE) {
-			live_set_xfer(n->c, XFER_NONE, NULL);
-			leave(d, n->c);
-		}
-		return;
-	case DESK_NOTE_CONTACT:
-	case DESK_NOTE_ENDED:
-	case DESK_NOTE_RETIRED:
-	case DESK_NOTE_JOINED:
-	case DESK_NOTE_SOFTPHONE_FAILED:
-	case DESK_NOTE_HANGUP:
-		return;
+	} else if (n->type == DESK_NOTE_THIRD_UP &&
+		   live_xfer(n->c) == XFER_BRIDGE) {
+		live_set_xfer(n->c, XFER_NONE, NULL);
+		leave(d, n->c);
 	}
 }
 

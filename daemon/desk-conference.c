@@ -424,24 +424,11 @@ static void on_note(struct desk *d, const struct desk_note *n, void *arg)
 	struct room *g = d->meeting->g;
 
 	(void)arg;
-	switch (n->type) {
-	case DESK_NOTE_ENDED:
-		if (g && !g->left &&
-		    strcmp(g->contact, contact_id(n->c)) == 0)
-			meeting_end(d);
-		return;
-	case DESK_NOTE_ROUTED:
-	case DESK_NOTE_MUTED:
+	if (n->type == DESK_NOTE_ENDED && g && !g->left &&
+	    strcmp(g->contact, contact_id(n->c)) == 0)
+		meeting_end(d);
+	else if (n->type == DESK_NOTE_ROUTED || n->type == DESK_NOTE_MUTED)
 		sync_mute(d);
-		return;
-	case DESK_NOTE_CONTACT:
-	case DESK_NOTE_THIRD_UP:
-	case DESK_NOTE_RETIRED:
-	case DESK_NOTE_JOINED:
-	case DESK_NOTE_SOFTPHONE_FAILED:
-	case DESK_NOTE_HANGUP:
-		return;
-	}
 }
 
 int meeting_new(struct desk *d)

@@ -859,14 +859,13 @@ static void on_offer_refused(struct desk *d, const struct media_event *ev)
 }
 
 /* The events about calls that may be contacts' (the hub has taken those
- * of the conference's legs and the desk phone). */
+ * of the conference's legs and the desk phone, and any other kind). */
 void live_media_event(struct desk *d, const struct media_event *ev)
 {
 	struct contact *c = NULL;
 	struct conn *k;
 
-	switch (ev->type) {
-	case MEDIA_EV_CALL_INCOMING:
+	if (ev->type == MEDIA_EV_CALL_INCOMING) {
 		if (media_event_on_helper(d->media, ev))
 			/* the helper accounts place calls, never take them */
 			media_command(d->media, ev->call_id, "hangup", NULL,
@@ -874,40 +873,18 @@ void live_media_event(struct desk *d, const struct media_event *ev)
 		else
 			on_incoming(d, ev);
 		return;
-	case MEDIA_EV_CALL_RINGING:
-	case MEDIA_EV_CALL_PROGRESS:
-		(void)find_for_event(d, ev, &c);
-		return;
-	case MEDIA_EV_CALL_ESTABLISHED:
-		k = find_for_event(d, ev, &c);
-		if (k)
-			on_established(d, c, k);
-		return;
-	case MEDIA_EV_CALL_CLOSED:
-		if (!ev->call_id)
-			on_offer_refused(d, ev);
-		k = find_for_event(d, ev, &c);
-		if (k)
-			on_closed(d, c, k, ev->param);
-		return;
-	case MEDIA_EV_CALL_TRANSFER_FAILED:
-		k = find_for_event(d, ev, &c);
-		if (k)
-			on_transfer_failed(d, c, k, ev->param);
-		return;
-	case MEDIA_EV_CALL_TRANSFER:
-	case MEDIA_EV_CALL_DTMF_START:
-	case MEDIA_EV_CALL_DTMF_END:
-	case MEDIA_EV_REGISTERING:
-	case MEDIA_EV_REGISTER_OK:
-	case MEDIA_EV_REGISTER_FAIL:
-	case MEDIA_EV_UNREGISTERING:
-	case MEDIA_EV_VU_TX:
-	case MEDIA_EV_VU_RX:
-	case MEDIA_EV_AUDIO_ERROR:
-	case MEDIA_EV_OTHER:
-		return;
 	}
+	if (ev->type == MEDIA_EV_CALL_CLOSED && !ev->call_id)
+		on_offer_refused(d, ev);
+	k = find_for_event(d, ev, &c);
+	if (!k)
+		return;
+	if (ev->type == MEDIA_EV_CALL_ESTABLISHED)
+		on_established(d, c, k);
+	else if (ev->type == MEDIA_EV_CALL_CLOSED)
+		on_closed(d, c, k, ev->param);
+	else if (ev->type == MEDIA_EV_CALL_TRANSFER_FAILED)
+		on_transfer_failed(d, c, k, ev->param);
 }
 
 /* ---- the agent's actions ---- */

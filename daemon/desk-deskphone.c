@@ -442,22 +442,10 @@ int desk_set_config(struct desk *d, bool softphone, const char *extension,
 static void on_note(struct desk *d, const struct desk_note *n, void *arg)
 {
 	(void)arg;
-	switch (n->type) {
-	case DESK_NOTE_ENDED:
-	case DESK_NOTE_RETIRED:
+	if (n->type == DESK_NOTE_ENDED || n->type == DESK_NOTE_RETIRED)
 		line_release(d, n->c);
-		return;
-	case DESK_NOTE_ROUTED:
+	else if (n->type == DESK_NOTE_ROUTED)
 		line_route(d, n->c);
-		return;
-	case DESK_NOTE_CONTACT:
-	case DESK_NOTE_THIRD_UP:
-	case DESK_NOTE_MUTED:
-	case DESK_NOTE_JOINED:
-	case DESK_NOTE_SOFTPHONE_FAILED:
-	case DESK_NOTE_HANGUP:
-		return;
-	}
 }
 
 int deskphone_new(struct desk *d)

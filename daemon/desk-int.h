@@ -105,7 +105,7 @@ void desk_notify_contact(struct desk *d, enum desk_note_type type,
 
 /* ---- the agent's status, the journal, metrics (desk-status.c) ---- */
 
-int status_new(struct desk *d, const char *initial);
+int status_new(struct desk *d);
 void status_free(struct desk *d);
 struct agent *status_agent(const struct desk *d);
 /* Feed the state machine and announce any visible change. */

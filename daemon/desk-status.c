@@ -370,8 +370,9 @@ static int load_statuses(struct desk *d, char ***names, size_t *n)
 	return 0;
 }
 
-int status_new(struct desk *d, const char *initial)
+int status_new(struct desk *d)
 {
+	const char *initial = d->conf->initial_status;
 	struct desk_status *s = calloc(1, sizeof(*s));
 	char **custom = NULL;
 	size_t n = 0;

@@ -207,6 +207,7 @@ static void media_event(struct desk *d, const struct media_event *ev)
 	case MEDIA_EV_CALL_DTMF_START:
 	case MEDIA_EV_CALL_DTMF_END:
 	case MEDIA_EV_OTHER:
+		/* nothing the desk acts on */
 		return;
 	}
 }
@@ -360,20 +361,11 @@ int desk_hangup(struct desk *d, const char *contact_id_,
 		return e->code;
 	if (connection_id && !(k = live_find_conn(c, connection_id, e)))
 		return e->code;
-	switch (contact_state(c)) {
-	case CONTACT_INCOMING:
+	if (contact_state(c) == CONTACT_INCOMING)
 		return live_reject(d, c, e);
-	case CONTACT_CONNECTING:
-	case CONTACT_CONNECTED:
-		break;
-	case CONTACT_ENDED:
-	case CONTACT_MISSED:
-	case CONTACT_REJECTED:
-	case CONTACT_REFUSED:
-	case CONTACT_ERROR:
-	case CONTACT_DESTROYED:
+	if (contact_state(c) != CONTACT_CONNECTING &&
+	    contact_state(c) != CONTACT_CONNECTED)
 		return live_wrong_state(e, c, "connected or connecting");
-	}
 	if (k && !conn_is_live(k))
 		return desk_fail(e, CCPD_ERR_INVALID_STATE, "connection %s is "
 				 "already disconnected", conn_id(k));
@@ -542,22 +534,15 @@ cJSON *desk_snapshot_json(const struct desk *d)
 /* The parts, made in this order: those that watch subscribe in it. */
 static int make_parts(struct desk *d)
 {
-	int r = user_new(d);
+	static int (*const make[])(struct desk *d) = {
+		user_new, status_new, callctl_new, meeting_new,
+		deskphone_new, audio_new, miccheck_new, fallback_new,
+	};
+	size_t i;
+	int r = 0;
 
-	if (r == 0)
-		r = status_new(d, d->conf->initial_status);
-	if (r == 0)
-		r = callctl_new(d);
-	if (r == 0)
-		r = meeting_new(d);
-	if (r == 0)
-		r = deskphone_new(d);
-	if (r == 0)
-		r = audio_new(d);
-	if (r == 0)
-		r = miccheck_new(d);
-	if (r == 0)
-		r = fallback_new(d);
+	for (i = 0; i < sizeof(make) / sizeof(make[0]) && r == 0; i++)
+		r = make[i](d);
 	return r;
 }
 
