@@ -1,0 +1,218 @@
+/* ccpctl-agent: the agent's commands: its state, mute, quick connects and
+ * configuration. */
+#include <string.h>
+
+#include "ccpctl-int.h"
+
+void agent_print_line(const cJSON *agent)
+{
+	const char *state = json_str(agent, "state");
+	const char *type = json_str(agent, "type");
+	double since;
+
+	fputs(state ? state : "?", stdout);
+	if (type)
+		printf(" (%s)", type);
+	if (json_num(agent, "since", &since)) {
+		char when[64];
+
+		format_time(since, when, sizeof(when));
+		printf(" since %s", when);
+	}
+}
+
+static void show_agent(const cJSON *agent)
+{
+	const char *state = json_str(agent, "state");
+	const char *status = json_str(agent, "status");
+	const char *next = json_str(agent, "next");
+
+	agent_print_line(agent);
+	putchar('\n');
+	/* The chosen status only tells something when the system overrides it. */
+	if (status && (!state || strcmp(status, state) != 0))
+		printf("status: %s\n", status);
+	if (next)
+		printf("next: %s\n", next);
+}
+
+static void show_states(const cJSON *states)
+{
+	const cJSON *s;
+	int width = 0;
+
+	cJSON_ArrayForEach(s, states) {
+		const char *name = json_str(s, "name");
+
+		if (name && (int)strlen(name) > width)
+			width = (int)strlen(name);
+	}
+	cJSON_ArrayForEach(s, states)
+		printf("%-*s  %s\n", width, or_dash(json_str(s, "name")),
+		       or_dash(json_str(s, "type")));
+}
+
+static void show_endpoints(const cJSON *endpoints)
+{
+	const cJSON *e;
+
+	cJSON_ArrayForEach(e, endpoints)
+		printf("%-24s %s\n", or_dash(json_str(e, "name")),
+		       or_dash(json_str(e, "endpoint")));
+}
+
+/* Nested objects become dotted keys so that every line stands alone for grep. */
+static void print_flat(const cJSON *obj, const char *prefix)
+{
+	const cJSON *v;
+
+	cJSON_ArrayForEach(v, obj) {
+		char key[256];
+
+		snprintf(key, sizeof(key), "%s%s", prefix, v->string ? v->string : "?");
+		if (cJSON_IsObject(v) && v->child) {
+			char sub[sizeof(key) + 1];
+
+			snprintf(sub, sizeof(sub), "%s.", key);
+			print_flat(v, sub);
+			continue;
+		}
+		printf("%s: ", key);
+		if (cJSON_IsString(v))
+			fputs(v->valuestring, stdout);
+		else if (cJSON_IsNumber(v))
+			print_number(stdout, v->valuedouble);
+		else if (cJSON_IsNull(v))
+			fputs("-", stdout);
+		else
+			print_json_line(stdout, v);
+		putchar('\n');
+	}
+}
+
+static void show_config(const cJSON *config)
+{
+	print_flat(config, "");
+}
+
+/* agent.moveToDeskPhone: moved at once, or the desk phone rings to take
+ * over a call */
+static void show_move(const cJSON *res)
+{
+	const char *contact = json_str(res, "contactId");
+
+	if (contact)
+		printf("ringing the desk phone %s to take over %s\n",
+		       or_dash(json_str(res, "extension")), contact);
+	else
+		printf("on the desk phone %s\n",
+		       or_dash(json_str(res, "extension")));
+}
+
+/* config; config set softphone; config set deskphone EXTENSION;
+ * config move-to-desk */
+static int run_config(struct ctl *ctl, const struct command *cmd,
+                      int argc, char **argv)
+{
+	cJSON *params;
+	bool soft;
+
+	(void)cmd;
+	if (argc == 0)
+		return ctl_call_and_show(ctl, "agent.getConfiguration", NULL,
+		                         show_config);
+	if (strcmp(argv[0], "move-to-desk") == 0 && argc == 1)
+		return ctl_call_and_show(ctl, "agent.moveToDeskPhone", NULL,
+		                         show_move);
+	if (strcmp(argv[0], "set") != 0 || argc < 2)
+		return usage_error("config: expected 'config', 'config set "
+		                   "softphone', 'config set deskphone EXTENSION' "
+		                   "or 'config move-to-desk'");
+	soft = strcmp(argv[1], "softphone") == 0;
+	if (!soft && strcmp(argv[1], "deskphone") != 0)
+		return usage_error("config set: '%s' is neither softphone nor "
+		                   "deskphone", argv[1]);
+	if (!soft && argc != 3)
+		return usage_error("config set deskphone needs the EXTENSION, "
+		                   "an E.164 number");
+	if (soft && argc != 2)
+		return usage_error("config set softphone takes no more arguments");
+	params = cJSON_CreateObject();
+	if (!params || !cJSON_AddBoolToObject(params, "softphoneEnabled", soft) ||
+	    (!soft && !cJSON_AddStringToObject(params, "extension", argv[2]))) {
+		cJSON_Delete(params);
+		return fail("out of memory");
+	}
+	return ctl_call_and_show(ctl, "agent.setConfiguration", params,
+	                         show_config);
+}
+
+const struct command cmd_status = {
+	.name = "status", .args = "",
+	.summary = "show the agent state",
+	.min_args = 0, .max_args = 0,
+	.method = "agent.getState",
+	.print = show_agent,
+};
+const struct command cmd_states = {
+	.name = "states", .args = "",
+	.summary = "list the statuses the agent may choose",
+	.min_args = 0, .max_args = 0,
+	.method = "agent.listStates",
+	.print = show_states,
+};
+const struct command cmd_set_state = {
+	.name = "set-state", .args = "NAME",
+	.summary = "choose a status (next one while on a contact)",
+	.min_args = 1, .max_args = 1,
+	.method = "agent.setState",
+	.param = "state",
+	.print = show_agent,
+};
+const struct command cmd_clear_next = {
+	.name = "clear-next", .args = "",
+	.summary = "drop the status waiting for the end of a contact",
+	.min_args = 0, .max_args = 0,
+	.method = "agent.clearNextState",
+	.print = show_agent,
+};
+const struct command cmd_mute = {
+	.name = "mute", .args = "",
+	.summary = "mute the agent on every call",
+	.min_args = 0, .max_args = 0,
+	.method = "agent.mute",
+	.print = show_agent,
+};
+const struct command cmd_unmute = {
+	.name = "unmute", .args = "",
+	.summary = "unmute the agent",
+	.min_args = 0, .max_args = 0,
+	.method = "agent.unmute",
+	.print = show_agent,
+};
+const struct command cmd_endpoints = {
+	.name = "endpoints", .args = "",
+	.summary = "list the quick connects",
+	.min_args = 0, .max_args = 0,
+	.method = "agent.getEndpoints",
+	.print = show_endpoints,
+};
+/* The first of the three is the one that runs; the others are its help. */
+const struct command cmd_config = {
+	.name = "config", .args = "",
+	.summary = "show the agent configuration",
+	.min_args = 0, .max_args = 3,
+	.run = run_config,
+};
+const struct command cmd_config_set = {
+	.name = "config", .args = "set softphone|deskphone [EXTENSION]",
+	.summary = "use the softphone, or the desk phone at EXTENSION (E.164)",
+	.min_args = 2, .max_args = 3,
+	.run = run_config,
+};
+const struct command cmd_config_move = {
+	.name = "config", .args = "move-to-desk",
+	.summary = "move to the desk phone, with the connected call",
+	.min_args = 1, .max_args = 1,
+	.run = run_config,
+};
