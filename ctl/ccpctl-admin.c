@@ -170,9 +170,7 @@ static int run_admin(struct ctl *ctl, const struct command *cmd,
 	return ctl_call_and_show(ctl, method, params, show);
 }
 
-const struct command cmd_admin = {
-	.name = "admin", .args = "TABLE [ACTION [ARGS]]",
-	.summary = "manage users, profiles, statuses, numbers, origins, quick-connects",
-	.min_args = 1, .max_args = 64,
-	.run = run_admin,
+const struct command admin_commands[] = {
+	{ "admin", "TABLE [ACTION [ARGS]]", "manage users, profiles, statuses, numbers, origins, quick-connects", 1, 64, .run = run_admin },
+	{ 0 },
 };

@@ -1,5 +1,4 @@
-/* ccpctl-agent: the agent's commands: its state, mute, quick connects and
- * configuration. */
+/* ccpctl-agent: the agent's commands: its state and its configuration. */
 #include <string.h>
 
 #include "ccpctl-int.h"
@@ -21,7 +20,7 @@ void agent_print_line(const cJSON *agent)
 	}
 }
 
-static void show_agent(const cJSON *agent)
+void agent_show(const cJSON *agent)
 {
 	const char *state = json_str(agent, "state");
 	const char *status = json_str(agent, "status");
@@ -50,15 +49,6 @@ static void show_states(const cJSON *states)
 	cJSON_ArrayForEach(s, states)
 		printf("%-*s  %s\n", width, or_dash(json_str(s, "name")),
 		       or_dash(json_str(s, "type")));
-}
-
-static void show_endpoints(const cJSON *endpoints)
-{
-	const cJSON *e;
-
-	cJSON_ArrayForEach(e, endpoints)
-		printf("%-24s %s\n", or_dash(json_str(e, "name")),
-		       or_dash(json_str(e, "endpoint")));
 }
 
 /* Nested objects become dotted keys so that every line stands alone for grep. */
@@ -147,72 +137,18 @@ static int run_config(struct ctl *ctl, const struct command *cmd,
 	                         show_config);
 }
 
-const struct command cmd_status = {
-	.name = "status", .args = "",
-	.summary = "show the agent state",
-	.min_args = 0, .max_args = 0,
-	.method = "agent.getState",
-	.print = show_agent,
+const struct command agent_state_commands[] = {
+	{ "status", "", "show the agent state", 0, 0, .method = "agent.getState", .print = agent_show },
+	{ "states", "", "list the statuses the agent may choose", 0, 0, .method = "agent.listStates", .print = show_states },
+	{ "set-state", "NAME", "choose a status (next one while on a contact)", 1, 1, .method = "agent.setState", .param = "state", .print = agent_show },
+	{ "clear-next", "", "drop the status waiting for the end of a contact", 0, 0, .method = "agent.clearNextState", .print = agent_show },
+	{ 0 },
 };
-const struct command cmd_states = {
-	.name = "states", .args = "",
-	.summary = "list the statuses the agent may choose",
-	.min_args = 0, .max_args = 0,
-	.method = "agent.listStates",
-	.print = show_states,
-};
-const struct command cmd_set_state = {
-	.name = "set-state", .args = "NAME",
-	.summary = "choose a status (next one while on a contact)",
-	.min_args = 1, .max_args = 1,
-	.method = "agent.setState",
-	.param = "state",
-	.print = show_agent,
-};
-const struct command cmd_clear_next = {
-	.name = "clear-next", .args = "",
-	.summary = "drop the status waiting for the end of a contact",
-	.min_args = 0, .max_args = 0,
-	.method = "agent.clearNextState",
-	.print = show_agent,
-};
-const struct command cmd_mute = {
-	.name = "mute", .args = "",
-	.summary = "mute the agent on every call",
-	.min_args = 0, .max_args = 0,
-	.method = "agent.mute",
-	.print = show_agent,
-};
-const struct command cmd_unmute = {
-	.name = "unmute", .args = "",
-	.summary = "unmute the agent",
-	.min_args = 0, .max_args = 0,
-	.method = "agent.unmute",
-	.print = show_agent,
-};
-const struct command cmd_endpoints = {
-	.name = "endpoints", .args = "",
-	.summary = "list the quick connects",
-	.min_args = 0, .max_args = 0,
-	.method = "agent.getEndpoints",
-	.print = show_endpoints,
-};
-/* The first of the three is the one that runs; the others are its help. */
-const struct command cmd_config = {
-	.name = "config", .args = "",
-	.summary = "show the agent configuration",
-	.min_args = 0, .max_args = 3,
-	.run = run_config,
-};
-const struct command cmd_config_set = {
-	.name = "config", .args = "set softphone|deskphone [EXTENSION]",
-	.summary = "use the softphone, or the desk phone at EXTENSION (E.164)",
-	.min_args = 2, .max_args = 3,
-	.run = run_config,
-};
-const struct command cmd_config_move = {
-	.name = "config", .args = "move-to-desk",
-	.summary = "move to the desk phone, with the connected call",
-	.min_args = 1, .max_args = 1,
-	.run = run_config,
+
+/* The first row is the one that runs; the others are its help. */
+const struct command agent_config_commands[] = {
+	{ "config", "", "show the agent configuration", 0, 3, .run = run_config },
+	{ "config", "set softphone|deskphone [EXTENSION]", "use the softphone, or the desk phone at EXTENSION (E.164)", 2, 3, .run = run_config },
+	{ "config", "move-to-desk", "move to the desk phone, with the connected call", 1, 1, .run = run_config },
+	{ 0 },
 };

@@ -1,6 +1,5 @@
-/* ccpctl-contact: the commands on contacts: dial, answer, hold, consult,
- * transfer, end; the live and past contacts; phone numbers. */
-#include <ctype.h>
+/* ccpctl-contact: the commands on contacts: dial, answer, hold, mute,
+ * consult, transfer, end; quick connects; the live and past contacts. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,63 +230,6 @@ out:
 	return q;
 }
 
-/* ---- phone numbers ------------------------------------------------------ */
-
-static void show_phone(const cJSON *result)
-{
-	static const char *const keys[] = {
-		"e164", "international", "national", "region", "type",
-	};
-
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		printf("%-14s %s\n", keys[i], or_dash(json_str(result, keys[i])));
-}
-
-static void show_formatted(const cJSON *result)
-{
-	puts(or_dash(json_str(result, "formatted")));
-}
-
-/* phone normalize NUMBER [REGION] | phone format NUMBER FORMAT [REGION] */
-static int run_phone(struct ctl *ctl, const struct command *cmd,
-                     int argc, char **argv)
-{
-	bool format = strcmp(argv[0], "format") == 0;
-	int want = format ? 3 : 2;
-	cJSON *params;
-	char fmt[16];
-
-	(void)cmd;
-	if (!format && strcmp(argv[0], "normalize") != 0)
-		return usage_error("phone: '%s' is neither normalize nor format",
-		                   argv[0]);
-	if (argc < want || argc > want + 1)
-		return usage_error(format ? "phone format needs NUMBER FORMAT [REGION]"
-		                          : "phone normalize needs NUMBER [REGION]");
-	params = params_with_string("number", argv[1]);
-	if (!params)
-		return fail("out of memory");
-	if (format) {
-		size_t i;
-
-		/* ccpd's names are upper case; e164 and national read as well */
-		for (i = 0; argv[2][i] && i + 1 < sizeof(fmt); i++)
-			fmt[i] = (char)toupper((unsigned char)argv[2][i]);
-		fmt[i] = '\0';
-		if (argv[2][i] || (strcmp(fmt, "E164") && strcmp(fmt, "INTERNATIONAL") &&
-		    strcmp(fmt, "NATIONAL") && strcmp(fmt, "RFC3966"))) {
-			cJSON_Delete(params);
-			return usage_error("phone format: '%s' is not E164, "
-			                   "INTERNATIONAL, NATIONAL or RFC3966", argv[2]);
-		}
-		cJSON_AddStringToObject(params, "format", fmt);
-	}
-	if (argc > want)
-		cJSON_AddStringToObject(params, "region", argv[want]);
-	return ctl_call_and_show(ctl, format ? "phone.format" : "phone.normalize",
-	                         params, format ? show_formatted : show_phone);
-}
-
 /* ---- the table ---------------------------------------------------------- */
 
 static void show_contact_id(const cJSON *result)
@@ -295,144 +237,52 @@ static void show_contact_id(const cJSON *result)
 	puts(or_dash(json_str(result, "contactId")));
 }
 
+static void show_endpoints(const cJSON *endpoints)
+{
+	const cJSON *e;
+
+	cJSON_ArrayForEach(e, endpoints)
+		printf("%-24s %s\n", or_dash(json_str(e, "name")),
+		       or_dash(json_str(e, "endpoint")));
+}
+
 static const char *const states_incoming[] = { "incoming", NULL };
 static const char *const states_live[] = { "connected", "connecting", NULL };
 static const char *const states_done[] = { "ended", "error", NULL };
 static const char *const states_connected[] = { "connected", NULL };
 
-#define ACTION(states_, what_, done_) \
-	(&(const struct contact_action){ states_, what_, done_ })
+static const struct contact_action act_accept = { states_incoming, "incoming", "accepting" };
+static const struct contact_action act_reject = { states_incoming, "incoming", "rejecting" };
+static const struct contact_action act_hangup = { states_live, "connected or connecting", "hanging up" };
+static const struct contact_action act_clear = { states_done, "ended or failed", "cleared" };
+static const struct contact_action act_hold = { states_connected, "connected", "holding" };
+static const struct contact_action act_resume = { states_connected, "connected", "resuming" };
+static const struct contact_action act_digits = { states_connected, "connected", "sent digits on" };
+static const struct contact_action act_consult = { states_connected, "connected", "consulting on" };
+static const struct contact_action act_swap = { states_connected, "connected", "swapped" };
+static const struct contact_action act_join = { states_connected, "connected", "joined" };
+static const struct contact_action act_leave = { states_connected, "connected", "leaving" };
+static const struct contact_action act_transfer = { states_connected, "connected", "transferring" };
 
-const struct command cmd_dial = {
-	.name = "dial", .args = "ENDPOINT",
-	.summary = "call a phone number or sip: URI; print the contact id",
-	.min_args = 1, .max_args = 1,
-	.method = "agent.connect",
-	.param = "endpoint",
-	.print = show_contact_id,
-};
-const struct command cmd_accept = {
-	.name = "accept", .args = "[CONTACT]",
-	.summary = "answer a ringing contact",
-	.min_args = 0, .max_args = 1,
-	.run = run_on_contact,
-	.method = "contact.accept",
-	.data = ACTION(states_incoming, "incoming", "accepting"),
-};
-const struct command cmd_reject = {
-	.name = "reject", .args = "[CONTACT]",
-	.summary = "refuse a ringing contact",
-	.min_args = 0, .max_args = 1,
-	.run = run_on_contact,
-	.method = "contact.reject",
-	.data = ACTION(states_incoming, "incoming", "rejecting"),
-};
-const struct command cmd_hangup = {
-	.name = "hangup", .args = "[CONTACT]",
-	.summary = "hang up, or cancel a dial",
-	.min_args = 0, .max_args = 1,
-	.run = run_on_contact,
-	.method = "connection.destroy",
-	.data = ACTION(states_live, "connected or connecting", "hanging up"),
-};
-const struct command cmd_clear = {
-	.name = "clear", .args = "[CONTACT]",
-	.summary = "end after-contact work or clear a failed call",
-	.min_args = 0, .max_args = 1,
-	.run = run_on_contact,
-	.method = "contact.clear",
-	.data = ACTION(states_done, "ended or failed", "cleared"),
-};
-const struct command cmd_hold = {
-	.name = "hold", .args = "[CONTACT]",
-	.summary = "put the party the agent talks to on hold",
-	.min_args = 0, .max_args = 1,
-	.run = run_on_contact,
-	.method = "connection.hold",
-	.data = ACTION(states_connected, "connected", "holding"),
-};
-const struct command cmd_resume = {
-	.name = "resume", .args = "[CONTACT]",
-	.summary = "take the held party off hold",
-	.min_args = 0, .max_args = 1,
-	.run = run_on_contact,
-	.method = "connection.resume",
-	.data = ACTION(states_connected, "connected", "resuming"),
-};
-const struct command cmd_digits = {
-	.name = "digits", .args = "DIGITS [CONTACT]",
-	.summary = "send DTMF digits (0-9 * # A-D)",
-	.min_args = 1, .max_args = 2,
-	.run = run_on_contact,
-	.method = "connection.sendDigits",
-	.param = "digits",
-	.data = ACTION(states_connected, "connected", "sent digits on"),
-};
-const struct command cmd_consult = {
-	.name = "consult", .args = "ENDPOINT [CONTACT]",
-	.summary = "hold the customer and call a third party; print its connection id",
-	.min_args = 1, .max_args = 2,
-	.run = run_on_contact,
-	.method = "contact.addConnection",
-	.param = "endpoint",
-	.data = ACTION(states_connected, "connected", "consulting on"),
-};
-const struct command cmd_swap = {
-	.name = "swap", .args = "[CONTACT]",
-	.summary = "talk to the held party, hold the other",
-	.min_args = 0, .max_args = 1,
-	.run = run_on_contact,
-	.method = "contact.toggleActiveConnections",
-	.data = ACTION(states_connected, "connected", "swapped"),
-};
-const struct command cmd_join = {
-	.name = "join", .args = "[CONTACT]",
-	.summary = "conference the agent, the customer and the third party",
-	.min_args = 0, .max_args = 1,
-	.run = run_on_contact,
-	.method = "contact.conferenceConnections",
-	.data = ACTION(states_connected, "connected", "joined"),
-};
-const struct command cmd_leave = {
-	.name = "leave", .args = "[CONTACT]",
-	.summary = "drop out, leaving the parties talking",
-	.min_args = 0, .max_args = 1,
-	.run = run_on_contact,
-	.method = "connection.destroy",
-	.data = ACTION(states_connected, "connected", "leaving"),
-};
-const struct command cmd_transfer = {
-	.name = "transfer", .args = "ENDPOINT [CONTACT]",
-	.summary = "blind-transfer the customer",
-	.min_args = 1, .max_args = 2,
-	.run = run_on_contact,
-	.method = "contact.transfer",
-	.param = "endpoint",
-	.data = ACTION(states_connected, "connected", "transferring"),
-};
-const struct command cmd_contacts = {
-	.name = "contacts", .args = "",
-	.summary = "list the live contacts",
-	.min_args = 0, .max_args = 0,
-	.method = "contact.list",
-	.print = show_contacts,
-};
-const struct command cmd_history = {
-	.name = "history", .args = "[N]",
-	.summary = "list the N most recent contacts, newest first",
-	.min_args = 0, .max_args = 1,
-	.run = run_history,
-};
-/* The first of the two is the one that runs; the other is its help. */
-const struct command cmd_phone_normalize = {
-	.name = "phone", .args = "normalize NUMBER [REGION]",
-	.summary = "show a number in E.164 and other forms, its region and type",
-	.min_args = 2, .max_args = 4,
-	.run = run_phone,
-};
-const struct command cmd_phone_format = {
-	.name = "phone", .args = "format NUMBER FORMAT [REGION]",
-	.summary = "write a number as E164, INTERNATIONAL, NATIONAL or RFC3966",
-	.min_args = 2, .max_args = 4,
-	.run = run_phone,
+/* Mute answers with the agent's state, as status shows it. */
+const struct command contact_commands[] = {
+	{ "dial", "ENDPOINT", "call a phone number or sip: URI; print the contact id", 1, 1, .method = "agent.connect", .param = "endpoint", .print = show_contact_id },
+	{ "accept", "[CONTACT]", "answer a ringing contact", 0, 1, run_on_contact, "contact.accept", .data = &act_accept },
+	{ "reject", "[CONTACT]", "refuse a ringing contact", 0, 1, run_on_contact, "contact.reject", .data = &act_reject },
+	{ "hangup", "[CONTACT]", "hang up, or cancel a dial", 0, 1, run_on_contact, "connection.destroy", .data = &act_hangup },
+	{ "clear", "[CONTACT]", "end after-contact work or clear a failed call", 0, 1, run_on_contact, "contact.clear", .data = &act_clear },
+	{ "hold", "[CONTACT]", "put the party the agent talks to on hold", 0, 1, run_on_contact, "connection.hold", .data = &act_hold },
+	{ "resume", "[CONTACT]", "take the held party off hold", 0, 1, run_on_contact, "connection.resume", .data = &act_resume },
+	{ "mute", "", "mute the agent on every call", 0, 0, .method = "agent.mute", .print = agent_show },
+	{ "unmute", "", "unmute the agent", 0, 0, .method = "agent.unmute", .print = agent_show },
+	{ "digits", "DIGITS [CONTACT]", "send DTMF digits (0-9 * # A-D)", 1, 2, run_on_contact, "connection.sendDigits", "digits", .data = &act_digits },
+	{ "consult", "ENDPOINT [CONTACT]", "hold the customer and call a third party; print its connection id", 1, 2, run_on_contact, "contact.addConnection", "endpoint", .data = &act_consult },
+	{ "swap", "[CONTACT]", "talk to the held party, hold the other", 0, 1, run_on_contact, "contact.toggleActiveConnections", .data = &act_swap },
+	{ "join", "[CONTACT]", "conference the agent, the customer and the third party", 0, 1, run_on_contact, "contact.conferenceConnections", .data = &act_join },
+	{ "leave", "[CONTACT]", "drop out, leaving the parties talking", 0, 1, run_on_contact, "connection.destroy", .data = &act_leave },
+	{ "transfer", "ENDPOINT [CONTACT]", "blind-transfer the customer", 1, 2, run_on_contact, "contact.transfer", "endpoint", .data = &act_transfer },
+	{ "endpoints", "", "list the quick connects", 0, 0, .method = "agent.getEndpoints", .print = show_endpoints },
+	{ "contacts", "", "list the live contacts", 0, 0, .method = "contact.list", .print = show_contacts },
+	{ "history", "[N]", "list the N most recent contacts, newest first", 0, 1, .run = run_history },
+	{ 0 },
 };

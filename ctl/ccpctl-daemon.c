@@ -1,5 +1,7 @@
-/* ccpctl-daemon: the commands about ccpd itself: its version, media stack,
- * SIP registration, the network and audio checks, and any method by name. */
+/* ccpctl-daemon: the commands about ccpd itself: its media stack, SIP
+ * registration, the network and audio checks, its phone number service, its
+ * version, and any method by name. */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -305,57 +307,81 @@ static int run_call(struct ctl *ctl, const struct command *cmd,
 	return ctl_call_and_show(ctl, argv[0], params, show_pretty);
 }
 
-/* ---- the table ---------------------------------------------------------- */
+/* ---- phone numbers ------------------------------------------------------ */
 
-const struct command cmd_media = {
-	.name = "media", .args = "",
-	.summary = "show the state of the media stack",
-	.min_args = 0, .max_args = 0,
-	.method = "media.getStatus",
-	.print = show_media,
+static void show_phone(const cJSON *result)
+{
+	static const char *const keys[] = {
+		"e164", "international", "national", "region", "type",
+	};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		printf("%-14s %s\n", keys[i], or_dash(json_str(result, keys[i])));
+}
+
+static void show_formatted(const cJSON *result)
+{
+	puts(or_dash(json_str(result, "formatted")));
+}
+
+/* phone normalize NUMBER [REGION] | phone format NUMBER FORMAT [REGION] */
+static int run_phone(struct ctl *ctl, const struct command *cmd,
+                     int argc, char **argv)
+{
+	bool format = strcmp(argv[0], "format") == 0;
+	int want = format ? 3 : 2;
+	cJSON *params;
+	char fmt[16];
+
+	(void)cmd;
+	if (!format && strcmp(argv[0], "normalize") != 0)
+		return usage_error("phone: '%s' is neither normalize nor format",
+		                   argv[0]);
+	if (argc < want || argc > want + 1)
+		return usage_error(format ? "phone format needs NUMBER FORMAT [REGION]"
+		                          : "phone normalize needs NUMBER [REGION]");
+	params = params_with_string("number", argv[1]);
+	if (!params)
+		return fail("out of memory");
+	if (format) {
+		size_t i;
+
+		/* ccpd's names are upper case; e164 and national read as well */
+		for (i = 0; argv[2][i] && i + 1 < sizeof(fmt); i++)
+			fmt[i] = (char)toupper((unsigned char)argv[2][i]);
+		fmt[i] = '\0';
+		if (argv[2][i] || (strcmp(fmt, "E164") && strcmp(fmt, "INTERNATIONAL") &&
+		    strcmp(fmt, "NATIONAL") && strcmp(fmt, "RFC3966"))) {
+			cJSON_Delete(params);
+			return usage_error("phone format: '%s' is not E164, "
+			                   "INTERNATIONAL, NATIONAL or RFC3966", argv[2]);
+		}
+		cJSON_AddStringToObject(params, "format", fmt);
+	}
+	if (argc > want)
+		cJSON_AddStringToObject(params, "region", argv[want]);
+	return ctl_call_and_show(ctl, format ? "phone.format" : "phone.normalize",
+	                         params, format ? show_formatted : show_phone);
+}
+
+/* ---- the tables ---------------------------------------------------------- */
+
+/* Of audio, the first row is the one that runs; the others are its help. */
+const struct command daemon_status_commands[] = {
+	{ "media", "", "show the state of the media stack", 0, 0, .method = "media.getStatus", .print = show_media },
+	{ "registration", "", "show the SIP registration", 0, 0, .method = "registration.getStatus", .print = show_registration },
+	{ "network", "check", "check the SIP server, STUN and TURN; print each item's result and time", 1, 1, .run = run_network },
+	{ "audio", "devices", "list the capture and playback devices, and the chosen ones", 1, 4, .run = run_audio },
+	{ "audio", "set ROLE=DEVICE...", "choose the microphone, speaker or ringer (DEVICE \"default\": the configured one)", 2, 4, .run = run_audio },
+	{ "audio", "test", "play a tone and measure the microphone; print the levels", 1, 1, .run = run_audio },
+	{ 0 },
 };
-const struct command cmd_registration = {
-	.name = "registration", .args = "",
-	.summary = "show the SIP registration",
-	.min_args = 0, .max_args = 0,
-	.method = "registration.getStatus",
-	.print = show_registration,
-};
-const struct command cmd_network = {
-	.name = "network", .args = "check",
-	.summary = "check the SIP server, STUN and TURN; print each item's result and time",
-	.min_args = 1, .max_args = 1,
-	.run = run_network,
-};
-/* The first of the three is the one that runs; the others are its help. */
-const struct command cmd_audio_devices = {
-	.name = "audio", .args = "devices",
-	.summary = "list the capture and playback devices, and the chosen ones",
-	.min_args = 1, .max_args = 4,
-	.run = run_audio,
-};
-const struct command cmd_audio_set = {
-	.name = "audio", .args = "set ROLE=DEVICE...",
-	.summary = "choose the microphone, speaker or ringer (DEVICE \"default\": the configured one)",
-	.min_args = 2, .max_args = 4,
-	.run = run_audio,
-};
-const struct command cmd_audio_test = {
-	.name = "audio", .args = "test",
-	.summary = "play a tone and measure the microphone; print the levels",
-	.min_args = 1, .max_args = 1,
-	.run = run_audio,
-};
-const struct command cmd_version = {
-	.name = "version", .args = "",
-	.summary = "show the version of ccpd",
-	.min_args = 0, .max_args = 0,
-	.method = "daemon.getVersion",
-	.print = show_version,
-};
-const struct command cmd_call = {
-	.name = "call", .args = "METHOD [JSON-PARAMS]",
-	.summary = "call any method and print its result",
-	.min_args = 1, .max_args = 2,
-	.run = run_call,
+
+/* Of phone, the first row is the one that runs; the other is its help. */
+const struct command daemon_tool_commands[] = {
+	{ "phone", "normalize NUMBER [REGION]", "show a number in E.164 and other forms, its region and type", 2, 4, .run = run_phone },
+	{ "phone", "format NUMBER FORMAT [REGION]", "write a number as E164, INTERNATIONAL, NATIONAL or RFC3966", 2, 4, .run = run_phone },
+	{ "version", "", "show the version of ccpd", 0, 0, .method = "daemon.getVersion", .print = show_version },
+	{ "call", "METHOD [JSON-PARAMS]", "call any method and print its result", 1, 2, .run = run_call },
+	{ 0 },
 };

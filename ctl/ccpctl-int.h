@@ -110,10 +110,12 @@ void show_json(const cJSON *v);
 void show_pretty(const cJSON *result);
 void show_nothing(const cJSON *result);
 
-/* ---- what one family lends to another (watch, mostly) -------------------- */
+/* ---- what one family lends to another ----------------------------------- */
 
 /* "Busy (system) since 12:03:04", without a newline. */
 void agent_print_line(const cJSON *agent);
+/* The agent's state and what waits; the answer of status and of mute. */
+void agent_show(const cJSON *agent);
 /* The customer's number, else its URI, else "-". */
 const char *contact_customer(const cJSON *contact);
 /* "failed (486 Busy Here)", or NULL while the contact has not ended. */
@@ -123,25 +125,11 @@ void media_print_line(const cJSON *media);
 /* "registered (registrar) sip:1001@pbx.example.com", without a newline. */
 void registration_print_line(const cJSON *reg);
 
-/* ---- the commands, by family; ccpctl.c lists them in the help's order ---- */
+/* ---- the families' tables, each ended by a row without a name ---------- */
 
-/* ccpctl-agent.c */
-extern const struct command cmd_status, cmd_states, cmd_set_state,
-	cmd_clear_next, cmd_mute, cmd_unmute, cmd_endpoints, cmd_config,
-	cmd_config_set, cmd_config_move;
-/* ccpctl-contact.c */
-extern const struct command cmd_dial, cmd_accept, cmd_reject, cmd_hangup,
-	cmd_clear, cmd_hold, cmd_resume, cmd_digits, cmd_consult, cmd_swap,
-	cmd_join, cmd_leave, cmd_transfer, cmd_contacts, cmd_history,
-	cmd_phone_normalize, cmd_phone_format;
-/* ccpctl-daemon.c */
-extern const struct command cmd_media, cmd_registration, cmd_network,
-	cmd_audio_devices, cmd_audio_set, cmd_audio_test, cmd_version, cmd_call;
-/* ccpctl-watch.c */
-extern const struct command cmd_watch;
-/* ccpctl-session.c */
-extern const struct command cmd_login, cmd_logout, cmd_whoami, cmd_passwd;
-/* ccpctl-admin.c */
-extern const struct command cmd_admin;
-/* ccpctl-metrics.c */
-extern const struct command cmd_metrics;
+/* ccpctl.c lists them in the order the help shows them, which is older than
+ * the files: agent and daemon come back later in it. */
+extern const struct command agent_state_commands[], agent_config_commands[],
+	contact_commands[], daemon_status_commands[], daemon_tool_commands[],
+	watch_commands[], session_commands[], admin_commands[],
+	metrics_commands[];

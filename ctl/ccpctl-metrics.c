@@ -129,9 +129,7 @@ static int run_metrics(struct ctl *ctl, const struct command *cmd,
 	return ctl_call_and_show(ctl, "metrics.get", params, show_metrics);
 }
 
-const struct command cmd_metrics = {
-	.name = "metrics", .args = "",
-	.summary = "show the agents' figures (--from, --to, --agent, --prometheus)",
-	.min_args = 0, .max_args = 0,
-	.run = run_metrics,
+const struct command metrics_commands[] = {
+	{ "metrics", "", "show the agents' figures (--from, --to, --agent, --prometheus)", 0, 0, .run = run_metrics },
+	{ 0 },
 };

@@ -7,13 +7,18 @@
 
 #include "ccpctl-int.h"
 
+static void report(const char *fmt, va_list ap)
+{
+	fputs("ccpctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+}
+
 int usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("ccpctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	report(fmt, ap);
 	va_end(ap);
 	fputs("\nTry 'ccpctl --help'.\n", stderr);
 	return EXIT_USAGE;
@@ -23,9 +28,8 @@ int fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("ccpctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	report(fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 	return EXIT_FAILURE;

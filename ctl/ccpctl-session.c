@@ -154,28 +154,10 @@ static int run_passwd(struct ctl *ctl, const struct command *cmd,
 	return q;
 }
 
-const struct command cmd_login = {
-	.name = "login", .args = "USER",
-	.summary = "log in; print the session's token",
-	.min_args = 1, .max_args = 1,
-	.run = run_login,
-};
-const struct command cmd_logout = {
-	.name = "logout", .args = "",
-	.summary = "end the session of --token",
-	.min_args = 0, .max_args = 0,
-	.run = run_logout,
-};
-const struct command cmd_whoami = {
-	.name = "whoami", .args = "",
-	.summary = "show who ccpd takes this client for",
-	.min_args = 0, .max_args = 0,
-	.method = "session.whoami",
-	.print = show_whoami,
-};
-const struct command cmd_passwd = {
-	.name = "passwd", .args = "",
-	.summary = "change the password of --token's user",
-	.min_args = 0, .max_args = 0,
-	.run = run_passwd,
+const struct command session_commands[] = {
+	{ "login", "USER", "log in; print the session's token", 1, 1, .run = run_login },
+	{ "logout", "", "end the session of --token", 0, 0, .run = run_logout },
+	{ "whoami", "", "show who ccpd takes this client for", 0, 0, .method = "session.whoami", .print = show_whoami },
+	{ "passwd", "", "change the password of --token's user", 0, 0, .run = run_passwd },
+	{ 0 },
 };

@@ -48,16 +48,23 @@ static void print_status(const cJSON *data, void (*print_line)(const cJSON *))
 		printf(" (%s)", reason);
 }
 
+/* Every line starts with the sequence number of what it shows. */
+static void print_seq(const cJSON *obj)
+{
+	double seq;
+
+	if (json_num(obj, "seq", &seq))
+		print_number(stdout, seq);
+	else
+		fputs("-", stdout);
+}
+
 static void print_event(const cJSON *event)
 {
 	const char *type = or_dash(json_str(event, "type"));
 	const cJSON *data = cJSON_GetObjectItemCaseSensitive(event, "data");
-	double seq;
 
-	if (json_num(event, "seq", &seq))
-		print_number(stdout, seq);
-	else
-		fputs("-", stdout);
+	print_seq(event);
 	printf(" %s", type);
 
 	if (strcmp(type, "agent.stateChange") == 0) {
@@ -94,12 +101,8 @@ static void print_snapshot(const cJSON *subscribed)
 	const cJSON *contacts = cJSON_GetObjectItemCaseSensitive(snapshot, "contacts");
 	const cJSON *c;
 	const char *sep = "; ";
-	double seq;
 
-	if (json_num(subscribed, "seq", &seq))
-		print_number(stdout, seq);
-	else
-		fputs("-", stdout);
+	print_seq(subscribed);
 	fputs(" snapshot ", stdout);
 	agent_print_line(agent);
 	print_agent_extras(agent, json_str(agent, "state"));
@@ -176,9 +179,7 @@ static int run_watch(struct ctl *ctl, const struct command *cmd,
 	}
 }
 
-const struct command cmd_watch = {
-	.name = "watch", .args = "",
-	.summary = "print events until interrupted",
-	.min_args = 0, .max_args = 0,
-	.run = run_watch,
+const struct command watch_commands[] = {
+	{ "watch", "", "print events until interrupted", 0, 0, .run = run_watch },
+	{ 0 },
 };

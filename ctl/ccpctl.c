@@ -28,27 +28,22 @@
 /* parse_options: no option ended the run, go on to the command */
 #define RUN_COMMAND (-1)
 
-static const struct command *const commands[] = {
-	&cmd_status, &cmd_states, &cmd_set_state, &cmd_clear_next, &cmd_dial,
-	&cmd_accept, &cmd_reject, &cmd_hangup, &cmd_clear, &cmd_hold,
-	&cmd_resume, &cmd_mute, &cmd_unmute, &cmd_digits, &cmd_consult,
-	&cmd_swap, &cmd_join, &cmd_leave, &cmd_transfer, &cmd_endpoints,
-	&cmd_contacts, &cmd_history, &cmd_media, &cmd_registration,
-	&cmd_network, &cmd_audio_devices, &cmd_audio_set, &cmd_audio_test,
-	&cmd_config, &cmd_config_set, &cmd_config_move, &cmd_phone_normalize,
-	&cmd_phone_format, &cmd_version, &cmd_call, &cmd_watch, &cmd_login,
-	&cmd_logout, &cmd_whoami, &cmd_passwd, &cmd_admin, &cmd_metrics,
+static const struct command *const tables[] = {
+	agent_state_commands, contact_commands, daemon_status_commands,
+	agent_config_commands, daemon_tool_commands, watch_commands,
+	session_commands, admin_commands, metrics_commands,
 };
 
-#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+#define N_TABLES (sizeof(tables) / sizeof(tables[0]))
 
-/* The first of a name: audio, config and phone have more lines in the help,
+/* The first of a name: audio, config and phone have more rows in the help,
  * and their first one takes every form of the command. */
 static const struct command *find_command(const char *name)
 {
-	for (size_t i = 0; i < N_COMMANDS; i++)
-		if (strcmp(commands[i]->name, name) == 0)
-			return commands[i];
+	for (size_t i = 0; i < N_TABLES; i++)
+		for (const struct command *c = tables[i]; c->name; c++)
+			if (strcmp(c->name, name) == 0)
+				return c;
 	return NULL;
 }
 
@@ -59,13 +54,13 @@ static void print_help(void)
 	       "Control ccpd, the contact-center softphone daemon.\n"
 	       "\n"
 	       "Commands:\n");
-	for (size_t i = 0; i < N_COMMANDS; i++) {
-		char head[64];
+	for (size_t i = 0; i < N_TABLES; i++)
+		for (const struct command *c = tables[i]; c->name; c++) {
+			char head[64];
 
-		snprintf(head, sizeof(head), "%s %s", commands[i]->name,
-		         commands[i]->args);
-		printf("  %-28s %s\n", head, commands[i]->summary);
-	}
+			snprintf(head, sizeof(head), "%s %s", c->name, c->args);
+			printf("  %-28s %s\n", head, c->summary);
+		}
 	printf("\n"
 	       "CONTACT defaults to the only contact the command can apply to.\n"
 	       "\n"
@@ -288,7 +283,7 @@ int main(int argc, char **argv)
 		return usage_error("%s needs %s", cmd->name, cmd->args);
 	if (nargs > cmd->max_args)
 		return usage_error("too many arguments for %s", cmd->name);
-	if (ctl.since >= 0 && cmd != &cmd_watch)
+	if (ctl.since >= 0 && cmd != watch_commands)
 		return usage_error("--since is only for watch");
 
 	if (!ctl.socket)
