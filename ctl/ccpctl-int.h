@@ -62,6 +62,8 @@ struct command {
 	 * params */
 	const char *param;
 	printer_fn print;
+	/* what a run of its own needs besides (which contacts an action
+	 * fits, and what it says when done) */
 	const void *data;
 };
 
