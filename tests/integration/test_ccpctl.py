@@ -497,3 +497,60 @@ def test_watch_reports_a_daemon_that_goes_away(make_ccpd):
         assert err == "ccpctl: %s: ccpd closed the connection\n" % d.socket
     finally:
         w.close()
+
+
+# ---- the help and the command table ---------------------------------------
+
+# Every row of the help, in its order: what a user reads, and what scripts
+# that call ccpctl rely on. A change here is a change of the CLI.
+HELP_COMMANDS = [
+    "status", "states", "set-state NAME", "clear-next", "dial ENDPOINT",
+    "accept [CONTACT]", "reject [CONTACT]", "hangup [CONTACT]",
+    "clear [CONTACT]", "hold [CONTACT]", "resume [CONTACT]", "mute", "unmute",
+    "digits DIGITS [CONTACT]", "consult ENDPOINT [CONTACT]", "swap [CONTACT]",
+    "join [CONTACT]", "leave [CONTACT]", "transfer ENDPOINT [CONTACT]",
+    "endpoints", "contacts", "history [N]", "media", "registration",
+    "network check", "audio devices", "audio set ROLE=DEVICE...",
+    "audio test", "config", "config set softphone|deskphone [EXTENSION]",
+    "config move-to-desk", "phone normalize NUMBER [REGION]",
+    "phone format NUMBER FORMAT [REGION]", "version",
+    "call METHOD [JSON-PARAMS]", "watch", "login USER", "logout", "whoami",
+    "passwd", "admin TABLE [ACTION [ARGS]]", "metrics",
+]
+
+
+def run_ctl(*args):
+    return subprocess.run([CCPCTL] + list(args), stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=10)
+
+
+def test_help_lists_every_command_in_order():
+    r = run_ctl("--help")
+    assert r.returncode == 0 and r.stderr == "", r
+    rows = r.stdout.split("Commands:\n", 1)[1].split("\n\n", 1)[0]
+    lines = rows.splitlines()
+    assert len(lines) == len(HELP_COMMANDS), lines
+    for line, head in zip(lines, HELP_COMMANDS):
+        # "  NAME ARGS", padded to a column, then the summary
+        assert line.startswith("  %s " % head), (line, head)
+        if len(head) < 28:
+            assert line[2 + len(head):31].strip() == "" and line[31] != " ", \
+                line
+    # the options and the exit codes follow the commands
+    assert "\nOptions:\n" in r.stdout
+    assert r.stdout.endswith("Exit status: 0 success, 1 ccpd failed or could "
+                             "not be reached,\n2 usage error.\n")
+
+
+def test_every_command_in_the_help_runs():
+    """Each name in the help finds its command: too many arguments is a
+    usage error that names it, found before any daemon is asked."""
+    full = run_ctl("--help").stdout
+    for name in sorted({h.split()[0] for h in HELP_COMMANDS}):
+        r = run_ctl("--socket", "/nonexistent/ccpd.sock", name,
+                    *["x"] * 65)
+        assert r.returncode == 2, (name, r)
+        assert r.stderr == ("ccpctl: too many arguments for %s\n"
+                            "Try 'ccpctl --help'.\n" % name), (name, r)
+        # --help after a command shows the same help
+        assert run_ctl(name, "--help").stdout == full, name
