@@ -410,5 +410,8 @@ def show_shares(rep):
 
 
 def capture(peer, **kw):
-    """A started Capture of what the BaresipPeer `peer` receives."""
-    return Capture(peer.rtp_ports, peer.name, **kw).start()
+    """A started Capture of what the BaresipPeer `peer` receives (the
+    peer is kept as its .peer)."""
+    cap = Capture(peer.rtp_ports, peer.name, **kw)
+    cap.peer = peer
+    return cap.start()
