@@ -17,13 +17,16 @@ when a test fails.  The pcap format is a 24-byte file header and 16-byte
 record headers, a few lines of struct.  G.711 is decoded with the
 standard library's audioop (present, though deprecated, in Python 3.11),
 and tones are judged with the Goertzel test of peers.tone_report.
+tcpdump needs root or CAP_NET_RAW, as tests/run-all.sh has.
 
-    cap = rtpwire.Capture(peer.rtp_ports, peer.name).start()  # before the call
-    t1 = time.monotonic()
-    ...
-    t2 = cap.wait_rtp(since=t1 + 0.3, count=40)   # 40 packets arrived
+    cap = rtpwire.capture(peer)       # before the call; or Capture(ports)
+    t1 = time.monotonic()             # an event: held, resumed, left...
+    t2 = cap.wait_rtp(since=t1 + 0.3, count=50)   # 50 packets (1 s) came
     rep = cap.heard(t1 + 0.3, t2, [440, 660, 880])
-    rep["packets"], rep["rms"], rep["share"][660], cap.timeline(t1, t2, ...)
+    rtpwire.dominant(rep), rep["share"][660], rep["packets"], rep["others"]
+    quiet = cap.heard(t1 + 0.3, t1 + 1.3, tones)  # waits until t1 + 1.3
+    rtpwire.silent(quiet)             # no RTP, or RTP of silence
+    cap.timeline(t1 - 1, t2, tones)   # per stream, per 0.5 s: for messages
     cap.stop()
 
 Times are time.monotonic() values, the clock of the tests and of the
@@ -356,7 +359,7 @@ class Capture:
             for pkts in self.window(since, float("inf")).values():
                 if len(pkts) >= count:
                     return pkts[count - 1].time + 1e-6
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise peers.HarnessError(
                     "%s: fewer than %d RTP packets within %.1fs after "
                     "t=%.2f; received:\n%s"

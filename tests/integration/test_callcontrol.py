@@ -26,7 +26,7 @@ AGENT = 660
 CUSTOMER = 440
 THIRD = 880
 TONES = [AGENT, CUSTOMER, THIRD]
-TALK = 1.5          # seconds of audio before a stretch is judged
+TALK = 1.5          # seconds of talk in a dump read before any re-INVITE
 
 
 @pytest.fixture
