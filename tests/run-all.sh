@@ -16,6 +16,7 @@ packages=(
 	libre-dev librem-dev libcjson-dev libsystemd-dev libphonenumber-dev libsqlite3-dev
 	libcrypt-dev libwebsockets-dev libuv1-dev
 	baresip-core sip-tester kamailio systemd openssl libasound2-dev coturn
+	tcpdump
 	nodejs chromium
 	python3 python3-pytest python3-jsonschema python3-websockets
 	clang libclang-rt-14-dev

@@ -45,6 +45,22 @@ def agent(make_ccpd):
 
 
 @pytest.fixture
+def wire():
+    """wire(peer): start capturing the RTP that reaches a BaresipPeer (an
+    rtpwire.Capture); every capture is stopped at the end of the test."""
+    import rtpwire
+    caps = []
+
+    def start(peer):
+        caps.append(rtpwire.capture(peer))
+        return caps[-1]
+
+    yield start
+    for cap in caps:
+        cap.stop()
+
+
+@pytest.fixture
 def customer():
     p = peers.BaresipPeer(name="customer", tone=440).start()
     yield p

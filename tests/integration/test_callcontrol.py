@@ -2,33 +2,31 @@
 connects, consult and swap, leave, blind and warm transfer.
 
 Each party is its own baresip with its own tone: the customer 440 Hz, the
-third party 880 Hz, ccpd's agent 660 Hz.  What each party really heard is
-read from its sndfile dump (what its call decoded).  baresip's sndfile
-writes only the audio that arrives: while a party is on hold nothing
-arrives, so a held stretch is missing from the dump rather than silent.
-Worse, baresip 1.0.0 drops its sndfile decode filter at the first hold
-re-INVITE a call sees (audio_decoder_set flushes the decode filters and
-aufilt_setup then skips them), so a party's own dump stops at its first
-hold.  What a party hears after that is measured at the sender: ccpd's
-own enc dumps (what the agent's baresip put on each call, recorded
-continuously, hold or not) together with the party's RTP receive counter
-(packets arrive, or do not).
+third party 880 Hz, ccpd's agent 660 Hz.  What a party really received is
+judged on the wire (rtpwire): a tcpdump per party captures the RTP that
+reaches its port block, and each stream is judged in a short window after
+the event that should change it (a hold, resume, swap, leave, transfer).
+A party's own sndfile dump is no use there: baresip 1.0.0 drops its
+sndfile decode filter at the first re-INVITE a call sees (audio_decoder_set
+flushes the decode filters and aufilt_setup then skips them), so a dump
+stops at the first hold.  Dumps are still read for the stretch before any
+re-INVITE, and for the agent's own legs.
 """
 
 import os
-import re
 import time
 
 import pytest
 
 import peers
+import rtpwire
 from ccpd import RpcError
 
 AGENT = 660
 CUSTOMER = 440
 THIRD = 880
 TONES = [AGENT, CUSTOMER, THIRD]
-TALK = 1.5          # seconds of audio before a stretch is judged
+TALK = 1.5          # seconds of talk in a dump read before any re-INVITE
 
 
 @pytest.fixture
@@ -97,16 +95,12 @@ def report(path, start, end):
                              max_ms=int((end - start) * 1000))
 
 
-def dominant(rep):
-    """The tone a stretch clearly holds, or None (silence or a mix)."""
-    if rep["rms"] < peers.SILENCE_RMS or rep["seconds"] < 0.3:
-        return None
-    best = max(rep["power"], key=lambda f: rep["power"][f])
-    return best if rep["share"][best] >= 0.3 else None
+dominant = rtpwire.dominant
 
 
 def show(rep):
-    return "rms %.0f over %.1fs, shares %s" % (
+    return "%srms %.0f over %.1fs, shares %s" % (
+        "%d RTP packets, " % rep["packets"] if "packets" in rep else "",
         rep["rms"], rep["seconds"],
         {f: round(s, 3) for f, s in rep["share"].items()})
 
@@ -125,118 +119,117 @@ def dumps(snd_dir, kind="dec"):
                   if n.endswith("-%s.wav" % kind))
 
 
-def rx_packets(peer):
-    """RTP packets the peer's current call has received so far."""
-    text = peer.command("audio_debug")["data"]
-    m = re.search(r"rcvd=(\d+)", text)
-    assert m, text
-    return int(m.group(1))
+SETTLE = 0.3        # seconds after an event before its window opens
 
 
-def wait_packets(peer, more=10, timeout=5):
-    """Wait until the peer receives `more` packets; return the count."""
-    start = rx_packets(peer)
-    deadline = time.monotonic() + timeout
-    while True:
-        n = rx_packets(peer)
-        if n >= start + more:
-            return n
-        assert time.monotonic() < deadline, \
-            "%s received %d packets in %ss" % (peer.name, n - start, timeout)
-        time.sleep(0.1)
+def expect(cap, since, tone, what, absent=(), count=50, tones=TONES):
+    """What a party receives on the wire from `since` until `count` RTP
+    packets (20 ms each) have come: its main stream must clearly carry
+    `tone`, or, for a tuple of tones (a mix), each of them with a fifth of
+    the power or more; and no stream may carry any of the `absent` tones.
+    Returns the report, with "end", the end of the window."""
+    end = cap.wait_rtp(since, count, timeout=15)
+    rep = cap.heard(since, end, tones)
+    note(what, rep)
+    why = "%s: %s\n%s" % (what, show(rep),
+                          cap.timeline(since - 1.0, end + 0.5, tones))
+    if isinstance(tone, tuple):
+        assert rep["rms"] >= peers.SILENCE_RMS and rep["seconds"] >= 0.5 \
+            and all(rep["share"][f] >= 0.2 for f in tone), why
+    else:
+        assert dominant(rep) == tone, why
+    for r in [rep] + rep["others"]:
+        assert all(r["share"][f] < 0.05 for f in absent), why
+    rep["end"] = end
+    return rep
 
 
-def sent(d, index, t0, start, end):
-    """What ccpd's agent sent on its index-th call (0: the first started)
-    between start and end seconds of the wall clock after t0."""
-    paths = dumps(d.snd_dir, "enc")
-    assert len(paths) > index, paths
-    return peers.tone_report(paths[index], TONES,
-                             skip_ms=int((start - t0) * 1000),
-                             max_ms=int((end - start) * 1000))
+def expect_quiet(cap, start, end, what, flowing=False, tones=TONES):
+    """Between start and end the party receives no RTP, or silence; with
+    flowing, RTP (of silence) must come all the same."""
+    rep = cap.heard(start, end, tones)
+    note(what, rep)
+    assert all(rtpwire.silent(r) for r in [rep] + rep["others"]) and \
+        (not flowing or rep["seconds"] >= 0.8 * (end - start)), \
+        "%s: %s\n%s" % (what, show(rep),
+                        cap.timeline(start - 1.0, end + 0.5, tones))
+    return rep
 
 
-def test_hold_and_resume(agent, customer):
+def test_hold_and_resume(agent, customer, wire):
+    cw = wire(customer)
     cid = connect_customer(agent, customer)
+    t_up = time.monotonic()
     contact = agent.c.call("contact.get", {"contactId": cid})
     kinds = [(k["connectionId"], k["type"], k["state"])
              for k in contact["connections"]]
     assert kinds == [(cid + "-0", "agent", "connected"),
                      (cid + "-1", "inbound", "connected")], kinds
-    time.sleep(TALK)
+    expect(cw, t_up + SETTLE, AGENT, "hold: customer received before hold")
     agent.c.call("connection.hold", {"contactId": cid})
     ev = conn_event(agent, cid + "-1", "hold")
     assert ev["party"] == "customer" and ev["oldState"] == "connected"
     held_at = time.monotonic()
-    time.sleep(0.5)
-    during = rx_packets(customer)
-    time.sleep(1.5)
-    during = rx_packets(customer) - during
+    expect_quiet(cw, held_at + SETTLE, held_at + 1.8,
+                 "hold: customer received while held")
     agent.c.call("connection.resume",
                  {"contactId": cid, "connectionId": cid + "-1"})
     conn_event(agent, cid + "-1", "connected")
-    held = time.monotonic() - held_at
-    after = wait_packets(customer, 40)
+    resumed_at = time.monotonic()
+    held = resumed_at - held_at
+    expect(cw, resumed_at + SETTLE, AGENT,
+           "hold: customer received after resume")
     contact = agent.c.call("contact.get", {"contactId": cid})
     assert contact["holdCount"] == 1
     assert abs(contact["holdDuration"] - held * 1000) < 500, \
         (contact["holdDuration"], held)
     customer.hangup()
     agent.c.wait_event("contact.acw")
-    heard = customer.wait_heard_wav(5)
-    before = report(heard, 0.2, 1.2)
-    note("hold: customer before hold", before)
-    assert dominant(before) == AGENT
-    MEASURED.append("hold: customer received %d RTP packets in 1.5 s on "
-                    "hold, then 40 more within moments of resume (%d in "
-                    "all)" % (during, after))
-    assert during <= 2, during
-    # and its own dump holds nothing from the hold on
-    assert seconds(heard) < TALK + 0.5, seconds(heard)
+    # the customer's own dump, before the hold's re-INVITE
+    before = report(customer.wait_heard_wav(5), 0.2, 1.2)
+    note("hold: customer's dump before hold", before)
+    assert dominant(before) == AGENT, show(before)
 
 
-def test_mute_is_silence_and_survives_hold(agent, customer):
+def test_mute_is_silence_and_survives_hold(agent, customer, wire):
+    cw = wire(customer)
     cid = connect_customer(agent, customer)
-    t0 = time.monotonic()
-    time.sleep(TALK)
+    t_up = time.monotonic()
+    expect(cw, t_up + SETTLE, AGENT, "mute: customer received before mute")
     st = agent.c.call("agent.mute")
     assert st["muted"] is True
     ev = agent.c.wait_event("agent.muteToggle")
     assert ev["data"]["muted"] is True
     assert agent.c.call("agent.getState")["muted"] is True
     t_mute = time.monotonic()
-    time.sleep(TALK)
+    expect_quiet(cw, t_mute + SETTLE, t_mute + 1.5,
+                 "mute: customer received while muted", flowing=True)
     # hold and resume: still muted afterwards
     agent.c.call("connection.hold", {"contactId": cid})
     conn_event(agent, cid + "-1", "hold")
     # a resume sent while the hold's re-INVITE is still out is lost in
     # baresip 1.0.0; a person does not click that fast
-    time.sleep(1.0)
+    t_hold = time.monotonic()
+    expect_quiet(cw, t_hold + SETTLE, t_hold + 1.0,
+                 "mute: customer received while held")
     agent.c.call("connection.resume", {"contactId": cid})
     conn_event(agent, cid + "-1", "connected")
     t_resume = time.monotonic()
-    time.sleep(TALK)
+    expect_quiet(cw, t_resume + SETTLE, t_resume + 1.5,
+                 "mute: customer received after resume, still muted",
+                 flowing=True)
     agent.c.call("agent.unmute")
     assert agent.c.wait_event("agent.muteToggle")["data"]["muted"] is False
     t_unmute = time.monotonic()
-    time.sleep(TALK)
-    t_end = time.monotonic()
+    expect(cw, t_unmute + SETTLE, AGENT,
+           "mute: customer received after unmute")
     customer.hangup()
     agent.c.wait_event("contact.acw")
+    # the customer's own dump holds the muted stretch (no re-INVITE yet)
     heard = customer.wait_heard_wav(5)
-    first = report(heard, 0.2, 1.2)
-    muted_heard = report(heard, TALK + 0.4, 2 * TALK - 0.2)
-    note("mute: customer heard before mute", first)
-    note("mute: customer heard while muted", muted_heard)
-    assert dominant(first) == AGENT
+    muted_heard = report(heard, t_mute - t_up + 0.4, t_mute - t_up + 1.4)
+    note("mute: customer's dump while muted", muted_heard)
     assert muted_heard["rms"] < peers.SILENCE_RMS, show(muted_heard)
-    muted_sent = sent(agent, 0, t0, t_resume + 0.3, t_unmute - 0.3)
-    unmuted_sent = sent(agent, 0, t0, t_unmute + 0.4, t_end - 0.2)
-    note("mute: agent sent while muted, after hold/resume", muted_sent)
-    note("mute: agent sent after unmute", unmuted_sent)
-    assert muted_sent["rms"] < peers.SILENCE_RMS, show(muted_sent)
-    assert dominant(unmuted_sent) == AGENT, show(unmuted_sent)
-    del t_mute
 
 
 def test_send_digits(agent, customer):
@@ -266,34 +259,50 @@ def test_quick_connects(agent):
          "type": "phone_number"}]
 
 
-def test_consult_swap_and_leave(agent, customer, third):
+def test_consult_swap_and_leave(agent, customer, third, wire):
+    cw, tw = wire(customer), wire(third)
     cid = connect_customer(agent, customer)
-    t0 = time.monotonic()
-    time.sleep(TALK)
-    t_consult = time.monotonic()
+    t_up = time.monotonic()
+    expect(cw, t_up + SETTLE, AGENT, "consult: customer received before it")
     res = agent.c.call("contact.addConnection",
                        {"contactId": cid, "endpoint": third.uri})
     tid = res["connectionId"]
     assert tid == cid + "-2"
     conn_event(agent, cid + "-1", "hold")
+    t_hold = time.monotonic()
     ev = conn_event(agent, tid, "connected")
     assert ev["party"] == "thirdParty" and \
         ev["connection"]["type"] == "outbound"
     third.wait_event("CALL_ESTABLISHED", 10)
     assert agent.c.call("agent.getState")["state"] == "Busy"
-    time.sleep(TALK)
+    t_third = time.monotonic()
+    end = expect(tw, t_third + SETTLE, AGENT,
+                 "consult: third party received")["end"]
+    expect_quiet(cw, t_hold + SETTLE, max(end, t_hold + 1.3),
+                 "consult: customer received while held")
     # swap: back to the customer, the third party held
     agent.c.call("contact.toggleActiveConnections", {"contactId": cid})
     conn_event(agent, tid, "hold")
+    t_hold = time.monotonic()
     conn_event(agent, cid + "-1", "connected")
-    time.sleep(TALK)
+    t_back = time.monotonic()
+    end = expect(cw, t_back + SETTLE, AGENT,
+                 "swap: customer received")["end"]
+    expect_quiet(tw, t_hold + SETTLE, max(end, t_hold + 1.3),
+                 "swap: third party received while held")
     agent.c.call("contact.toggleActiveConnections", {"contactId": cid})
     conn_event(agent, cid + "-1", "hold")
+    t_hold = time.monotonic()
     conn_event(agent, tid, "connected")
-    time.sleep(1.0)
+    t_back = time.monotonic()
+    end = expect(tw, t_back + SETTLE, AGENT,
+                 "swap back: third party received")["end"]
+    expect_quiet(cw, t_hold + SETTLE, max(end, t_hold + 1.3),
+                 "swap back: customer received while held")
     # leave: the customer and the third party talk on
     agent.c.call("connection.destroy", {"contactId": cid})
     conn_event(agent, cid + "-0", "disconnected")
+    t_left = time.monotonic()
     agent.c.wait_event("contact.acw")
     assert agent.c.call("agent.getState")["state"] == "AfterContactWork"
     contact = agent.c.call("contact.get", {"contactId": cid})
@@ -301,101 +310,102 @@ def test_consult_swap_and_leave(agent, customer, third):
     states = {k["connectionId"]: k["state"] for k in contact["connections"]}
     assert states == {cid + "-0": "disconnected", cid + "-1": "connected",
                       tid: "connected"}, states
-    t_left = time.monotonic()
-    wait_packets(customer, 40)
-    wait_packets(third, 40)
-    time.sleep(1.5)
-    t_end = time.monotonic()
+    # each hears the other, and never the agent
+    expect(cw, t_left + SETTLE, THIRD, "leave: customer received",
+           absent=[AGENT])
+    expect(tw, t_left + SETTLE, CUSTOMER, "leave: third party received",
+           absent=[AGENT])
     customer.hangup()
     third.wait_event("CALL_CLOSED", 10)
     conn_event(agent, tid, "disconnected")
-    cust = customer.wait_heard_wav(5)
-    thr = third.wait_heard_wav(5)
-    c_first, t_first = report(cust, 0.2, 1.2), report(thr, 0.2, 1.2)
-    note("consult: customer heard before consult", c_first)
-    note("consult: third party heard during consult", t_first)
-    assert dominant(c_first) == AGENT
-    assert dominant(t_first) == AGENT
-    # after the leave, what ccpd's baresip carried to each party: the
-    # other party's voice, and none of the agent's
-    to_cust = sent(agent, 0, t0, t_left + 0.5, t_end - 0.2)
-    to_third = sent(agent, 1, t_consult, t_left + 0.5, t_end - 0.2)
-    note("leave: sent to the customer after the agent left", to_cust)
-    note("leave: sent to the third party after the agent left", to_third)
-    assert dominant(to_cust) == THIRD, show(to_cust)
-    assert dominant(to_third) == CUSTOMER, show(to_third)
-    # the agent's own recordings: the customer's leg heard 440, the
-    # consult leg 880, each before any hold
+    # the dumps, before any re-INVITE: the customer and the third party
+    # heard the agent; the agent's legs heard 440, then 880
+    c_first = report(customer.wait_heard_wav(5), 0.2, 1.0)
+    t_first = report(third.wait_heard_wav(5), 0.2, 1.0)
+    note("consult: customer's dump before the consult", c_first)
+    note("consult: third party's dump before the swap", t_first)
+    assert dominant(c_first) == AGENT, show(c_first)
+    assert dominant(t_first) == AGENT, show(t_first)
     heard = [dominant(report(p, 0.2, 1.0)) for p in dumps(agent.snd_dir)]
     assert heard == [CUSTOMER, THIRD], heard
     agent.c.call("contact.clear", {"contactId": cid})
     agent.c.wait_state("Available")
 
 
-def test_blind_transfer_by_bridge(agent, customer, third):
+def test_blind_transfer_by_bridge(agent, customer, third, wire):
+    cw, tw = wire(customer), wire(third)
     cid = connect_customer(agent, customer)
-    t0 = time.monotonic()
-    time.sleep(TALK)
+    t_up = time.monotonic()
+    expect(cw, t_up + SETTLE, AGENT,
+           "blind transfer: customer received before it")
     agent.c.call("contact.transfer",
                  {"contactId": cid, "endpoint": third.uri})
     ev = agent.c.wait_event("contact.transferred")["data"]
     assert ev["method"] == "bridge" and ev["endpoint"] == third.uri
+    t_left = time.monotonic()
     agent.c.wait_event("contact.acw")
     assert agent.c.call("contact.get",
                         {"contactId": cid})["endReason"] == "transferred"
-    t_left = time.monotonic()
-    wait_packets(customer, 40)
-    time.sleep(1.5)
-    t_end = time.monotonic()
-    to_cust = sent(agent, 0, t0, t_left + 0.5, t_end - 0.2)
-    note("blind transfer: sent to the customer after it", to_cust)
-    assert dominant(to_cust) == THIRD, show(to_cust)
+    expect(cw, t_left + SETTLE, THIRD,
+           "blind transfer: customer received after it", absent=[AGENT])
+    expect(tw, t_left + SETTLE, CUSTOMER,
+           "blind transfer: the target received", absent=[AGENT])
     third.hangup()
     customer.wait_event("CALL_CLOSED", 10)
-    thr = third.wait_heard_wav(5)
-    t_heard = report(thr, 0.3, -0.2)
-    note("blind transfer: the target heard", t_heard)
-    assert dominant(t_heard) == CUSTOMER, show(t_heard)
 
 
-def test_refused_transfer_returns_the_customer_on_hold(agent, customer):
+def test_refused_transfer_returns_the_customer_on_hold(agent, customer,
+                                                       wire):
+    cw = wire(customer)
     busy = peers.Sipp("uas_busy", timeout=20).start()
     busy.wait_listening()
     cid = connect_customer(agent, customer)
-    time.sleep(1.0)
+    t_up = time.monotonic()
+    expect(cw, t_up + SETTLE, AGENT, "refused transfer: customer received")
     agent.c.call("contact.transfer",
                  {"contactId": cid, "endpoint": busy.uri})
     ev = agent.c.wait_event("contact.transferFailed")["data"]
+    t_failed = time.monotonic()
     assert "486" in ev["reason"], ev
     contact = agent.c.call("contact.get", {"contactId": cid})
     assert contact["state"] == "connected"
     states = [k["state"] for k in contact["connections"]]
     assert states == ["connected", "hold", "disconnected"], states
     assert agent.c.call("agent.getState")["state"] == "Busy"
-    time.sleep(1.0)
+    expect_quiet(cw, t_failed + SETTLE, t_failed + 1.0,
+                 "refused transfer: customer received while held")
     agent.c.call("connection.resume", {"contactId": cid})
     conn_event(agent, cid + "-1", "connected")
-    wait_packets(customer, 40)
+    t_back = time.monotonic()
+    expect(cw, t_back + SETTLE, AGENT,
+           "refused transfer: customer received after resume")
     agent.c.call("connection.destroy", {"contactId": cid})
     agent.c.wait_event("contact.acw")
     assert busy.wait(20) == 0, busy.errors()
 
 
-def test_blind_transfer_by_refer(agent, customer, third):
+def test_blind_transfer_by_refer(agent, customer, third, wire):
+    cw, tw = wire(customer), wire(third)
     cid = connect_customer(agent, customer)
-    time.sleep(1.2)
+    t_up = time.monotonic()
+    expect(cw, t_up + SETTLE, AGENT,
+           "REFER transfer: customer received before it")
     agent.c.call("contact.transfer", {"contactId": cid,
                                       "endpoint": third.uri,
                                       "method": "refer"})
     ev = agent.c.wait_event("contact.transferred")["data"]
     assert ev["method"] == "refer"
     agent.c.wait_event("contact.acw")
-    third.wait_event("CALL_ESTABLISHED", 10)
-    time.sleep(TALK)
+    # the customer's baresip dialled the target itself: a new call
+    t_new = third.wait_event("CALL_ESTABLISHED", 10)["_time"]
+    expect(tw, t_new + SETTLE, CUSTOMER, "REFER transfer: the target "
+           "received", absent=[AGENT])
+    expect(cw, t_new + SETTLE, THIRD, "REFER transfer: customer received "
+           "after it", absent=[AGENT])
     third.hangup()
-    thr = third.wait_heard_wav(5)
-    t_heard = report(thr, 0.3, -0.2)
-    note("REFER transfer: the target heard", t_heard)
+    # the target's own dump: its call saw no re-INVITE
+    t_heard = report(third.wait_heard_wav(5), 0.3, -0.2)
+    note("REFER transfer: the target's dump", t_heard)
     assert dominant(t_heard) == CUSTOMER, show(t_heard)
 
 
@@ -416,10 +426,6 @@ def test_refused_refer_is_reported(agent, customer):
     busy.wait(20)
 
 
-def shares(rep, *tones):
-    return [rep["share"][f] for f in tones]
-
-
 def hears_both(rep, a, b, own):
     """Both tones clearly there (a mix), the listener's own one not."""
     return (rep["rms"] >= peers.SILENCE_RMS and rep["seconds"] >= 0.5 and
@@ -427,19 +433,24 @@ def hears_both(rep, a, b, own):
             rep["share"][own] < 0.05)
 
 
-def start_conference(agent, customer, third, ctl=False):
+def start_conference(agent, customer, third, wire, ctl=False):
     """Customer and third party on, then joined (with ccpctl join when
-    ctl); returns the times."""
+    ctl); returns the contact, the third party's connection, the time of
+    the join, the time the mix is complete, and the captures of what the
+    customer and the third party receive."""
+    cw, tw = wire(customer), wire(third)
     cid = connect_customer(agent, customer)
-    t0 = time.monotonic()
-    time.sleep(1.0)
+    t_up = time.monotonic()
+    # each party talks with the agent over a second before the next call
+    # starts (sndfile names its dumps by the second)
+    expect(cw, t_up + SETTLE, AGENT, "conference: customer received first")
     tid = agent.c.call("contact.addConnection",
                        {"contactId": cid, "endpoint": third.uri})[
                            "connectionId"]
     conn_event(agent, tid, "connected")
-    third.wait_event("CALL_ESTABLISHED", 10)
-    t_third = time.monotonic()
-    time.sleep(1.0)
+    t_third = third.wait_event("CALL_ESTABLISHED", 10)["_time"]
+    expect(tw, t_third + SETTLE, AGENT, "conference: third party received "
+           "in the consult")
     if ctl:
         r = agent.ctl("join")
         assert r.returncode == 0, r
@@ -451,81 +462,64 @@ def start_conference(agent, customer, third, ctl=False):
         lambda e: e["data"]["connectionId"] == cid + "-1" and
         e["data"]["oldState"] == "hold" and
         e["data"]["newState"] == "connected")
+    t_on = time.monotonic()
     contact = agent.c.call("contact.get", {"contactId": cid})
     states = [k["state"] for k in contact["connections"]]
     assert states == ["connected"] * 3, states
     # the legs to the focus start a second apart (snd_path is set), then
     # the mixer's buffers fill
-    wait_packets(customer, 40)
-    time.sleep(3.0)
-    return cid, tid, t0, t_third, t_join
+    return cid, tid, t_join, t_on + 3.5, cw, tw
 
 
-def test_conference_each_hears_the_other_two(agent, customer, third):
-    cid, tid, t0, t_third, t_join = start_conference(agent, customer, third)
-    t_mix = time.monotonic()
-    time.sleep(2.0)
-    t_end = time.monotonic()
-    # the agent's own leg to the focus: what the agent heard
+def test_conference_each_hears_the_other_two(agent, customer, third, wire):
+    cid, tid, t_join, t_mix, cw, tw = start_conference(agent, customer,
+                                                       third, wire)
+    to_cust = expect(cw, t_mix, (AGENT, THIRD), "conference: customer "
+                     "received", absent=[CUSTOMER], count=100)
+    to_third = expect(tw, t_mix, (AGENT, CUSTOMER), "conference: third "
+                      "party received", absent=[THIRD], count=100)
+    t_end = min(to_cust["end"], to_third["end"])
+    # the agent's own leg to the focus (no re-INVITE): what the agent heard
     legs = dumps(agent.snd_dir)
     assert len(legs) == 5, legs
-    to_cust = sent(agent, 0, t0, t_mix, t_end - 0.2)
     agent_heard = report(legs[2], t_mix - t_join, t_end - t_join - 0.2)
-    note("conference: sent to the customer", to_cust)
     note("conference: the agent heard", agent_heard)
+    assert hears_both(agent_heard, CUSTOMER, THIRD, AGENT), \
+        show(agent_heard)
     agent.c.call("connection.destroy", {"contactId": cid,
                                         "connectionId": tid})
     conn_event(agent, tid, "disconnected")
     third.wait_event("CALL_CLOSED", 10)
-    thr = third.wait_heard_wav(5)
-    # from the end: the recording has gaps where no audio came, and
-    # the call ended right after t_end
-    third_heard = report(thr, -(t_end - t_mix) + 0.2, -0.3)
-    note("conference: the third party heard", third_heard)
-    assert hears_both(to_cust, AGENT, THIRD, CUSTOMER), show(to_cust)
-    assert hears_both(agent_heard, CUSTOMER, THIRD, AGENT), \
-        show(agent_heard)
-    assert hears_both(third_heard, AGENT, CUSTOMER, THIRD), \
-        show(third_heard)
     # the third party gone, the agent talks with the customer again
     contact = agent.c.call("contact.get", {"contactId": cid})
     assert contact["state"] == "connected"
     t_two = time.monotonic()
-    time.sleep(TALK)
-    back = sent(agent, 0, t0, t_two + 0.4, time.monotonic() - 0.2)
-    note("conference over: sent to the customer", back)
-    assert dominant(back) == AGENT, show(back)
+    expect(cw, t_two + SETTLE, AGENT, "conference over: customer received",
+           absent=[THIRD])
     agent.c.call("connection.destroy", {"contactId": cid})
     agent.c.wait_event("contact.acw")
 
 
-def test_leave_a_conference(agent, customer, third):
-    cid, tid, t0, t_third, t_join = start_conference(agent, customer, third,
-                                                     ctl=True)
+def test_leave_a_conference(agent, customer, third, wire):
+    cid, tid, t_join, t_mix, cw, tw = start_conference(agent, customer,
+                                                       third, wire, ctl=True)
     r = agent.ctl("leave")
     assert r.returncode == 0, r
     ev = agent.c.wait_event("contact.transferred")["data"]
     assert ev["method"] == "conference", ev
+    t_left = time.monotonic()
     agent.c.wait_event("contact.acw")
     contact = agent.c.call("contact.get", {"contactId": cid})
     assert contact["endReason"] == "transferred"
     states = [k["state"] for k in contact["connections"]]
     assert states == ["disconnected", "connected", "connected"], states
-    t_left = time.monotonic()
-    time.sleep(3.0)
-    t_end = time.monotonic()
-    to_cust = sent(agent, 0, t0, t_left + 1.0, t_end - 0.2)
-    note("left conference: sent to the customer", to_cust)
+    expect(cw, t_left + 1.0, THIRD, "left conference: customer received",
+           absent=[AGENT], count=100)
+    expect(tw, t_left + 1.0, CUSTOMER, "left conference: third party "
+           "received", absent=[AGENT], count=100)
     customer.hangup()
     third.wait_event("CALL_CLOSED", 10)
     conn_event(agent, tid, "disconnected")
-    thr = third.wait_heard_wav(5)
-    third_heard = report(thr, -(t_end - t_left) + 1.0, -0.3)
-    note("left conference: the third party heard", third_heard)
-    assert dominant(to_cust) == THIRD, show(to_cust)
-    assert to_cust["share"][AGENT] < 0.05, show(to_cust)
-    assert dominant(third_heard) == CUSTOMER, show(third_heard)
-    assert third_heard["share"][AGENT] < 0.05, show(third_heard)
     agent.c.call("contact.clear", {"contactId": cid})
     agent.c.wait_state("Available")
 

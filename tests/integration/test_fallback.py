@@ -14,9 +14,9 @@ import pytest
 
 import peers
 from test_audio import PLUGIN, write_asoundrc
-from test_callcontrol import CUSTOMER, TALK, note, show
-from test_deskphone import (DESK, EXTENSION, best, customer,  # noqa: F401
-                            desk, report4, ring, silent_desk)
+from test_callcontrol import CUSTOMER, SETTLE, expect
+from test_deskphone import (DESK, EXTENSION, TONES4, customer,  # noqa: F401
+                            desk, ring, silent_desk)
 
 HEADSET = 880
 
@@ -64,21 +64,24 @@ def check_schema(d):
     assert_events_match_schema(d.c)
 
 
-def hang_up_and_hear(d, customer, desk, cid, talk):
-    """End the call after `talk` seconds on the desk phone; what the
-    customer and the desk phone heard in their last stretch."""
-    time.sleep(talk)
+def hear_the_desk_phone_and_hang_up(d, cw, dw, cid, what):
+    """Once the desk phone has the call: on the wire, the customer
+    receives the desk phone and the desk phone the customer, neither the
+    headset; then the call ends."""
+    since = time.monotonic() + SETTLE
+    expect(cw, since, DESK, what + ": the customer received",
+           absent=[HEADSET], count=100, tones=TONES4)
+    expect(dw, since, CUSTOMER, what + ": the desk phone received",
+           absent=[HEADSET], count=100, tones=TONES4)
     d.c.call("connection.destroy", {"contactId": cid})
     d.c.wait_event("contact.acw")
-    desk.wait_event("CALL_CLOSED", 10)
-    customer.wait_event("CALL_CLOSED", 10)
-    cust = report4(customer.wait_heard_wav(5), -talk + 0.3, -0.2)
-    desk_heard = report4(desk.wait_heard_wav(5), 0.5, -0.2)
-    return cust, desk_heard
+    dw.peer.wait_event("CALL_CLOSED", 10)
+    cw.peer.wait_event("CALL_CLOSED", 10)
 
 
 def test_headset_lost_in_a_call_offers_the_desk_phone(make_ccpd, desk,
-                                                      customer):
+                                                      customer, wire):
+    cw, dw = wire(customer), wire(desk)
     d = agent(make_ccpd, desk)
     cid = connected_call(d, customer)
     unplug_headset(d)
@@ -107,11 +110,7 @@ def test_headset_lost_in_a_call_offers_the_desk_phone(make_ccpd, desk,
     assert d.c.call("agent.getState")["state"] == "Busy"
     conf = d.c.call("agent.getConfiguration")
     assert conf["softphoneEnabled"] is False and conf["extension"] == EXTENSION
-    cust, desk_heard = hang_up_and_hear(d, customer, desk, cid, 2 * TALK)
-    note("fallback: the customer heard after the move", cust)
-    note("fallback: the desk phone heard", desk_heard)
-    assert best(cust) == DESK, show(cust)
-    assert best(desk_heard) == CUSTOMER, show(desk_heard)
+    hear_the_desk_phone_and_hang_up(d, cw, dw, cid, "fallback")
     # the move is in the journal
     types = [e["type"] for e in d.c.seen]
     assert types.index("agent.softphoneError") < types.index(
@@ -119,7 +118,9 @@ def test_headset_lost_in_a_call_offers_the_desk_phone(make_ccpd, desk,
     check_schema(d)
 
 
-def test_auto_fallback_moves_the_call_by_itself(make_ccpd, desk, customer):
+def test_auto_fallback_moves_the_call_by_itself(make_ccpd, desk, customer,
+                                                wire):
+    cw, dw = wire(customer), wire(desk)
     d = agent(make_ccpd, desk, fallback="auto")
     cid = connected_call(d, customer)
     unplug_headset(d)
@@ -129,15 +130,14 @@ def test_auto_fallback_moves_the_call_by_itself(make_ccpd, desk, customer):
     assert ring_ev["status"] == "ringing" and ring_ev["contactId"] == cid
     mv = d.c.wait_event("agent.deskPhoneMove", 15)["data"]
     assert mv["status"] == "moved", mv
-    cust, desk_heard = hang_up_and_hear(d, customer, desk, cid, 2 * TALK)
-    note("auto fallback: the customer heard after the move", cust)
-    assert best(cust) == DESK, show(cust)
-    assert best(desk_heard) == CUSTOMER, show(desk_heard)
+    desk.wait_event("CALL_ESTABLISHED", 10)
+    hear_the_desk_phone_and_hang_up(d, cw, dw, cid, "auto fallback")
     check_schema(d)
 
 
 def test_offer_without_the_headset_goes_to_the_desk_phone(make_ccpd, desk,
-                                                          customer):
+                                                          customer, wire):
+    cw, dw = wire(customer), wire(desk)
     d = agent(make_ccpd, desk, fallback="auto")
     unplug_headset(d)
     d.c.wait_event("audio.devices", 10, lambda e: e["data"]["fallback"])
@@ -154,8 +154,7 @@ def test_offer_without_the_headset_goes_to_the_desk_phone(make_ccpd, desk,
     desk.wait_event("CALL_ESTABLISHED", 10)
     d.c.wait_event("contact.connected", 15)
     customer.wait_event("CALL_ESTABLISHED", 10)
-    cust, _ = hang_up_and_hear(d, customer, desk, cid, 2 * TALK)
-    assert best(cust) == DESK, show(cust)
+    hear_the_desk_phone_and_hang_up(d, cw, dw, cid, "offer after the move")
     check_schema(d)
 
 
