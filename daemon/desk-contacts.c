@@ -49,37 +49,46 @@ struct ending {
 };
 
 static const struct ending end_abandoned = {
-	CONTACT_END_ABANDONED, CONTACT_BY_CUSTOMER, CONTACT_DESTROYED,
-	AGENT_IN_ABANDONED, "contact.ended", NULL, true,
+	.why = CONTACT_END_ABANDONED, .by = CONTACT_BY_CUSTOMER,
+	.state = CONTACT_DESTROYED, .input = AGENT_IN_ABANDONED,
+	.event = "contact.ended", .retire = true,
 };
 static const struct ending end_missed = {
-	CONTACT_END_MISSED, CONTACT_BY_SYSTEM, CONTACT_MISSED,
-	AGENT_IN_RING_TIMEOUT, "contact.missed", NULL, true,
+	.why = CONTACT_END_MISSED, .by = CONTACT_BY_SYSTEM,
+	.state = CONTACT_MISSED, .input = AGENT_IN_RING_TIMEOUT,
+	.event = "contact.missed", .retire = true,
 };
 static const struct ending end_rejected = {
-	CONTACT_END_REJECTED, CONTACT_BY_AGENT, CONTACT_REJECTED,
-	AGENT_IN_REJECT, "contact.rejected", NULL, true,
+	.why = CONTACT_END_REJECTED, .by = CONTACT_BY_AGENT,
+	.state = CONTACT_REJECTED, .input = AGENT_IN_REJECT,
+	.event = "contact.rejected", .retire = true,
 };
 static const struct ending end_refused = {
-	CONTACT_END_REFUSED, CONTACT_BY_SYSTEM, CONTACT_REFUSED,
-	-1, "contact.refused", NULL, true,
+	.why = CONTACT_END_REFUSED, .by = CONTACT_BY_SYSTEM,
+	.state = CONTACT_REFUSED, .input = -1,
+	.event = "contact.refused", .retire = true,
 };
 static const struct ending end_dial_failed = {
-	CONTACT_END_FAILED, CONTACT_BY_SYSTEM, CONTACT_ERROR,
-	AGENT_IN_DIAL_FAILED, "contact.error", "", false,
+	.why = CONTACT_END_FAILED, .by = CONTACT_BY_SYSTEM,
+	.state = CONTACT_ERROR, .input = AGENT_IN_DIAL_FAILED,
+	.event = "contact.error", .conn_reason = "",
 };
 /* the dial never left: no connection to end */
 static const struct ending end_dial_refused = {
-	CONTACT_END_FAILED, CONTACT_BY_SYSTEM, CONTACT_ERROR,
-	AGENT_IN_DIAL_FAILED, "contact.error", NULL, false,
+	.why = CONTACT_END_FAILED, .by = CONTACT_BY_SYSTEM,
+	.state = CONTACT_ERROR, .input = AGENT_IN_DIAL_FAILED,
+	.event = "contact.error",
 };
 static const struct ending end_agent_failed = {
-	CONTACT_END_FAILED, CONTACT_BY_SYSTEM, CONTACT_ERROR,
-	AGENT_IN_AGENT_FAILED, "contact.error", "", false,
+	.why = CONTACT_END_FAILED, .by = CONTACT_BY_SYSTEM,
+	.state = CONTACT_ERROR, .input = AGENT_IN_AGENT_FAILED,
+	.event = "contact.error", .conn_reason = "",
 };
 static const struct ending end_media_failure = {
-	CONTACT_END_MEDIA_FAILURE, CONTACT_BY_SYSTEM, CONTACT_ERROR,
-	-1, "contact.error", "media_failure", true,
+	.why = CONTACT_END_MEDIA_FAILURE, .by = CONTACT_BY_SYSTEM,
+	.state = CONTACT_ERROR, .input = -1,
+	.event = "contact.error", .conn_reason = "media_failure",
+	.retire = true,
 };
 
 static void ring_expired(void *arg);
