@@ -461,9 +461,8 @@ int callctl_new(struct desk *d)
 
 void callctl_free(struct desk *d)
 {
-	if (!d->calls)
-		return;
-	callctl_reset(d);
+	if (d->calls)
+		callctl_reset(d);
 	free(d->calls);
 	d->calls = NULL;
 }

@@ -441,9 +441,8 @@ int meeting_new(struct desk *d)
 
 void meeting_free(struct desk *d)
 {
-	if (!d->meeting)
-		return;
-	meeting_reset(d);
+	if (d->meeting)
+		meeting_reset(d);
 	free(d->meeting);
 	d->meeting = NULL;
 }

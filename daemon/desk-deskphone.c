@@ -459,9 +459,8 @@ int deskphone_new(struct desk *d)
 
 void deskphone_free(struct desk *d)
 {
-	if (!d->phone)
-		return;
-	deskphone_reset(d);
+	if (d->phone)
+		deskphone_reset(d);
 	free(d->phone);
 	d->phone = NULL;
 }
