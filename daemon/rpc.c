@@ -1,5 +1,8 @@
-/* The JSON-RPC method table. Each method checks its parameters, calls the
- * desk and answers at once; every refusal carries a reason in words. */
+/* The JSON-RPC method table: every method and the permission it needs,
+ * the parameter helpers, who is calling, dispatch, and the peers with
+ * their events. The methods live by family in rpc-*.c (see rpc-int.h);
+ * each checks its parameters, calls the desk and answers at once, and
+ * every refusal carries a reason in words. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -12,62 +15,15 @@
 #include "admin.h"
 #include "auth.h"
 #include "ccpd-protocol.h"
-#include "conf.h"
 #include "desk.h"
 #include "events.h"
 #include "json.h"
 #include "jsonrpc.h"
 #include "log.h"
-#include "phone.h"
-#include "metrics.h"
 #include "netcheck.h"
 #include "perms.h"
-#include "rpc.h"
-#include "store.h"
+#include "rpc-int.h"
 #include "util.h"
-
-#define MAX_STRING 4096
-
-struct rpc {
-	const struct conf *conf;
-	struct desk *desk;
-	struct events *ev;
-	struct store *st;
-	struct auth *auth;
-	struct admin *admin;
-	struct netcheck *netcheck;
-	struct tmr sweep_tmr;
-};
-
-struct rpc_peer {
-	struct rpc *rpc;
-	const struct rpc_transport *tp;
-	void *t;
-	struct events_sub *sub;
-	struct rpc_peer_info info;
-	/* the session this connection acts in, "" for none */
-	char token[65];
-};
-
-struct method;
-
-struct ctx {
-	struct rpc_peer *peer;
-	const struct method *m;
-	const cJSON *params;
-	cJSON *result;
-	const char *result_text;   /* already encoded, not owned */
-	struct desk_err err;
-	cJSON *err_data;           /* more members of error.data */
-	/* who is calling */
-	struct auth_session *sess;
-	struct perms_who who;
-	/* events.subscribe: replay after the answer */
-	bool replay;
-	unsigned long long since;
-};
-
-typedef int (method_h)(struct ctx *x);
 
 struct method {
 	const char *name;
@@ -75,10 +31,9 @@ struct method {
 	int perm;               /* an enum perm, or PERM_PUBLIC */
 };
 
-static int bad_params(struct ctx *x, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+/* ---- helpers for every method ---- */
 
-static int bad_params(struct ctx *x, const char *fmt, ...)
+int rpc_bad_params(struct ctx *x, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -89,9 +44,8 @@ static int bad_params(struct ctx *x, const char *fmt, ...)
 	return x->err.code;
 }
 
-/* A string parameter; NULL when absent and optional. */
-static int get_str(struct ctx *x, const char *name, bool required,
-		   size_t max, const char **out)
+int rpc_get_str(struct ctx *x, const char *name, bool required,
+		size_t max, const char **out)
 {
 	const cJSON *v = x->params ?
 		cJSON_GetObjectItemCaseSensitive(x->params, name) : NULL;
@@ -99,23 +53,24 @@ static int get_str(struct ctx *x, const char *name, bool required,
 	*out = NULL;
 	if (!v || cJSON_IsNull(v)) {
 		if (required)
-			return bad_params(x, "missing parameter \"%s\"", name);
+			return rpc_bad_params(x, "missing parameter \"%s\"",
+					      name);
 		return 0;
 	}
 	if (!cJSON_IsString(v))
-		return bad_params(x, "\"%s\" must be a string", name);
+		return rpc_bad_params(x, "\"%s\" must be a string", name);
 	if (!v->valuestring[0])
-		return bad_params(x, "\"%s\" must not be empty", name);
+		return rpc_bad_params(x, "\"%s\" must not be empty", name);
 	if (strlen(v->valuestring) > max)
-		return bad_params(x, "\"%s\" is longer than %zu bytes", name,
-				  max);
+		return rpc_bad_params(x, "\"%s\" is longer than %zu bytes",
+				      name, max);
 	*out = v->valuestring;
 	return 0;
 }
 
-static int get_uint(struct ctx *x, const char *name, unsigned long long min,
-		    unsigned long long max, bool *present,
-		    unsigned long long *out)
+int rpc_get_uint(struct ctx *x, const char *name, unsigned long long min,
+		 unsigned long long max, bool *present,
+		 unsigned long long *out)
 {
 	const cJSON *v = x->params ?
 		cJSON_GetObjectItemCaseSensitive(x->params, name) : NULL;
@@ -126,325 +81,68 @@ static int get_uint(struct ctx *x, const char *name, unsigned long long min,
 	if (!cJSON_IsNumber(v) || v->valuedouble < (double)min ||
 	    v->valuedouble > (double)max ||
 	    v->valuedouble != (double)(unsigned long long)v->valuedouble)
-		return bad_params(x, "\"%s\" must be an integer in %llu..%llu",
-				  name, min, max);
+		return rpc_bad_params(x, "\"%s\" must be an integer in "
+				      "%llu..%llu", name, min, max);
 	*present = true;
 	*out = (unsigned long long)v->valuedouble;
 	return 0;
 }
 
-static int desk_result(struct ctx *x, int r)
+int rpc_desk_result(struct ctx *x, int r)
 {
 	if (r < 0 && !x->err.code)
 		x->err.code = CCPD_ERR_INTERNAL;
 	return r < 0 ? x->err.code : 0;
 }
 
-static int with_contact(struct ctx *x,
-			int (*fn)(struct desk *, const char *,
-				  struct desk_err *))
+int rpc_refuse(struct ctx *x, int code, const char *fmt, ...)
 {
-	const char *id;
-	int r = get_str(x, "contactId", true, 64, &id);
+	va_list ap;
 
-	if (r < 0)
-		return r;
-	r = fn(x->peer->rpc->desk, id, &x->err);
-	if (r == 0)
-		x->result = cJSON_CreateObject();
-	return desk_result(x, r);
+	x->err.code = code;
+	va_start(ap, fmt);
+	vsnprintf(x->err.reason, sizeof(x->err.reason), fmt, ap);
+	va_end(ap);
+	return code;
 }
 
-/* ---- methods ---- */
-
-static int m_get_state(struct ctx *x)
+bool rpc_may(const struct ctx *x, enum perm p)
 {
-	x->result_text = desk_agent_text(x->peer->rpc->desk);
-	return 0;
+	return perms_check(&x->who, p, false) == PERMS_OK;
 }
 
-static int m_set_state(struct ctx *x)
+int rpc_forbidden(struct ctx *x, enum perm p)
 {
-	const char *name;
-	int r = get_str(x, "state", true, 64, &name);
-
-	if (r < 0)
-		return r;
-	r = desk_set_status(x->peer->rpc->desk, name, &x->err);
-	if (r == 0)
-		x->result = desk_agent_json(x->peer->rpc->desk);
-	return desk_result(x, r);
+	x->err_data = cJSON_CreateObject();
+	if (x->err_data)
+		cJSON_AddStringToObject(x->err_data, "permission",
+					perm_name(p));
+	return rpc_refuse(x, CCPD_ERR_FORBIDDEN, "this needs the permission %s",
+			  perm_name(p));
 }
 
-static int m_clear_next(struct ctx *x)
-{
-	int r = desk_clear_next(x->peer->rpc->desk, &x->err);
+/* ---- events ---- */
 
-	if (r == 0)
-		x->result = desk_agent_json(x->peer->rpc->desk);
-	return desk_result(x, r);
+/* Events go only to a peer that may still see them: one trusted by its
+ * credentials and acting on them, or one whose session is live and may use
+ * the CCP. A subscription does not outlive the session that made it. */
+static bool may_see_events(struct rpc_peer *p)
+{
+	struct auth_session *s;
+
+	if (!p->token[0])
+		return p->info.trusted;
+	s = auth_session_peek(p->rpc->auth, p->token, util_now_ms());
+	return s && (auth_session_perms(s) & PERM_BIT(PERM_CCP_USE)) &&
+	       !auth_session_must_change(s);
 }
 
-static int m_list_states(struct ctx *x)
+static void peer_event(const char *line, size_t len, void *arg)
 {
-	x->result = desk_states_json(x->peer->rpc->desk);
-	return 0;
-}
+	struct rpc_peer *p = arg;
 
-static int m_get_config(struct ctx *x)
-{
-	x->result = desk_config_json(x->peer->rpc->desk);
-	return 0;
-}
-
-static int m_set_config(struct ctx *x)
-{
-	const cJSON *soft = x->params ? cJSON_GetObjectItemCaseSensitive(
-		x->params, "softphoneEnabled") : NULL;
-	const char *ext;
-	int r;
-
-	if (!cJSON_IsBool(soft))
-		return bad_params(x, "\"softphoneEnabled\" must be true or "
-				  "false");
-	r = get_str(x, "extension", false, CCPD_MAX_ENDPOINT, &ext);
-	if (r < 0)
-		return r;
-	r = desk_set_config(x->peer->rpc->desk, cJSON_IsTrue(soft), ext,
-			    &x->err);
-	if (r == 0)
-		x->result = desk_config_json(x->peer->rpc->desk);
-	return desk_result(x, r);
-}
-
-static int m_move_to_desk(struct ctx *x)
-{
-	struct desk *d = x->peer->rpc->desk;
-	char id[32];
-	int r = desk_move_to_desk_phone(d, id, sizeof(id), &x->err);
-
-	if (r == 0) {
-		cJSON *conf = desk_config_json(d);
-
-		x->result = cJSON_CreateObject();
-		cJSON_AddStringToObject(x->result, "status",
-					id[0] ? "ringing" : "moved");
-		if (id[0])
-			cJSON_AddStringToObject(x->result, "contactId", id);
-		else
-			cJSON_AddNullToObject(x->result, "contactId");
-		cJSON_AddItemToObject(x->result, "extension", cJSON_Duplicate(
-			cJSON_GetObjectItemCaseSensitive(conf, "extension"),
-			true));
-		cJSON_AddItemToObject(x->result, "configuration", conf);
-	}
-	return desk_result(x, r);
-}
-
-static int m_connect(struct ctx *x)
-{
-	const char *endpoint;
-	char id[32];
-	int r = get_str(x, "endpoint", true, CCPD_MAX_ENDPOINT, &endpoint);
-
-	if (r < 0)
-		return r;
-	r = desk_dial(x->peer->rpc->desk, endpoint, id, sizeof(id), &x->err);
-	if (r == 0) {
-		x->result = cJSON_CreateObject();
-		cJSON_AddStringToObject(x->result, "contactId", id);
-	}
-	return desk_result(x, r);
-}
-
-static int m_contact_list(struct ctx *x)
-{
-	x->result = desk_contacts_json(x->peer->rpc->desk);
-	return 0;
-}
-
-static int m_contact_get(struct ctx *x)
-{
-	const char *id;
-	int r = get_str(x, "contactId", true, 64, &id);
-
-	if (r < 0)
-		return r;
-	x->result = desk_contact_json(x->peer->rpc->desk, id);
-	if (!x->result) {
-		x->err.code = CCPD_ERR_NOT_FOUND;
-		snprintf(x->err.reason, sizeof(x->err.reason),
-			 "no contact '%s'", id);
-		return x->err.code;
-	}
-	return 0;
-}
-
-static int m_contact_history(struct ctx *x)
-{
-	unsigned long long limit = 50;
-	bool present;
-	int r = get_uint(x, "limit", 1, 1000, &present, &limit);
-
-	if (r < 0)
-		return r;
-	x->result = desk_history_json(x->peer->rpc->desk, (unsigned)limit);
-	return 0;
-}
-
-static int m_accept(struct ctx *x)
-{
-	return with_contact(x, desk_accept);
-}
-
-static int m_reject(struct ctx *x)
-{
-	return with_contact(x, desk_reject);
-}
-
-static int m_clear(struct ctx *x)
-{
-	return with_contact(x, desk_clear);
-}
-
-static int m_destroy(struct ctx *x)
-{
-	const char *id, *conn;
-	int r = get_str(x, "contactId", true, 64, &id);
-
-	if (r == 0)
-		r = get_str(x, "connectionId", false, 64, &conn);
-	if (r < 0)
-		return r;
-	r = desk_hangup(x->peer->rpc->desk, id, conn, &x->err);
-	if (r == 0)
-		x->result = cJSON_CreateObject();
-	return desk_result(x, r);
-}
-
-/* contactId and an optional connectionId */
-static int get_contact_conn(struct ctx *x, const char **id, const char **conn)
-{
-	int r = get_str(x, "contactId", true, 64, id);
-
-	if (r == 0)
-		r = get_str(x, "connectionId", false, 64, conn);
-	return r;
-}
-
-static int m_hold(struct ctx *x)
-{
-	const char *id, *conn;
-	int r = get_contact_conn(x, &id, &conn);
-
-	if (r < 0)
-		return r;
-	r = desk_hold(x->peer->rpc->desk, id, conn, &x->err);
-	if (r == 0)
-		x->result = cJSON_CreateObject();
-	return desk_result(x, r);
-}
-
-static int m_resume(struct ctx *x)
-{
-	const char *id, *conn;
-	int r = get_contact_conn(x, &id, &conn);
-
-	if (r < 0)
-		return r;
-	r = desk_resume(x->peer->rpc->desk, id, conn, &x->err);
-	if (r == 0)
-		x->result = cJSON_CreateObject();
-	return desk_result(x, r);
-}
-
-static int m_swap(struct ctx *x)
-{
-	return with_contact(x, desk_swap);
-}
-
-static int m_conference(struct ctx *x)
-{
-	return with_contact(x, desk_conference);
-}
-
-static int set_mute(struct ctx *x, bool muted)
-{
-	int r = desk_set_mute(x->peer->rpc->desk, muted, &x->err);
-
-	if (r == 0)
-		x->result = desk_agent_json(x->peer->rpc->desk);
-	return desk_result(x, r);
-}
-
-static int m_mute(struct ctx *x)
-{
-	return set_mute(x, true);
-}
-
-static int m_unmute(struct ctx *x)
-{
-	return set_mute(x, false);
-}
-
-static int m_send_digits(struct ctx *x)
-{
-	const char *id, *conn, *digits;
-	int r = get_contact_conn(x, &id, &conn);
-
-	if (r == 0)
-		r = get_str(x, "digits", true, CCPD_MAX_DIGITS, &digits);
-	if (r < 0)
-		return r;
-	if (strspn(digits, "0123456789*#ABCD") != strlen(digits))
-		return bad_params(x, "\"digits\" may hold only 0-9, *, # and "
-				  "A-D");
-	r = desk_send_digits(x->peer->rpc->desk, id, conn, digits, &x->err);
-	if (r == 0)
-		x->result = cJSON_CreateObject();
-	return desk_result(x, r);
-}
-
-static int m_add_connection(struct ctx *x)
-{
-	const char *id, *endpoint;
-	char conn[40];
-	int r = get_str(x, "contactId", true, 64, &id);
-
-	if (r == 0)
-		r = get_str(x, "endpoint", true, CCPD_MAX_ENDPOINT, &endpoint);
-	if (r < 0)
-		return r;
-	r = desk_add_connection(x->peer->rpc->desk, id, endpoint, conn,
-				sizeof(conn), &x->err);
-	if (r == 0) {
-		x->result = cJSON_CreateObject();
-		cJSON_AddStringToObject(x->result, "connectionId", conn);
-	}
-	return desk_result(x, r);
-}
-
-static int m_transfer(struct ctx *x)
-{
-	const char *id, *endpoint, *method;
-	int r = get_str(x, "contactId", true, 64, &id);
-
-	if (r == 0)
-		r = get_str(x, "endpoint", true, CCPD_MAX_ENDPOINT, &endpoint);
-	if (r == 0)
-		r = get_str(x, "method", false, 16, &method);
-	if (r < 0)
-		return r;
-	r = desk_transfer(x->peer->rpc->desk, id, endpoint, method, &x->err);
-	if (r == 0)
-		x->result = cJSON_CreateObject();
-	return desk_result(x, r);
-}
-
-static int m_get_endpoints(struct ctx *x)
-{
-	x->result = desk_endpoints_json(x->peer->rpc->desk);
-	return 0;
+	if (may_see_events(p))
+		p->tp->send(p->t, line, len);
 }
 
 static void count_line(const char *line, size_t len, void *arg)
@@ -454,8 +152,6 @@ static void count_line(const char *line, size_t len, void *arg)
 	(*(int *)arg)++;
 }
 
-static void peer_event(const char *line, size_t len, void *arg);
-
 static int m_subscribe(struct ctx *x)
 {
 	struct rpc_peer *p = x->peer;
@@ -464,9 +160,9 @@ static int m_subscribe(struct ctx *x)
 	const char *instance;
 	int n = 0, r;
 
-	r = get_uint(x, "since", 0, 1ULL << 53, &present, &since);
+	r = rpc_get_uint(x, "since", 0, 1ULL << 53, &present, &since);
 	if (r == 0)
-		r = get_str(x, "instance", false, 64, &instance);
+		r = rpc_get_str(x, "instance", false, 64, &instance);
 	if (r < 0)
 		return r;
 	/* a since from another run of the daemon means nothing here */
@@ -507,173 +203,7 @@ static int m_unsubscribe(struct ctx *x)
 	return 0;
 }
 
-static int m_media_status(struct ctx *x)
-{
-	x->result = desk_media_json(x->peer->rpc->desk);
-	return 0;
-}
-
-static int m_audio_list(struct ctx *x)
-{
-	x->result = desk_audio_devices_json(x->peer->rpc->desk);
-	return 0;
-}
-
-static int m_audio_set(struct ctx *x)
-{
-	const char *mic, *spk, *ring;
-	int r;
-
-	r = get_str(x, "microphone", false, 127, &mic);
-	if (r == 0)
-		r = get_str(x, "speaker", false, 127, &spk);
-	if (r == 0)
-		r = get_str(x, "ringer", false, 127, &ring);
-	if (r < 0)
-		return r;
-	if (!mic && !spk && !ring)
-		return bad_params(x, "name at least one of microphone, "
-				  "speaker and ringer");
-	r = desk_set_audio(x->peer->rpc->desk, mic, spk, ring, &x->err);
-	if (r == 0)
-		x->result = desk_audio_devices_json(x->peer->rpc->desk);
-	return desk_result(x, r);
-}
-
-static int m_audio_test(struct ctx *x)
-{
-	unsigned ms = 0;
-	int r = desk_audio_test(x->peer->rpc->desk, &ms, &x->err);
-
-	if (r == 0) {
-		x->result = cJSON_CreateObject();
-		cJSON_AddNumberToObject(x->result, "durationMs", ms);
-	}
-	return desk_result(x, r);
-}
-
-/* Answers at once with the id; the items follow as events. */
-static int m_network_check(struct ctx *x)
-{
-	char id[32];
-	int r = netcheck_start(x->peer->rpc->netcheck, id, sizeof(id));
-
-	if (r == -EBUSY) {
-		x->err.code = CCPD_ERR_INVALID_STATE;
-		snprintf(x->err.reason, sizeof(x->err.reason),
-			 "%d network checks are running already; wait for "
-			 "one to end", NETCHECK_MAX_RUNS);
-		return x->err.code;
-	}
-	if (r < 0)
-		return desk_result(x, r);
-	x->result = cJSON_CreateObject();
-	cJSON_AddStringToObject(x->result, "checkId", id);
-	return 0;
-}
-
-static int m_registration(struct ctx *x)
-{
-	x->result = desk_registration_json(x->peer->rpc->desk);
-	return 0;
-}
-
-/* phone.normalize and phone.format: the number read in the given region,
- * else the agent's, else the instance's. */
-static int parse_number(struct ctx *x, struct phone_number **n)
-{
-	const char *number, *region;
-	enum phone_error why;
-	int r = get_str(x, "number", true, CCPD_MAX_ENDPOINT, &number);
-
-	if (r == 0)
-		r = get_str(x, "region", false, 8, &region);
-	if (r < 0)
-		return r;
-	if (region && !phone_region_known(region))
-		return bad_params(x, "\"region\" must be a region such as "
-				  "\"US\" or \"GB\" (ISO 3166 alpha-2); "
-				  "'%s' is not one", region);
-	if (!region)
-		region = desk_default_region(x->peer->rpc->desk);
-	r = phone_parse(number, region, n, &why);
-	if (r == -EINVAL) {
-		x->err.code = CCPD_ERR_INVALID_PHONE_NUMBER;
-		snprintf(x->err.reason, sizeof(x->err.reason),
-			 "'%s' is not a valid phone number: %s%s%s%s",
-			 number, phone_error_reason(why),
-			 why == PHONE_ERR_NOT_VALID && *region ?
-			 " (read in " : "",
-			 why == PHONE_ERR_NOT_VALID && *region ? region : "",
-			 why == PHONE_ERR_NOT_VALID && *region ? ")" : "");
-		return x->err.code;
-	}
-	if (r < 0) {
-		x->err.code = CCPD_ERR_INTERNAL;
-		snprintf(x->err.reason, sizeof(x->err.reason),
-			 "out of memory");
-		return x->err.code;
-	}
-	return 0;
-}
-
-static void add_format(cJSON *o, const char *name,
-		       const struct phone_number *n, enum phone_format f)
-{
-	char buf[128];
-
-	if (phone_format(n, f, buf, sizeof(buf)) == 0)
-		cJSON_AddStringToObject(o, name, buf);
-	else
-		cJSON_AddNullToObject(o, name);
-}
-
-static int m_phone_normalize(struct ctx *x)
-{
-	struct phone_number *n = NULL;
-	char region[8];
-	int r = parse_number(x, &n);
-
-	if (r < 0)
-		return r;
-	x->result = cJSON_CreateObject();
-	if (x->result) {
-		add_format(x->result, "e164", n, PHONE_FMT_E164);
-		add_format(x->result, "international", n,
-			   PHONE_FMT_INTERNATIONAL);
-		add_format(x->result, "national", n, PHONE_FMT_NATIONAL);
-		phone_region_of(n, region, sizeof(region));
-		cJSON_AddStringToObject(x->result, "region", region);
-		cJSON_AddStringToObject(x->result, "type", phone_type_of(n));
-	}
-	phone_number_free(n);
-	return 0;
-}
-
-static int m_phone_format(struct ctx *x)
-{
-	struct phone_number *n = NULL;
-	const char *fname;
-	int f = PHONE_FMT_E164, r;
-
-	r = get_str(x, "format", false, 32, &fname);
-	if (r < 0)
-		return r;
-	if (fname && (f = phone_format_from_name(fname)) < 0)
-		return bad_params(x, "\"format\" must be \"E164\", "
-				  "\"INTERNATIONAL\", \"NATIONAL\" or "
-				  "\"RFC3966\"");
-	r = parse_number(x, &n);
-	if (r < 0)
-		return r;
-	x->result = cJSON_CreateObject();
-	if (x->result) {
-		add_format(x->result, "formatted", n, (enum phone_format)f);
-		add_format(x->result, "e164", n, PHONE_FMT_E164);
-	}
-	phone_number_free(n);
-	return 0;
-}
+/* ---- the daemon ---- */
 
 static int m_version(struct ctx *x)
 {
@@ -684,349 +214,14 @@ static int m_version(struct ctx *x)
 	return 0;
 }
 
-/* ---- sessions ---- */
-
-static int refuse(struct ctx *x, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int refuse(struct ctx *x, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	x->err.code = code;
-	va_start(ap, fmt);
-	vsnprintf(x->err.reason, sizeof(x->err.reason), fmt, ap);
-	va_end(ap);
-	return code;
-}
-
-static cJSON *perms_json(perm_set set)
-{
-	cJSON *a = cJSON_CreateArray();
-	int i;
-
-	for (i = 0; a && i < PERM_COUNT; i++)
-		if (set & PERM_BIT(i))
-			cJSON_AddItemToArray(a, cJSON_CreateString(
-				perm_name((enum perm)i)));
-	return a;
-}
-
-static cJSON *session_json(struct rpc *rpc, const struct auth_session *s,
-			   bool with_token)
-{
-	cJSON *o = cJSON_CreateObject();
-
-	if (!o)
-		return NULL;
-	if (with_token)
-		cJSON_AddStringToObject(o, "token", auth_session_token(s));
-	cJSON_AddStringToObject(o, "username", auth_session_user(s));
-	cJSON_AddStringToObject(o, "displayName", auth_session_display(s));
-	cJSON_AddStringToObject(o, "profile", auth_session_profile(s));
-	cJSON_AddItemToObject(o, "permissions",
-			      perms_json(auth_session_perms(s)));
-	cJSON_AddBoolToObject(o, "mustChangePassword",
-			      auth_session_must_change(s));
-	json_add_int(o, "expires", (long long)auth_session_expires(s));
-	cJSON_AddNumberToObject(o, "sessionTimeout",
-				rpc->conf->session_timeout);
-	return o;
-}
-
-/* A user who may use the CCP takes the desk when they log in; the one who
- * had it is logged out. Refused while a contact is at the desk. */
-static int take_desk(struct ctx *x, struct auth_session *s)
-{
-	struct rpc *rpc = x->peer->rpc;
-	const char *user = auth_session_user(s), *prev = desk_user(rpc->desk);
-	char before[65];
-	int r;
-
-	if (!(auth_session_perms(s) & PERM_BIT(PERM_CCP_USE)))
-		return 0;
-	snprintf(before, sizeof(before), "%s", prev ? prev : "");
-	r = desk_set_user(rpc->desk, user, auth_session_display(s), &x->err);
-	if (r < 0)
-		return r;
-	if (before[0] && strcmp(before, user) != 0) {
-		log_info("rpc: '%s' took the desk from '%s', who is logged "
-			 "out", user, before);
-		auth_end_user(rpc->auth, before);
-	}
-	return 0;
-}
-
-static void end_own_session(struct ctx *x)
-{
-	struct rpc *rpc = x->peer->rpc;
-	char user[128];
-
-	if (!x->sess)
-		return;
-	snprintf(user, sizeof(user), "%s", auth_session_user(x->sess));
-	auth_session_end(rpc->auth, x->sess);
-	x->sess = NULL;
-	x->peer->token[0] = '\0';
-	admin_sessions_ended(rpc->admin, user);
-}
-
-static int m_login(struct ctx *x)
-{
-	struct rpc_peer *p = x->peer;
-	struct rpc *rpc = p->rpc;
-	const char *user, *pw;
-	struct auth_session *s;
-	unsigned retry = 0;
-	int r = get_str(x, "username", true, 64, &user);
-
-	if (r == 0)
-		r = get_str(x, "password", true, 256, &pw);
-	if (r < 0)
-		return r;
-	r = auth_check_login(rpc->auth, user, pw, p->info.name, util_now_ms(),
-			     &retry);
-	if (r == -EAGAIN) {
-		x->err_data = cJSON_CreateObject();
-		if (x->err_data)
-			cJSON_AddNumberToObject(x->err_data, "retryAfter",
-						retry);
-		return refuse(x, CCPD_ERR_UNAUTHORIZED, "too many failed "
-			      "logins; try again in %u s", retry);
-	}
-	if (r < 0)
-		return refuse(x, CCPD_ERR_UNAUTHORIZED,
-			      "wrong user name or password");
-	r = auth_session_open(rpc->auth, user, util_now_ms(), &s);
-	if (r < 0)
-		return refuse(x, CCPD_ERR_INTERNAL, "cannot open a session: %s",
-			      strerror(-r));
-	r = take_desk(x, s);
-	if (r < 0) {
-		auth_session_end(rpc->auth, s);
-		return r;
-	}
-	/* a second login on a connection leaves the first session to the
-	 * other connections that may share it */
-	snprintf(p->token, sizeof(p->token), "%s", auth_session_token(s));
-	log_info("rpc: '%s' logged in from %s", user, p->info.name);
-	x->result = session_json(rpc, s, true);
-	return 0;
-}
-
-static int m_session_resume(struct ctx *x)
-{
-	struct rpc_peer *p = x->peer;
-	struct auth_session *s;
-	const char *token;
-	int r = get_str(x, "token", true, 128, &token);
-
-	if (r < 0)
-		return r;
-	s = auth_session_find(p->rpc->auth, token, util_now_ms());
-	if (!s)
-		return refuse(x, CCPD_ERR_UNAUTHORIZED, "no such session: it "
-			      "expired or was ended; log in again");
-	r = take_desk(x, s);
-	if (r < 0)
-		return r;
-	snprintf(p->token, sizeof(p->token), "%s", auth_session_token(s));
-	x->result = session_json(p->rpc, s, true);
-	return 0;
-}
-
-static int m_logout(struct ctx *x)
-{
-	if (x->sess)
-		log_info("rpc: '%s' logged out", auth_session_user(x->sess));
-	end_own_session(x);
-	x->peer->token[0] = '\0';
-	if (!x->peer->info.trusted)
-		x->peer->sub = events_unsubscribe(x->peer->sub);
-	x->result = cJSON_CreateObject();
-	return 0;
-}
-
-static int m_whoami(struct ctx *x)
-{
-	struct rpc_peer *p = x->peer;
-	struct rpc *rpc = p->rpc;
-	const char *at = desk_user(rpc->desk), *user = NULL;
-	char caller[32];
-	cJSON *o;
-
-	o = x->sess ? session_json(rpc, x->sess, false) : cJSON_CreateObject();
-	if (!o)
-		return 0;
-	if (x->sess) {
-		user = auth_session_user(x->sess);
-		cJSON_AddStringToObject(o, "via", "session");
-	} else {
-		cJSON_AddNullToObject(o, "username");
-		cJSON_AddNullToObject(o, "displayName");
-		cJSON_AddNullToObject(o, "profile");
-		cJSON_AddItemToObject(o, "permissions", perms_json(
-			p->info.trusted ? PERMS_ALL : 0));
-		cJSON_AddBoolToObject(o, "mustChangePassword", false);
-		cJSON_AddNullToObject(o, "expires");
-		cJSON_AddStringToObject(o, "via", p->info.trusted ?
-					"peerCredentials" : "none");
-	}
-	cJSON_AddBoolToObject(o, "administrator", !x->sess && p->info.trusted);
-	if (p->info.uid != (unsigned)-1)
-		cJSON_AddNumberToObject(o, "uid", p->info.uid);
-	else
-		cJSON_AddNullToObject(o, "uid");
-	if (at)
-		cJSON_AddStringToObject(o, "deskUser", at);
-	else
-		cJSON_AddNullToObject(o, "deskUser");
-	/* the number a call of this user would show (store_caller_id_for) */
-	if (user && store_caller_id_for(rpc->st, user, caller,
-					sizeof(caller)) == 0)
-		cJSON_AddStringToObject(o, "callerId", caller);
-	else
-		cJSON_AddNullToObject(o, "callerId");
-	x->result = o;
-	return 0;
-}
-
-static int m_change_password(struct ctx *x)
-{
-	struct rpc *rpc = x->peer->rpc;
-	const char *old, *pw;
-	int r;
-
-	if (!x->sess)
-		return refuse(x, CCPD_ERR_UNAUTHORIZED, "log in first "
-			      "(session.login): a password belongs to a user");
-	r = get_str(x, "oldPassword", true, 256, &old);
-	if (r == 0)
-		r = get_str(x, "newPassword", true, 256, &pw);
-	if (r < 0)
-		return r;
-	r = auth_change_password(rpc->auth, x->sess, old, pw, x->err.reason,
-				 sizeof(x->err.reason));
-	if (r == -EACCES)
-		return x->err.code = CCPD_ERR_UNAUTHORIZED;
-	if (r == -EINVAL)
-		return x->err.code = CCPD_ERR_INVALID_PARAMS;
-	if (r < 0)
-		return refuse(x, CCPD_ERR_INTERNAL, "cannot store the "
-			      "password: %s", strerror(-r));
-	log_info("rpc: '%s' changed their password",
-		 auth_session_user(x->sess));
-	x->result = session_json(rpc, x->sess, false);
-	return 0;
-}
-
-/* ---- metrics ---- */
-
-static int scan_row(const struct store_journal_row *row, void *arg)
-{
-	struct metrics_row m = {
-		.time = row->time, .type = row->type, .user = row->username,
-		.state = row->state, .instance = row->instance,
-		.contact_id = row->contact_id,
-	};
-	int r;
-
-	/* the hold time is in the contact the row recorded */
-	if (row->data && strcmp(row->type, "contact.destroyed") == 0) {
-		cJSON *data = cJSON_Parse(row->data);
-		const cJSON *hold = cJSON_GetObjectItemCaseSensitive(
-			cJSON_GetObjectItemCaseSensitive(data, "contact"),
-			"holdDuration");
-
-		if (cJSON_IsNumber(hold) && hold->valuedouble > 0)
-			m.hold_ms = (uint64_t)hold->valuedouble;
-		cJSON_Delete(data);
-	}
-	r = metrics_add(arg, &m);
-	return r;
-}
-
-static bool may(const struct ctx *x, enum perm p)
-{
-	return perms_check(&x->who, p, false) == PERMS_OK;
-}
-
-static int forbidden(struct ctx *x, enum perm p)
-{
-	x->err_data = cJSON_CreateObject();
-	if (x->err_data)
-		cJSON_AddStringToObject(x->err_data, "permission",
-					perm_name(p));
-	return refuse(x, CCPD_ERR_FORBIDDEN, "this needs the permission %s",
-		      perm_name(p));
-}
-
-static int m_metrics(struct ctx *x)
-{
-	struct rpc *rpc = x->peer->rpc;
-	unsigned long long from, to;
-	uint64_t now = util_now_ms();
-	bool has_from, has_to;
-	const char *agent, *own = x->sess ? auth_session_user(x->sess) : NULL;
-	struct metrics *m;
-	int r;
-
-	r = get_uint(x, "from", 0, 1ULL << 53, &has_from, &from);
-	if (r == 0)
-		r = get_uint(x, "to", 0, 1ULL << 53, &has_to, &to);
-	if (r == 0)
-		r = get_str(x, "agent", false, 64, &agent);
-	if (r < 0)
-		return r;
-	if (!has_to)
-		to = now;
-	if (!has_from)
-		from = to > 86400000ULL ? to - 86400000ULL : 0;
-	if (from > to)
-		return bad_params(x, "\"from\" is after \"to\"");
-	/* one's own figures need metrics.view; anyone else's, or everyone's,
-	 * metrics.viewAll */
-	if (agent && !(own && strcmp(agent, own) == 0) &&
-	    !may(x, PERM_METRICS_VIEW_ALL))
-		return forbidden(x, PERM_METRICS_VIEW_ALL);
-	if (!agent && !may(x, PERM_METRICS_VIEW_ALL))
-		agent = own;
-	r = metrics_new(&m, from, to, agent);
-	if (r == 0)
-		r = store_journal_scan(rpc->st, from, to, scan_row, m);
-	if (r == 0)
-		x->result = metrics_to_json(m, now);
-	metrics_free(m);
-	if (r < 0)
-		return refuse(x, CCPD_ERR_INTERNAL, "cannot read the journal: "
-			      "%s", strerror(-r));
-	return 0;
-}
-
-static int m_prometheus(struct ctx *x)
-{
-	char *text = NULL;
-	int r = desk_prometheus(x->peer->rpc->desk, &text);
-
-	if (r < 0)
-		return refuse(x, CCPD_ERR_INTERNAL, "out of memory");
-	x->result = cJSON_CreateObject();
-	if (x->result) {
-		cJSON_AddStringToObject(x->result, "contentType",
-					"text/plain; version=0.0.4");
-		cJSON_AddStringToObject(x->result, "text", text);
-	}
-	free(text);
-	return 0;
-}
-
-/* ---- administration ---- */
-
+/* admin.c runs the admin.* methods; the table below checks who may. */
 static int m_admin(struct ctx *x)
 {
 	return admin_call(x->peer->rpc->admin, x->m->name, x->params,
 			  &x->result, &x->err);
 }
+
+/* ---- the table ---- */
 
 static int m_list_methods(struct ctx *x);
 
@@ -1125,9 +320,9 @@ static int authorize(struct ctx *x)
 			 * after saying so once */
 			p->token[0] = '\0';
 			if (x->m->perm != PERM_PUBLIC)
-				return refuse(x, CCPD_ERR_UNAUTHORIZED,
-					      "the session has expired or was "
-					      "ended; log in again");
+				return rpc_refuse(x, CCPD_ERR_UNAUTHORIZED,
+						  "the session has expired or "
+						  "was ended; log in again");
 		}
 	}
 	if (x->sess) {
@@ -1141,20 +336,20 @@ static int authorize(struct ctx *x)
 	case PERMS_OK:
 		return 0;
 	case PERMS_LOGIN_REQUIRED:
-		return refuse(x, CCPD_ERR_UNAUTHORIZED, "log in first "
-			      "(session.login)");
+		return rpc_refuse(x, CCPD_ERR_UNAUTHORIZED, "log in first "
+				  "(session.login)");
 	case PERMS_PASSWORD_CHANGE:
 		x->err_data = cJSON_CreateObject();
 		if (x->err_data)
 			cJSON_AddBoolToObject(x->err_data,
 					      "mustChangePassword", true);
-		return refuse(x, CCPD_ERR_UNAUTHORIZED, "the one-time password "
-			      "must be changed first "
-			      "(session.changePassword)");
+		return rpc_refuse(x, CCPD_ERR_UNAUTHORIZED, "the one-time "
+				  "password must be changed first "
+				  "(session.changePassword)");
 	case PERMS_FORBIDDEN:
-		return forbidden(x, (enum perm)x->m->perm);
+		return rpc_forbidden(x, (enum perm)x->m->perm);
 	}
-	return refuse(x, CCPD_ERR_INTERNAL, "no verdict");
+	return rpc_refuse(x, CCPD_ERR_INTERNAL, "no verdict");
 }
 
 /* Clients (the CCP page) offer the controls whose methods this daemon
@@ -1192,28 +387,6 @@ static void send_line(struct rpc_peer *p, char *line)
 	}
 	p->tp->send(p->t, line, strlen(line));
 	free(line);
-}
-
-/* Events go only to a peer that may still see them: one trusted by its
- * credentials and acting on them, or one whose session is live and may use
- * the CCP. A subscription does not outlive the session that made it. */
-static bool may_see_events(struct rpc_peer *p)
-{
-	struct auth_session *s;
-
-	if (!p->token[0])
-		return p->info.trusted;
-	s = auth_session_peek(p->rpc->auth, p->token, util_now_ms());
-	return s && (auth_session_perms(s) & PERM_BIT(PERM_CCP_USE)) &&
-	       !auth_session_must_change(s);
-}
-
-static void peer_event(const char *line, size_t len, void *arg)
-{
-	struct rpc_peer *p = arg;
-
-	if (may_see_events(p))
-		p->tp->send(p->t, line, len);
 }
 
 int rpc_peer_new(struct rpc_peer **ret, struct rpc *rpc,
@@ -1303,30 +476,6 @@ void rpc_peer_input(struct rpc_peer *p, const char *msg, size_t len)
 	jsonrpc_req_clear(&req);
 }
 
-/* Expired sessions end on their own, and with the last one of the user at
- * the desk, the desk is nobody's. */
-static void session_expired(const char *username, void *arg)
-{
-	struct rpc *rpc = arg;
-
-	admin_sessions_ended(rpc->admin, username);
-}
-
-static unsigned sweep_period_ms(const struct rpc *rpc)
-{
-	unsigned ms = rpc->conf->session_timeout * 500;
-
-	return ms < 1000 ? 1000 : ms > 60000 ? 60000 : ms;
-}
-
-static void sweep(void *arg)
-{
-	struct rpc *rpc = arg;
-
-	auth_sweep(rpc->auth, util_now_ms(), session_expired, rpc);
-	tmr_start(&rpc->sweep_tmr, sweep_period_ms(rpc), sweep, rpc);
-}
-
 int rpc_new(struct rpc **ret, const struct conf *conf, struct desk *d,
 	    struct events *ev, struct store *st, struct auth *auth,
 	    struct admin *admin)
@@ -1347,8 +496,7 @@ int rpc_new(struct rpc **ret, const struct conf *conf, struct desk *d,
 	rpc->st = st;
 	rpc->auth = auth;
 	rpc->admin = admin;
-	tmr_init(&rpc->sweep_tmr);
-	tmr_start(&rpc->sweep_tmr, sweep_period_ms(rpc), sweep, rpc);
+	rpc_session_sweep_start(rpc);
 	*ret = rpc;
 	return 0;
 }
@@ -1357,7 +505,7 @@ struct rpc *rpc_free(struct rpc *rpc)
 {
 	if (!rpc)
 		return NULL;
-	tmr_cancel(&rpc->sweep_tmr);
+	rpc_session_sweep_stop(rpc);
 	rpc->netcheck = netcheck_free(rpc->netcheck);
 	free(rpc);
 	return NULL;
