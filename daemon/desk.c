@@ -38,13 +38,19 @@ struct hub {
 	unsigned n_watch;
 };
 
+int desk_vfail(struct desk_err *e, int code, const char *fmt, va_list ap)
+{
+	e->code = code;
+	vsnprintf(e->reason, sizeof(e->reason), fmt, ap);
+	return code;
+}
+
 int desk_fail(struct desk_err *e, int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	e->code = code;
 	va_start(ap, fmt);
-	vsnprintf(e->reason, sizeof(e->reason), fmt, ap);
+	desk_vfail(e, code, fmt, ap);
 	va_end(ap);
 	return code;
 }

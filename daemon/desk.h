@@ -4,6 +4,7 @@
 #ifndef CCPD_DESK_H
 #define CCPD_DESK_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <cjson/cJSON.h>
@@ -23,6 +24,8 @@ struct desk_err {
  * the admin methods say why they refuse. */
 int desk_fail(struct desk_err *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+int desk_vfail(struct desk_err *e, int code, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 typedef void (desk_ready_h)(void *arg);
 

@@ -37,9 +37,8 @@ int rpc_bad_params(struct ctx *x, const char *fmt, ...)
 {
 	va_list ap;
 
-	x->err.code = CCPD_ERR_INVALID_PARAMS;
 	va_start(ap, fmt);
-	vsnprintf(x->err.reason, sizeof(x->err.reason), fmt, ap);
+	desk_vfail(&x->err, CCPD_ERR_INVALID_PARAMS, fmt, ap);
 	va_end(ap);
 	return x->err.code;
 }
@@ -99,9 +98,8 @@ int rpc_refuse(struct ctx *x, int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	x->err.code = code;
 	va_start(ap, fmt);
-	vsnprintf(x->err.reason, sizeof(x->err.reason), fmt, ap);
+	desk_vfail(&x->err, code, fmt, ap);
 	va_end(ap);
 	return code;
 }
