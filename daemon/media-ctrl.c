@@ -1,0 +1,429 @@
+/* The control connection to baresip's ctrl_tcp: netstrings of JSON on
+ * 127.0.0.1, the requests waiting for their answer, and baresip's events.
+ * ctrl_tcp takes a single connection and silently hands control to
+ * whoever connects last, so an unexpected close of ours is taken as a
+ * possible takeover. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <re.h>
+#include <cjson/cJSON.h>
+
+#include "conf.h"
+#include "log.h"
+#include "media-int.h"
+#include "netstring.h"
+#include "util.h"
+
+#define CTRL_MAX_MSG (1024 * 1024)
+#define CONNECT_RETRY_MS 50
+#define TAKEOVER_GRACE_MS 300
+
+/* ---- pending requests ---- */
+
+void ctrl_fail_pending(struct media *m, const char *reason)
+{
+	while (m->pending) {
+		struct pending *p = m->pending;
+
+		m->pending = p->next;
+		if (p->h)
+			p->h(false, reason, p->arg);
+		free(p);
+	}
+	tmr_cancel(&m->resp_tmr);
+}
+
+static void resp_timeout(void *arg)
+{
+	struct media *m = arg;
+	uint64_t now = util_mono_ms();
+	struct pending **pp = &m->pending;
+
+	while (*pp) {
+		struct pending *p = *pp;
+
+		if (p->deadline <= now) {
+			*pp = p->next;
+			log_warning("media: baresip did not answer request %lu",
+				    p->token);
+			if (p->h)
+				p->h(false, "baresip did not answer", p->arg);
+			free(p);
+		} else {
+			pp = &p->next;
+		}
+	}
+	if (m->pending)
+		tmr_start(&m->resp_tmr, 200, resp_timeout, m);
+}
+
+static void handle_response(struct media *m, const cJSON *msg)
+{
+	const cJSON *tok = cJSON_GetObjectItemCaseSensitive(msg, "token");
+	const cJSON *ok = cJSON_GetObjectItemCaseSensitive(msg, "ok");
+	const cJSON *data = cJSON_GetObjectItemCaseSensitive(msg, "data");
+	struct pending **pp;
+	unsigned long token;
+
+	if (!cJSON_IsString(tok) || tok->valuestring[0] != 't')
+		return;
+	token = strtoul(tok->valuestring + 1, NULL, 10);
+	for (pp = &m->pending; *pp; pp = &(*pp)->next) {
+		struct pending *p = *pp;
+
+		if (p->token != token)
+			continue;
+		*pp = p->next;
+		if (p->h)
+			p->h(cJSON_IsTrue(ok),
+			     cJSON_IsString(data) ? data->valuestring : "",
+			     p->arg);
+		free(p);
+		return;
+	}
+}
+
+/* ---- events ---- */
+
+static const struct {
+	const char *name;
+	enum media_ev_type type;
+} ev_names[] = {
+	{ "CALL_INCOMING",        MEDIA_EV_CALL_INCOMING },
+	{ "CALL_RINGING",         MEDIA_EV_CALL_RINGING },
+	{ "CALL_PROGRESS",        MEDIA_EV_CALL_PROGRESS },
+	{ "CALL_ESTABLISHED",     MEDIA_EV_CALL_ESTABLISHED },
+	{ "CALL_CLOSED",          MEDIA_EV_CALL_CLOSED },
+	{ "TRANSFER",             MEDIA_EV_CALL_TRANSFER },
+	{ "TRANSFER_FAILED",      MEDIA_EV_CALL_TRANSFER_FAILED },
+	{ "CALL_DTMF_START",      MEDIA_EV_CALL_DTMF_START },
+	{ "CALL_DTMF_END",        MEDIA_EV_CALL_DTMF_END },
+	{ "REGISTERING",          MEDIA_EV_REGISTERING },
+	{ "REGISTER_OK",          MEDIA_EV_REGISTER_OK },
+	{ "REGISTER_FAIL",        MEDIA_EV_REGISTER_FAIL },
+	{ "UNREGISTERING",        MEDIA_EV_UNREGISTERING },
+	{ "VU_TX_REPORT",         MEDIA_EV_VU_TX },
+	{ "VU_RX_REPORT",         MEDIA_EV_VU_RX },
+	{ "AUDIO_ERROR",          MEDIA_EV_AUDIO_ERROR },
+};
+
+static const char *str_item(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void handle_event(struct media *m, const cJSON *msg)
+{
+	struct media_event ev = { .type = MEDIA_EV_OTHER };
+	const char *dir;
+	size_t i;
+
+	ev.name = str_item(msg, "type");
+	if (!ev.name)
+		return;
+	for (i = 0; i < sizeof(ev_names) / sizeof(ev_names[0]); i++)
+		if (strcmp(ev.name, ev_names[i].name) == 0)
+			ev.type = ev_names[i].type;
+	ev.call_id = str_item(msg, "id");
+	dir = str_item(msg, "direction");
+	ev.outgoing = dir && strcmp(dir, "outgoing") == 0;
+	ev.peer_uri = str_item(msg, "peeruri");
+	ev.peer_name = str_item(msg, "peerdisplayname");
+	ev.param = str_item(msg, "param");
+	ev.aor = str_item(msg, "accountaor");
+	if (ev.type != MEDIA_EV_VU_TX && ev.type != MEDIA_EV_VU_RX)
+		log_debug("media: event %s call=%s param=%s", ev.name,
+		  ev.call_id ? ev.call_id : "-", ev.param ? ev.param : "-");
+	if (ev.type != MEDIA_EV_CALL_CLOSED &&
+	    ev.type != MEDIA_EV_CALL_TRANSFER_FAILED)
+		accounts_note_call(m, &ev);
+	if (m->h.event)
+		m->h.event(&ev, m->arg);
+	if (ev.type == MEDIA_EV_CALL_CLOSED ||
+	    ev.type == MEDIA_EV_CALL_TRANSFER_FAILED)
+		accounts_note_call(m, &ev);
+}
+
+static void on_message(const char *buf, size_t len, void *arg)
+{
+	struct media *m = arg;
+	cJSON *msg = cJSON_ParseWithLength(buf, len);
+
+	if (!msg) {
+		log_warning("media: baresip sent a message that is not JSON");
+		return;
+	}
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(msg, "response")))
+		handle_response(m, msg);
+	else if (cJSON_GetObjectItemCaseSensitive(msg, "event"))
+		handle_event(m, msg);
+	cJSON_Delete(msg);
+}
+
+/* ---- the control connection ---- */
+
+void ctrl_close(struct media *m)
+{
+	tmr_cancel(&m->connect_tmr);
+	tmr_cancel(&m->reset_tmr);
+	if (m->fd >= 0) {
+		fd_close(m->fd);
+		close(m->fd);
+		m->fd = -1;
+	}
+	m->connected = false;
+	m->want_write = false;
+	free(m->out);
+	m->out = NULL;
+	m->out_len = 0;
+	m->ns = netstring_free(m->ns);
+}
+
+static void takeover_check(void *arg)
+{
+	struct media *m = arg;
+
+	if (m->stopping || m->shutdown || m->pid <= 0)
+		return;
+	log_error("media: control connection to baresip lost while it runs: "
+		  "taking it as a possible takeover, restarting baresip on a "
+		  "new port");
+	child_stop(m, "control connection lost: possible takeover", true);
+}
+
+/* A crash also closes the connection, often a moment before the exit can
+ * be seen on the pidfd: wait briefly for the exit before calling it a
+ * takeover. Nothing is sent to baresip meanwhile. */
+void ctrl_lost(struct media *m, const char *why)
+{
+	if (m->stopping || m->shutdown)
+		return;
+	log_warning("media: control connection to baresip lost (%s)", why);
+	ctrl_close(m);
+	ctrl_fail_pending(m, "control connection lost");
+	tmr_start(&m->takeover_tmr, TAKEOVER_GRACE_MS, takeover_check, m);
+}
+
+static void reset_later(void *arg)
+{
+	ctrl_lost(arg, "protocol error");
+}
+
+static int flush_out(struct media *m);
+
+static void ctrl_fd(int flags, void *arg)
+{
+	struct media *m = arg;
+	char buf[65536];
+	ssize_t n;
+	int r;
+
+	if (flags & FD_WRITE) {
+		if (flush_out(m) < 0) {
+			ctrl_lost(m, "write failed");
+			return;
+		}
+	}
+	if (!(flags & (FD_READ | FD_EXCEPT)))
+		return;
+	n = read(m->fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		ctrl_lost(m, n == 0 ? "closed by baresip" : strerror(errno));
+		return;
+	}
+	r = netstring_feed(m->ns, buf, (size_t)n, on_message, m);
+	if (r < 0) {
+		log_error("media: bad framing from baresip (%s)", strerror(-r));
+		tmr_start(&m->reset_tmr, 0, reset_later, m);
+	}
+}
+
+int ctrl_listen(struct media *m)
+{
+	int flags = FD_READ | (m->out_len ? FD_WRITE : 0);
+	int err = fd_listen(m->fd, flags, ctrl_fd, m);
+
+	return err ? -err : 0;
+}
+
+static int flush_out(struct media *m)
+{
+	while (m->out_len) {
+		ssize_t n = send(m->fd, m->out, m->out_len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n < 0)
+			return -errno;
+		memmove(m->out, m->out + n, m->out_len - (size_t)n);
+		m->out_len -= (size_t)n;
+	}
+	return ctrl_listen(m);
+}
+
+static int queue_out(struct media *m, const char *data, size_t len)
+{
+	char *p = realloc(m->out, m->out_len + len);
+
+	if (!p)
+		return -ENOMEM;
+	m->out = p;
+	memcpy(m->out + m->out_len, data, len);
+	m->out_len += len;
+	return 0;
+}
+
+static int queue_command(struct media *m, const char *cmd, const char *params,
+			 unsigned long token)
+{
+	cJSON *o = cJSON_CreateObject();
+	char tok[32], *json, *frame;
+	size_t flen;
+	int r;
+
+	if (!o)
+		return -ENOMEM;
+	snprintf(tok, sizeof(tok), "t%lu", token);
+	cJSON_AddStringToObject(o, "command", cmd);
+	if (params)
+		cJSON_AddStringToObject(o, "params", params);
+	cJSON_AddStringToObject(o, "token", tok);
+	json = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (!json)
+		return -ENOMEM;
+	r = netstring_encode(&frame, &flen, json, strlen(json));
+	free(json);
+	if (r < 0)
+		return r;
+	r = queue_out(m, frame, flen);
+	free(frame);
+	return r;
+}
+
+int ctrl_send(struct media *m, const char *aor, const char *call_id,
+	      const char *cmd, const char *params, media_resp_h *h,
+	      void *arg)
+{
+	struct pending *p;
+	int r;
+
+	if (!m->connected)
+		return -ENOTCONN;
+	if (aor) {
+		/* callfind looks among the calls of the current account only */
+		r = queue_command(m, "uafind", aor, ++m->next_token);
+		if (r < 0)
+			return r;
+	}
+	if (call_id) {
+		/* baresip's call commands act on the "current" call: select
+		 * ours in the same write */
+		r = queue_command(m, "callfind", call_id, ++m->next_token);
+		if (r < 0)
+			return r;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->token = ++m->next_token;
+	p->deadline = util_mono_ms() + m->conf->media_timeout * 1000ULL;
+	p->h = h;
+	p->arg = arg;
+	r = queue_command(m, cmd, params, p->token);
+	if (r < 0) {
+		free(p);
+		return r;
+	}
+	p->next = m->pending;
+	m->pending = p;
+	if (!tmr_isrunning(&m->resp_tmr))
+		tmr_start(&m->resp_tmr, 200, resp_timeout, m);
+	/* the account line may carry a password */
+	log_debug("media: -> %s %s%s%s", cmd,
+		  strcmp(cmd, "uanew") == 0 ? "(account)" :
+		  params ? params : "", call_id ? " on " : "",
+		  call_id ? call_id : "");
+	r = flush_out(m);
+	if (r < 0)
+		ctrl_lost(m, "write failed");
+	return 0;
+}
+
+int media_command(struct media *m, const char *call_id, const char *cmd,
+		  const char *params, media_resp_h *h, void *arg)
+{
+	if (m->state != MEDIA_STATE_UP)
+		return -ENOTCONN;
+	return ctrl_send(m, accounts_call_aor(m, call_id, m->aor), call_id,
+			 cmd, params, h, arg);
+}
+
+/* ---- connecting ---- */
+
+static void try_connect(void *arg);
+
+static void connect_done(int flags, void *arg)
+{
+	struct media *m = arg;
+	int soerr = 0;
+	socklen_t len = sizeof(soerr);
+
+	(void)flags;
+	getsockopt(m->fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+	if (soerr) {
+		/* not listening yet: try again shortly */
+		ctrl_close(m);
+		tmr_start(&m->connect_tmr, CONNECT_RETRY_MS, try_connect, m);
+		return;
+	}
+	m->connected = true;
+	if (config_nat_waiting(m))
+		return;
+	accounts_add(m);
+}
+
+static void try_connect(void *arg)
+{
+	struct media *m = arg;
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	int err;
+
+	if (m->pid <= 0 || m->stopping)
+		return;
+	m->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (m->fd < 0)
+		goto retry;
+	if (netstring_new(&m->ns, CTRL_MAX_MSG) < 0)
+		goto retry;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)m->port);
+	if (connect(m->fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 &&
+	    errno != EINPROGRESS)
+		goto retry;
+	err = fd_listen(m->fd, FD_WRITE, connect_done, m);
+	if (err)
+		goto retry;
+	return;
+retry:
+	ctrl_close(m);
+	tmr_start(&m->connect_tmr, CONNECT_RETRY_MS, try_connect, m);
+}
+
+void ctrl_start(struct media *m)
+{
+	tmr_start(&m->connect_tmr, CONNECT_RETRY_MS, try_connect, m);
+}
