@@ -386,7 +386,7 @@ def goals(fast):
 def main():
     srv_cpus, cli_cpus = cpu_sets()
     d = ccpd_mod.Ccpd(options={"ws_max_clients": str(2 * CLIENTS + 10),
-                               "log_level": "info"})
+                               "log_level": "info", **dict(kv.split("=", 1) for kv in os.environ.get("BENCH_CCPD_OPTS", "").split())})
     floor = None
     try:
         os.sched_setaffinity(d.proc.pid, srv_cpus)
