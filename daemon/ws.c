@@ -505,6 +505,12 @@ static int receive(struct conn *c, struct lws *wsi, const char *in,
 				 (unsigned char *)reason, strlen(reason));
 		return -1;
 	}
+	if (!c->rx_len && lws_is_final_fragment(wsi)) {
+		/* the usual case, a message in one piece: read in place */
+		if (len)
+			rpc_peer_input(c->peer, in, len);
+		return c->dead ? -1 : 0;
+	}
 	if (c->rx_len + len > c->rx_cap) {
 		size_t cap = c->rx_cap ? c->rx_cap : 4096;
 		char *p;
@@ -523,16 +529,11 @@ static int receive(struct conn *c, struct lws *wsi, const char *in,
 	c->rx_len += len;
 	if (!lws_is_final_fragment(wsi))
 		return 0;
-	len = c->rx_len;
-	c->rx_len = 0;
-	if (len)
-		rpc_peer_input(c->peer, c->rx, len);
-	/* a big message's buffer is not kept for an idle client */
-	if (c->rx_cap > 65536) {
-		free(c->rx);
-		c->rx = NULL;
-		c->rx_cap = 0;
-	}
+	rpc_peer_input(c->peer, c->rx, c->rx_len);
+	/* kept only while a message is in pieces: idle clients are many */
+	free(c->rx);
+	c->rx = NULL;
+	c->rx_len = c->rx_cap = 0;
 	return c->dead ? -1 : 0;
 }
 
@@ -733,7 +734,7 @@ static const struct lws_protocols protocols[] = {
 		.name = "ccpd",
 		.callback = callback,
 		.per_session_data_size = sizeof(struct conn),
-		.rx_buffer_size = 16384,
+		.rx_buffer_size = 4096,
 	},
 	{ 0 }
 };
