@@ -79,6 +79,7 @@ struct target {
 	uint64_t *lat, *last;   /* every delivery; each round's slowest */
 	size_t n_lat, n_last;
 	uint64_t round_max;
+	bool odd_lunch;         /* ccpd: odd rounds set Lunch, not Available */
 	char why[160];
 };
 
@@ -334,29 +335,53 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* The trigger's answer: one line. */
-static int read_answer(struct target *t)
+/* The trigger's answer: one line, kept in buf. */
+static int read_answer_in(struct target *t, char *buf, size_t size)
 {
 	struct pollfd pfd = { .fd = t->fd, .events = POLLIN };
-	char buf[4096];
+	size_t have = 0;
 	ssize_t n;
 
-	for (;;) {
-		if (poll(&pfd, 1, 5000) <= 0)
+	while (!memchr(buf, '\n', have)) {
+		if (have + 1 >= size || poll(&pfd, 1, 5000) <= 0)
 			return -1;
-		n = read(t->fd, buf, sizeof(buf));
+		n = read(t->fd, buf + have, size - 1 - have);
 		if (n <= 0)
 			return -1;
-		if (memchr(buf, '\n', (size_t)n)) {
-			if (memmem(buf, (size_t)n, "\"error\"", 7)) {
-				snprintf(t->why, sizeof(t->why),
-					 "the trigger failed: %.*s",
-					 (int)strcspn(buf, "\n"), buf);
-				return -1;
-			}
-			return 0;
-		}
+		have += (size_t)n;
 	}
+	buf[have] = '\0';
+	if (strstr(buf, "\"error\"")) {
+		snprintf(t->why, sizeof(t->why), "the trigger failed: %.*s",
+			 (int)strcspn(buf, "\n"), buf);
+		return -1;
+	}
+	return 0;
+}
+
+static int read_answer(struct target *t)
+{
+	char buf[4096];
+
+	return read_answer_in(t, buf, sizeof(buf));
+}
+
+/* Every round must change ccpd's state: start from the other one. */
+static int first_state(struct target *t)
+{
+	static const char req[] = "{\"jsonrpc\":\"2.0\",\"id\":0,"
+		"\"method\":\"agent.getState\"}\n";
+	char buf[16384];
+
+	if (write_all(t->fd, req, sizeof(req) - 1) < 0 ||
+	    read_answer_in(t, buf, sizeof(buf)) < 0) {
+		if (!t->why[0])
+			snprintf(t->why, sizeof(t->why), "agent.getState "
+				 "failed");
+		return -1;
+	}
+	t->odd_lunch = strstr(buf, "\"state\":\"Available\"") != NULL;
+	return 0;
 }
 
 static void make_floor_msg(void)
@@ -383,7 +408,8 @@ static int trigger(struct target *t)
 		n = (size_t)snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\","
 			"\"id\":%lu,\"method\":\"agent.setState\",\"params\":"
 			"{\"state\":\"%s\"}}\n", t->round,
-			t->round % 2 ? "Available" : "Lunch");
+			(t->round % 2 == 1) != t->odd_lunch ? "Available" :
+			"Lunch");
 	} else {
 		make_floor_msg();
 		memcpy(line, floor_msg, floor_len);
@@ -508,6 +534,8 @@ static bool attach_all(void)
 				 "trigger socket: %s", strerror(errno));
 			return false;
 		}
+		if (t->ccpd && first_state(t) < 0)
+			return false;
 		t->rss0 = rss_kib(t->pid);
 		if (!run_until(all_up, t)) {
 			snprintf(t->why, sizeof(t->why), "only %u of %u clients "

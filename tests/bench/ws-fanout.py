@@ -84,16 +84,25 @@ def ws_connect(port, timeout=10):
     return s, rest
 
 
-def ws_text(obj):
-    """One masked text frame holding obj as JSON."""
-    data = json.dumps(obj).encode()
+def ws_frame(op, data):
+    """One masked frame (data shorter than 64 KiB)."""
     mask = os.urandom(4)
     n = len(data)
     if n < 126:
-        head = struct.pack("!BB", 0x81, 0x80 | n)
+        head = struct.pack("!BB", 0x80 | op, 0x80 | n)
     else:
-        head = struct.pack("!BBH", 0x81, 0x80 | 126, n)
+        head = struct.pack("!BBH", 0x80 | op, 0x80 | 126, n)
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+
+def ws_text(obj):
+    return ws_frame(1, json.dumps(obj).encode())
+
+
+def pong(s, op, payload):
+    """Answers a ping, as ccpd drops a client that does not."""
+    if op == 9:
+        s.sendall(ws_frame(10, payload))
 
 
 def frames(buf):
@@ -124,6 +133,7 @@ def ws_wait(s, rx, pred, deadline):
     while True:
         fs, rx = frames(rx)
         for op, payload in fs:
+            pong(s, op, payload)
             if op == 1 and pred(payload):
                 return payload, rx
         s.settimeout(max(0.01, deadline - time.monotonic()))
@@ -248,12 +258,16 @@ class PyTarget:
         self.last = []
 
 
-def run_python(targets, token, deadline):
+def run_python(targets, token, ctl, deadline):
     """This process reads every client of every target; the same rounds
     as the fast client. {name: result dict}."""
     sel = selectors.DefaultSelector()
     pts = [PyTarget(*t) for t in targets]
     floor_msg = None
+    # every round must change ccpd's state: start from the other one
+    states = ["Available", "Lunch"]
+    if ctl.call("agent.getState")["state"] == "Available":
+        states.reverse()
     try:
         for t in pts:
             for _ in range(CLIENTS):
@@ -278,8 +292,7 @@ def run_python(targets, token, deadline):
                     line = json.dumps({
                         "jsonrpc": "2.0", "id": 1000 + r,
                         "method": "agent.setState",
-                        "params": {"state": ["Lunch", "Available"][
-                            (r + 1) % 2]}}).encode()
+                        "params": {"state": states[r % 2]}}).encode()
                 else:
                     line = floor_msg or (
                         b'{"jsonrpc":"2.0","method":"event","params":'
@@ -302,10 +315,12 @@ def run_python(targets, token, deadline):
                         except BlockingIOError:
                             continue
                         if not data:
-                            raise Unmeasured("python: a client was dropped")
+                            raise Unmeasured("python: a client of %s was "
+                                             "dropped" % t.name)
                         now = time.monotonic()
                         fs, st[1] = frames(st[1] + data)
                         for op, payload in fs:
+                            pong(st[0], op, payload)
                             if op == 1 and EVENT_MARK in payload and \
                                     st[0] not in got:
                                 got.add(st[0])
@@ -421,7 +436,7 @@ def main():
         if PYTHON_VIEW:
             os.sched_setaffinity(0, cli_cpus)
             views.append(("python", run_python(
-                targets, token, time.monotonic() + LIMIT)))
+                targets, token, ctl, time.monotonic() + LIMIT)))
         print()
         report(views)
         print()
@@ -435,6 +450,7 @@ def main():
                                          if kv[0] != "target")))
     except Unmeasured as e:
         print("ws-fanout: NOT MEASURED: %s" % e)
+        print("ccpd's log ends:\n%s" % d.log_tail(15))
         return 1
     finally:
         if floor is not None:
