@@ -18,6 +18,12 @@ moment the trigger was written. Prints p50, p99 and max of those delivery
 latencies for ccpd and the floor, ccpd's as a ratio to the floor's, ccpd's
 resident memory per client, and the goals.
 
+usage: ws-fanout.py [CCPD_BINARY [BENCH_BUILD_DIR]]
+  CCPD_BINARY      default: $CCPD_BIN, else build/ccpd
+  BENCH_BUILD_DIR  where ws-floor and ws-fanout-client were built
+                   (default: $BENCH_BUILD_DIR, else build/tests/bench; a
+                   top-level build dir works too)
+
 Bounded: every wait has a deadline (BENCH_WS_TIME_LIMIT, 120 s, per
 client), and it stops by itself. Only 127.0.0.1. Exit status 0 when
 everything was measured, whatever the goals say; 1 when something could
@@ -399,6 +405,16 @@ def goals(fast):
 
 
 def main():
+    global BUILD
+    if len(sys.argv) > 3:
+        print(__doc__.split("\n\n")[2], file=sys.stderr)
+        return 2
+    if len(sys.argv) > 1:
+        ccpd_mod.CCPD = os.path.abspath(sys.argv[1])
+    if len(sys.argv) > 2:
+        BUILD = sys.argv[2]
+    if not os.path.exists(os.path.join(BUILD, "ws-floor")):
+        BUILD = os.path.join(BUILD, "tests", "bench")
     srv_cpus, cli_cpus = cpu_sets()
     d = ccpd_mod.Ccpd(options={"ws_max_clients": str(2 * CLIENTS + 10),
                                "log_level": "info", **dict(kv.split("=", 1) for kv in os.environ.get("BENCH_CCPD_OPTS", "").split())})
@@ -441,6 +457,14 @@ def main():
         report(views)
         print()
         goals(fast)
+        c, fl = fast["ccpd"], fast["floor"]
+        print()
+        print("SUMMARY ws-fanout: ccpd p50 %.2f ms = %.2fx ws-floor, p99 "
+              "%.2f ms = %.2fx ws-floor (fast client, %d clients, same "
+              "run); %s KiB per client"
+              % (ms(c, "p50_us"), ms(c, "p50_us") / ms(fl, "p50_us"),
+                 ms(c, "p99_us"), ms(c, "p99_us") / ms(fl, "p99_us"),
+                 CLIENTS, c["per_client_kib"]))
         print()
         print("raw:")
         for view, res in views:
@@ -450,6 +474,7 @@ def main():
                                          if kv[0] != "target")))
     except Unmeasured as e:
         print("ws-fanout: NOT MEASURED: %s" % e)
+        print("SUMMARY ws-fanout: not measured (%s)" % e)
         print("ccpd's log ends:\n%s" % d.log_tail(15))
         return 1
     finally:
