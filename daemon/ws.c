@@ -60,8 +60,7 @@ struct conn {
 	struct rpc_peer *peer;
 	bool up;                /* established: counted and listed */
 	bool dead;              /* being dropped; sends are refused */
-	bool ready;             /* listed in ws->ready: has a write to make */
-	struct conn *rprev, *rnext;
+	struct le ready;        /* in ws->ready: has a write to make */
 	char name[96];          /* the peer's address, for the log */
 	/* the message being assembled from fragments */
 	char *rx;
@@ -88,7 +87,7 @@ struct ws {
 	bool tls;
 	struct conn *conns;
 	unsigned n_conns;
-	struct conn *ready;     /* clients with messages for the next flush */
+	struct list ready;      /* clients with messages for the next flush */
 	bool flushing;
 	unsigned long long dropped, refused_origin, refused_full;
 	char *origins[MAX_ORIGINS];
@@ -112,7 +111,7 @@ static void pump(void *arg)
 	flush(ws);
 	uv_run(&ws->loop, UV_RUN_NOWAIT);
 	/* what lws's callbacks queued just now goes out on the next turn */
-	t = ws->ready ? 0 : uv_backend_timeout(&ws->loop);
+	t = list_isempty(&ws->ready) ? uv_backend_timeout(&ws->loop) : 0;
 	if (t >= 0)
 		tmr_start(&ws->pump_tmr, (uint64_t)t, pump, ws);
 	else
@@ -272,29 +271,12 @@ static void ready_add(struct conn *c)
 {
 	struct ws *ws = c->ws;
 
-	if (c->ready)
+	if (c->ready.list)
 		return;
-	c->ready = true;
-	c->rprev = NULL;
-	c->rnext = ws->ready;
-	if (ws->ready)
-		ws->ready->rprev = c;
-	else
-		kick(ws);       /* the first of a burst schedules the flush */
-	ws->ready = c;
-}
-
-static void ready_del(struct conn *c)
-{
-	if (!c->ready)
-		return;
-	c->ready = false;
-	if (c->rprev)
-		c->rprev->rnext = c->rnext;
-	else
-		c->ws->ready = c->rnext;
-	if (c->rnext)
-		c->rnext->rprev = c->rprev;
+	/* the first of a burst schedules the flush */
+	if (list_isempty(&ws->ready))
+		kick(ws);
+	list_append(&ws->ready, &c->ready, c);
 }
 
 /* Every listed client's queue goes out now, through lws's own POLLOUT
@@ -313,8 +295,9 @@ static void flush(struct ws *ws)
 	unsigned n;
 
 	ws->flushing = true;
-	while ((c = ws->ready)) {
-		ready_del(c);
+	while (!list_isempty(&ws->ready)) {
+		c = list_ledata(list_head(&ws->ready));
+		list_unlink(&c->ready);
 		for (n = 0; n < FLUSH_BURST && c->head && !c->dead &&
 		     !lws_partial_buffered(c->wsi); n++)
 			if (lws_handle_POLLOUT_event(c->wsi, NULL))
@@ -386,7 +369,7 @@ static void conn_clear(struct conn *c)
 {
 	struct out *o, *next;
 
-	ready_del(c);
+	list_unlink(&c->ready);
 	for (o = c->head; o; o = next) {
 		next = o->next;
 		events_msg_unref(o->msg);
