@@ -54,6 +54,7 @@ GAP_MS = int(os.environ.get("BENCH_WS_GAP_MS", "50"))
 LIMIT = float(os.environ.get("BENCH_WS_TIME_LIMIT", "120"))
 PYTHON_VIEW = os.environ.get("BENCH_WS_PYTHON", "1") == "1"
 CPUS = os.environ.get("BENCH_CPUS", "split")
+SPIN = os.environ.get("BENCH_WS_SPIN", "1") == "1"
 BUILD = os.environ.get("BENCH_BUILD_DIR",
                        os.path.join(TOP, "build", "tests", "bench"))
 
@@ -236,6 +237,8 @@ def run_fast(targets, token, cli_cpus):
             "-g", str(GAP_MS), "-t", str(LIMIT)]
     if token:
         args += ["-k", token]
+    if not SPIN:
+        args += ["-b"]
     args += ["%s:%s:%d:%s:%d" % t for t in targets]
     proc = subprocess.run(args, stdout=subprocess.PIPE, timeout=LIMIT + 30,
                           preexec_fn=lambda: os.sched_setaffinity(
