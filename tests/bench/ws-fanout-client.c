@@ -627,7 +627,9 @@ int main(int argc, char **argv)
 			targets[i] = tmp;
 		}
 	deadline = now_ns() + (uint64_t)(limit_s * 1e9);
-	lws_set_log_level(getenv("WS_DEBUG") ? LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO | LLL_CLIENT | LLL_HEADER : LLL_ERR, NULL);
+	/* BENCH_WS_DEBUG=1: lws says why a connection failed */
+	lws_set_log_level(getenv("BENCH_WS_DEBUG") ? LLL_ERR | LLL_WARN |
+			  LLL_NOTICE | LLL_INFO | LLL_CLIENT : LLL_ERR, NULL);
 	if (setup() < 0) {
 		fprintf(stderr, "ws-fanout-client: cannot set up\n");
 		return 1;
