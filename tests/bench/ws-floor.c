@@ -30,7 +30,8 @@
 #define MAX_MSG 65536
 #define MAX_REPLIES 4
 
-static const char reply_plain[] = "{\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{}}";
+static const char reply_plain[] =
+	"{\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{}}";
 static const char reply_snapshot[] =
 	"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"snapshot\":{}}}";
 
