@@ -1,6 +1,8 @@
 /* The event stream. Each event is encoded once and kept, encoded, in a ring
- * so that a client that reconnects can be replayed what it missed. */
+ * so that a client that reconnects can be replayed what it missed; the
+ * same buffer, counted by reference, goes to every subscriber. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -11,10 +13,16 @@
 #include "jsonrpc.h"
 #include "util.h"
 
+struct events_msg {
+	unsigned refs;
+	size_t len;
+	/* EVENTS_HEADROOM bytes, then the text and its NUL */
+	_Alignas(max_align_t) char buf[];
+};
+
 struct held {
 	uint64_t seq;
-	char *line;
-	size_t len;
+	struct events_msg *msg;
 };
 
 struct events_sub {
@@ -31,6 +39,42 @@ struct events {
 	uint64_t seq;
 	struct events_sub *subs;
 };
+
+struct events_msg *events_msg_new(const char *line, size_t len)
+{
+	struct events_msg *m = malloc(sizeof(*m) + EVENTS_HEADROOM + len + 1);
+
+	if (!m)
+		return NULL;
+	m->refs = 1;
+	m->len = len;
+	memcpy(m->buf + EVENTS_HEADROOM, line, len);
+	m->buf[EVENTS_HEADROOM + len] = '\0';
+	return m;
+}
+
+struct events_msg *events_msg_ref(struct events_msg *m)
+{
+	m->refs++;
+	return m;
+}
+
+struct events_msg *events_msg_unref(struct events_msg *m)
+{
+	if (m && --m->refs == 0)
+		free(m);
+	return NULL;
+}
+
+char *events_msg_line(struct events_msg *m)
+{
+	return m->buf + EVENTS_HEADROOM;
+}
+
+size_t events_msg_len(const struct events_msg *m)
+{
+	return m->len;
+}
 
 /* Sequence numbers start again at 1 when ccpd restarts; the instance tells
  * a client that its since belongs to another life of the daemon. */
@@ -74,7 +118,7 @@ struct events *events_free(struct events *ev)
 	while (ev->subs)
 		events_unsubscribe(ev->subs);
 	for (i = 0; i < ev->cap; i++)
-		free(ev->ring[i].line);
+		events_msg_unref(ev->ring[i].msg);
 	free(ev->ring);
 	free(ev);
 	return NULL;
@@ -89,22 +133,25 @@ uint64_t events_emit_at(struct events *ev, const char *type, cJSON *data,
 			uint64_t time_ms)
 {
 	struct events_sub *s, *next;
+	struct events_msg *m = NULL;
 	struct held *h;
 	char *line;
 
 	line = jsonrpc_event(ev->seq + 1, time_ms, type, data);
 	cJSON_Delete(data);
-	if (!line)
+	if (line)
+		m = events_msg_new(line, strlen(line));
+	free(line);
+	if (!m)
 		return 0;
 	ev->seq++;
 	h = &ev->ring[ev->seq % ev->cap];
-	free(h->line);
+	events_msg_unref(h->msg);
 	h->seq = ev->seq;
-	h->line = line;
-	h->len = strlen(line);
+	h->msg = m;
 	for (s = ev->subs; s; s = next) {
 		next = s->next;
-		s->h(h->line, h->len, s->arg);
+		s->h(m, s->arg);
 	}
 	return ev->seq;
 }
@@ -161,9 +208,7 @@ int events_replay(const struct events *ev, uint64_t since, events_sink_h *h,
 	if (since + 1 < first)
 		return -ESPIPE;
 	for (seq = since + 1; seq <= ev->seq; seq++) {
-		const struct held *e = &ev->ring[seq % ev->cap];
-
-		h(e->line, e->len, arg);
+		h(ev->ring[seq % ev->cap].msg, arg);
 		n++;
 	}
 	return n;

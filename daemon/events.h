@@ -7,11 +7,26 @@
 #include <cjson/cJSON.h>
 
 struct events;
+struct events_msg;
 struct events_sub;
 
-/* Receives one encoded notification line (no newline). The sink must not
- * unsubscribe or free anything synchronously. */
-typedef void (events_sink_h)(const char *line, size_t len, void *arg);
+/* Room before every message's text for a transport's framing (WebSocket's
+ * LWS_PRE), so that one buffer can be written to every client as is. */
+#define EVENTS_HEADROOM 32
+
+/* One encoded message, shared by reference: an event is encoded once and
+ * the same buffer sits in the replay ring and in every client's queue.
+ * events_msg_new copies len bytes of line; unref returns NULL. */
+struct events_msg *events_msg_new(const char *line, size_t len);
+struct events_msg *events_msg_ref(struct events_msg *m);
+struct events_msg *events_msg_unref(struct events_msg *m);
+/* The text, NUL-terminated, with EVENTS_HEADROOM writable bytes before it. */
+char *events_msg_line(struct events_msg *m);
+size_t events_msg_len(const struct events_msg *m);
+
+/* Receives one encoded notification (no newline); take a reference to
+ * keep it. The sink must not unsubscribe or free anything synchronously. */
+typedef void (events_sink_h)(struct events_msg *msg, void *arg);
 
 int events_new(struct events **ret, unsigned capacity);
 struct events *events_free(struct events *ev);

@@ -135,18 +135,21 @@ static bool may_see_events(struct rpc_peer *p)
 	       !auth_session_must_change(s);
 }
 
-static void peer_event(const char *line, size_t len, void *arg)
+static void peer_event(struct events_msg *msg, void *arg)
 {
 	struct rpc_peer *p = arg;
 
-	if (may_see_events(p))
-		p->tp->send(p->t, line, len);
+	if (!may_see_events(p))
+		return;
+	if (p->tp->send_shared)
+		p->tp->send_shared(p->t, msg);
+	else
+		p->tp->send(p->t, events_msg_line(msg), events_msg_len(msg));
 }
 
-static void count_line(const char *line, size_t len, void *arg)
+static void count_line(struct events_msg *msg, void *arg)
 {
-	(void)line;
-	(void)len;
+	(void)msg;
 	(*(int *)arg)++;
 }
 

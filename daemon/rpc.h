@@ -11,6 +11,7 @@ struct auth;
 struct conf;
 struct desk;
 struct events;
+struct events_msg;
 struct rpc;
 struct rpc_peer;
 struct store;
@@ -26,6 +27,9 @@ struct rpc_transport {
 	/* Queue one message for the peer (no framing). Returns <0 when the
 	 * peer cannot take it; the transport then drops the peer later. */
 	int (*send)(void *t, const char *msg, size_t len);
+	/* Optional: queue an event, shared with every other peer; the
+	 * transport takes its own reference. Without it, send() gets a copy. */
+	int (*send_shared)(void *t, struct events_msg *msg);
 };
 
 int rpc_new(struct rpc **ret, const struct conf *conf, struct desk *d,

@@ -26,6 +26,7 @@
 
 #include "ccpd-protocol.h"
 #include "conf.h"
+#include "events.h"
 #include "log.h"
 #include "rpc.h"
 #include "store.h"
@@ -34,12 +35,20 @@
 
 #define MAX_ORIGIN 256
 #define MAX_ORIGINS 64
+/* messages one client may be written at once when its turn comes in a
+ * flush; a longer backlog waits for the socket to be writable */
+#define FLUSH_BURST 8
 
-/* One queued message, with the headroom lws_write needs before it. */
+/* lws_write puts the frame header in the bytes before the payload */
+_Static_assert(LWS_PRE <= EVENTS_HEADROOM, "EVENTS_HEADROOM < LWS_PRE");
+
+/* One queued message: a reference to a buffer that an event shares with
+ * every other client's queue. lws_write frames it in its headroom, which
+ * is the same for every client (a server does not mask), and copies what
+ * a socket does not take at once. */
 struct out {
 	struct out *next;
-	size_t len;
-	unsigned char buf[];    /* LWS_PRE + len */
+	struct events_msg *msg;
 };
 
 /* Per connection (lws allocates and zeroes it): a WebSocket client, or
@@ -51,6 +60,7 @@ struct conn {
 	struct rpc_peer *peer;
 	bool up;                /* established: counted and listed */
 	bool dead;              /* being dropped; sends are refused */
+	struct le ready;        /* in ws->ready: has a write to make */
 	char name[96];          /* the peer's address, for the log */
 	/* the message being assembled from fragments */
 	char *rx;
@@ -77,6 +87,8 @@ struct ws {
 	bool tls;
 	struct conn *conns;
 	unsigned n_conns;
+	struct list ready;      /* clients with messages for the next flush */
+	bool flushing;
 	unsigned long long dropped, refused_origin, refused_full;
 	char *origins[MAX_ORIGINS];
 	size_t n_origins;
@@ -89,13 +101,17 @@ struct ws {
 
 /* ---- the loop ---- */
 
+static void flush(struct ws *ws);
+
 static void pump(void *arg)
 {
 	struct ws *ws = arg;
 	int t;
 
+	flush(ws);
 	uv_run(&ws->loop, UV_RUN_NOWAIT);
-	t = uv_backend_timeout(&ws->loop);
+	/* what lws's callbacks queued just now goes out on the next turn */
+	t = list_isempty(&ws->ready) ? uv_backend_timeout(&ws->loop) : 0;
 	if (t >= 0)
 		tmr_start(&ws->pump_tmr, (uint64_t)t, pump, ws);
 	else
@@ -249,9 +265,52 @@ static void drop(struct conn *c, const char *why)
 	kick(c->ws);
 }
 
-static int conn_send(void *t, const char *msg, size_t len)
+/* ---- writing: a burst of messages goes out in one flush ---- */
+
+static void ready_add(struct conn *c)
 {
-	struct conn *c = t;
+	struct ws *ws = c->ws;
+
+	if (c->ready.list)
+		return;
+	/* the first of a burst schedules the flush */
+	if (list_isempty(&ws->ready))
+		kick(ws);
+	list_append(&ws->ready, &c->ready, c);
+}
+
+/* Every listed client's queue goes out now, through lws's own POLLOUT
+ * handling: lws first sends what it holds for the connection (a partial
+ * frame, a pong, a close), then calls SERVER_WRITEABLE, where writeable()
+ * makes the one lws_write. Asking lws_callback_on_writable() for each
+ * client instead costs four epoll_ctl calls per client and message on
+ * libuv, whose uv_poll_start deletes the fd from epoll and adds it back
+ * each time lws turns POLLOUT on and again when it turns it off: with
+ * hundreds of clients, that was most of a fan-out. A socket that does not
+ * take a whole frame leaves the rest with lws, which then waits for POLLOUT
+ * itself; so does a backlog longer than FLUSH_BURST. */
+static void flush(struct ws *ws)
+{
+	struct conn *c;
+	unsigned n;
+
+	ws->flushing = true;
+	while (!list_isempty(&ws->ready)) {
+		c = list_ledata(list_head(&ws->ready));
+		list_unlink(&c->ready);
+		for (n = 0; n < FLUSH_BURST && c->head && !c->dead &&
+		     !lws_partial_buffered(c->wsi); n++)
+			if (lws_handle_POLLOUT_event(c->wsi, NULL))
+				drop(c, "cannot write");
+		if (c->head && !c->dead)
+			lws_callback_on_writable(c->wsi);
+	}
+	ws->flushing = false;
+}
+
+static int enqueue(struct conn *c, struct events_msg *m)
+{
+	size_t len = events_msg_len(m);
 	struct out *o;
 
 	if (c->dead)
@@ -263,33 +322,57 @@ static int conn_send(void *t, const char *msg, size_t len)
 		drop(c, "too slow: send queue full");
 		return -ENOBUFS;
 	}
-	o = malloc(sizeof(*o) + LWS_PRE + len);
+	o = malloc(sizeof(*o));
 	if (!o) {
 		drop(c, "out of memory");
 		return -ENOMEM;
 	}
 	o->next = NULL;
-	o->len = len;
-	memcpy(o->buf + LWS_PRE, msg, len);
+	o->msg = events_msg_ref(m);
 	if (c->tail)
 		c->tail->next = o;
 	else
 		c->head = o;
 	c->tail = o;
 	c->queued += len;
-	lws_callback_on_writable(c->wsi);
-	kick(c->ws);
+	ready_add(c);
 	return 0;
 }
 
-static const struct rpc_transport transport = { .send = conn_send };
+/* An answer, for this client alone. */
+static int conn_send(void *t, const char *msg, size_t len)
+{
+	struct events_msg *m = events_msg_new(msg, len);
+	int r;
+
+	if (!m) {
+		drop(t, "out of memory");
+		return -ENOMEM;
+	}
+	r = enqueue(t, m);
+	events_msg_unref(m);
+	return r;
+}
+
+/* An event, in the buffer every subscriber shares. */
+static int conn_send_shared(void *t, struct events_msg *m)
+{
+	return enqueue(t, m);
+}
+
+static const struct rpc_transport transport = {
+	.send = conn_send,
+	.send_shared = conn_send_shared,
+};
 
 static void conn_clear(struct conn *c)
 {
 	struct out *o, *next;
 
+	list_unlink(&c->ready);
 	for (o = c->head; o; o = next) {
 		next = o->next;
+		events_msg_unref(o->msg);
 		free(o);
 	}
 	c->head = c->tail = NULL;
@@ -405,6 +488,12 @@ static int receive(struct conn *c, struct lws *wsi, const char *in,
 				 (unsigned char *)reason, strlen(reason));
 		return -1;
 	}
+	if (!c->rx_len && lws_is_final_fragment(wsi)) {
+		/* the usual case, a message in one piece: read in place */
+		if (len)
+			rpc_peer_input(c->peer, in, len);
+		return c->dead ? -1 : 0;
+	}
 	if (c->rx_len + len > c->rx_cap) {
 		size_t cap = c->rx_cap ? c->rx_cap : 4096;
 		char *p;
@@ -423,37 +512,36 @@ static int receive(struct conn *c, struct lws *wsi, const char *in,
 	c->rx_len += len;
 	if (!lws_is_final_fragment(wsi))
 		return 0;
-	len = c->rx_len;
-	c->rx_len = 0;
-	if (len)
-		rpc_peer_input(c->peer, c->rx, len);
-	/* a big message's buffer is not kept for an idle client */
-	if (c->rx_cap > 65536) {
-		free(c->rx);
-		c->rx = NULL;
-		c->rx_cap = 0;
-	}
+	rpc_peer_input(c->peer, c->rx, c->rx_len);
+	/* kept only while a message is in pieces: idle clients are many */
+	free(c->rx);
+	c->rx = NULL;
+	c->rx_len = c->rx_cap = 0;
 	return c->dead ? -1 : 0;
 }
 
 static int writeable(struct conn *c, struct lws *wsi)
 {
 	struct out *o = c->head;
+	size_t len;
 
 	if (c->dead)
 		return -1;
 	if (!o)
 		return 0;
 	/* one lws_write per callback; lws holds what the socket refuses */
-	if (lws_write(wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_TEXT) <
-	    (int)o->len)
+	len = events_msg_len(o->msg);
+	if (lws_write(wsi, (unsigned char *)events_msg_line(o->msg), len,
+		      LWS_WRITE_TEXT) < (int)len)
 		return -1;
 	c->head = o->next;
 	if (!c->head)
 		c->tail = NULL;
-	c->queued -= o->len;
+	c->queued -= len;
+	events_msg_unref(o->msg);
 	free(o);
-	if (c->head)
+	/* in a flush, the flush decides whether to wait for POLLOUT */
+	if (c->head && !c->ws->flushing)
 		lws_callback_on_writable(wsi);
 	return 0;
 }
@@ -609,7 +697,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_ESTABLISHED:
 		return established(ws, c, wsi);
 	case LWS_CALLBACK_RECEIVE:
-		return receive(c, wsi, in, len);
+		/* lws closes it now: nothing more is written to it */
+		if (receive(c, wsi, in, len) < 0)
+			c->dead = true;
+		return c->dead ? -1 : 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return writeable(c, wsi);
 	case LWS_CALLBACK_CLOSED:
@@ -626,7 +717,7 @@ static const struct lws_protocols protocols[] = {
 		.name = "ccpd",
 		.callback = callback,
 		.per_session_data_size = sizeof(struct conn),
-		.rx_buffer_size = 16384,
+		.rx_buffer_size = 4096,
 	},
 	{ 0 }
 };

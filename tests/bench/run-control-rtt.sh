@@ -479,6 +479,16 @@ for t in "${TARGETS[@]}"; do
 	echo "  ${RAW[$t]}"
 	echo "    p50 of each round (us): ${ROUND_P50[$t]}"
 done
+echo
+if measured ccpd && measured floor; then
+	printf 'SUMMARY control-rtt: ccpd p50 %s us = %s echo floor, p99 %s us = %s echo floor; p50 %s linphone-daemon, %s baresip-ctrl_tcp (same run)\n' \
+		"${P50[ccpd]}" "$(ratio "${P50[ccpd]}" "${P50[floor]}")" \
+		"${P99[ccpd]}" "$(ratio "${P99[ccpd]}" "${P99[floor]}")" \
+		"$(ratio "${P50[ccpd]}" "${P50[linphone-daemon]:-}")" \
+		"$(ratio "${P50[ccpd]}" "${P50[baresip-ctrl_tcp]:-}")"
+else
+	echo "SUMMARY control-rtt: not measured"
+fi
 if [ $rc -ne 0 ]; then
 	KEEP_FOR_LOGS=1
 	echo "result: some targets could not be measured (see above)"
