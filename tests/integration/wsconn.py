@@ -17,7 +17,7 @@ import socket
 import ssl
 import threading
 
-from websockets.exceptions import WebSocketException
+from websockets.exceptions import InvalidState, WebSocketException
 from websockets.frames import Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
@@ -234,6 +234,11 @@ class WebSocket(Client):
                 self.on_message(json.loads(msg))
         except (OSError, EOFError, ValueError):
             pass        # the end; a broken protocol is raised, and seen
+        except InvalidState:
+            # a ping that crossed our own close frame: the library will
+            # not answer once it is closing, and that is the end too
+            if self.conn.close_sent is None:
+                raise
         finally:
             self.closed.set()
 
