@@ -4,7 +4,9 @@
 #   control-rtt  ccpd's control round trip against a line-echo floor (and
 #                linphone-daemon and baresip's ctrl_tcp)   run-control-rtt.sh
 #   ws-fanout    one state change to 500 WebSocket clients against ws-floor,
-#                a bare libwebsockets broadcast server     ws-fanout.py
+#                a bare libwebsockets broadcast server, for ccpd with its
+#                journal on tmpfs (the fan-out) and on disk (what syncing
+#                the journal there adds)               ws-fanout.py
 # See README.md beside this file.
 #
 # usage: run-all.sh [BUILD_DIR]
@@ -51,7 +53,7 @@ esac
 
 declare -A CMD=(
 	[control-rtt]="bash $here/run-control-rtt.sh $ccpd_bin $bench_dir"
-	[ws-fanout]="python3 $here/ws-fanout.py $ccpd_bin $bench_dir"
+	[ws-fanout]="$here/ws-fanout.py $ccpd_bin $bench_dir"
 )
 ORDER=(control-rtt ws-fanout)
 only=${BENCH_ONLY:-${ORDER[*]}}

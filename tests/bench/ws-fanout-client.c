@@ -12,8 +12,11 @@
  *
  * usage: ws-fanout-client [-n CLIENTS] [-r ROUNDS] [-w WARMUP] [-t SECS]
  *                         [-g GAP_MS] [-k TOKEN] [-s SIZE] [-b] TARGET...
- *   TARGET   NAME:KIND:PORT:TRIGGER_SOCKET:PID, KIND ccpd or floor
- *   -k       ccpd's clients resume this session before subscribing
+ *   TARGET   NAME:KIND:PORT:TRIGGER_SOCKET:PID[:TOKEN], KIND ccpd or
+ *            floor; up to four targets, several of a kind (one ccpd
+ *            measured twice, say); a ccpd target's clients resume the
+ *            session TOKEN before subscribing
+ *   -k       the session ccpd targets without a TOKEN of their own resume
  *   -s       size of the floor's message when no ccpd target gives one
  *            (with a ccpd target, the floor sends a copy of ccpd's event)
  *   -b       sleep in epoll_wait while a round is timed; by default the
@@ -71,6 +74,7 @@ struct target {
 	int port;
 	char trigger[108];
 	long pid;
+	char token[80];         /* the session its clients resume, or "" */
 	int fd;                 /* the trigger socket */
 	struct conn *conns;
 	unsigned started, ready, failed;
@@ -134,17 +138,26 @@ static long rss_kib(long pid)
 
 /* ---- the WebSocket clients ---- */
 
+/* The session a target's clients resume; NULL: none. */
+static const char *session_of(const struct target *t)
+{
+	if (!t->ccpd)
+		return NULL;
+	return t->token[0] ? t->token : token;
+}
+
 static int send_request(struct conn *c)
 {
 	unsigned char buf[LWS_PRE + 256];
 	char *p = (char *)buf + LWS_PRE;
-	bool resume = c->t->ccpd && token && c->sent == 0;
+	const char *session = session_of(c->t);
+	bool resume = session && c->sent == 0;
 	int n;
 
 	if (resume)
 		n = snprintf(p, 200, "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":"
 			     "\"session.resume\",\"params\":{\"token\":\"%s\"}}",
-			     token);
+			     session);
 	else
 		n = snprintf(p, 200, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
 			     "\"events.subscribe\"}");
@@ -214,7 +227,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		break;
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
 		if (c->state == C_SUBSCRIBING &&
-		    c->sent < (c->t->ccpd && token ? 2u : 1u))
+		    c->sent < (session_of(c->t) ? 2u : 1u))
 			return send_request(c);
 		break;
 	case LWS_CALLBACK_CLIENT_RECEIVE:
@@ -477,7 +490,12 @@ static int parse_target(const char *arg)
 	if (n_targets == MAX_TARGETS)
 		return -1;
 	if (sscanf(arg, "%31[^:]:%15[^:]:%d:%107[^:]:%ld%n", t->name, kind,
-		   &t->port, t->trigger, &t->pid, &n) != 5 || arg[n])
+		   &t->port, t->trigger, &t->pid, &n) != 5)
+		return -1;
+	if (arg[n] == ':' && strlen(arg + n + 1) < sizeof(t->token) &&
+	    !strchr(arg + n + 1, ':'))
+		snprintf(t->token, sizeof(t->token), "%s", arg + n + 1);
+	else if (arg[n])
 		return -1;
 	if (strcmp(kind, "ccpd") != 0 && strcmp(kind, "floor") != 0)
 		return -1;
@@ -491,7 +509,7 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: ws-fanout-client [-n CLIENTS] [-r ROUNDS] "
 		"[-w WARMUP] [-t SECS] [-g GAP_MS] [-k TOKEN] [-s SIZE] [-b] "
-		"NAME:KIND:PORT:TRIGGER_SOCKET:PID...\n");
+		"NAME:KIND:PORT:TRIGGER_SOCKET:PID[:TOKEN]...\n");
 	return 2;
 }
 
