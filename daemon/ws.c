@@ -98,6 +98,7 @@ struct ws {
 	lws_retry_bo_t retry;
 	struct lws_http_mount mount_files, mount_metrics;
 	struct lws_protocol_vhost_options headers[3];
+	char csp[4096];         /* headers[2]'s value */
 	ws_metrics_h *metrics_h;
 	void *metrics_arg;
 };
@@ -256,26 +257,28 @@ static void add_ancestor(char *csp, size_t size, const char *o)
 {
 	size_t n = strlen(csp);
 
-	if (!*o || o[strspn(o, "abcdefghijklmnopqrstuvwxyz"
-			     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:/.-[]")])
+	/* whole or not at all: a cut one would be another origin */
+	if (!*o || n + 1 + strlen(o) >= size ||
+	    o[strspn(o, "abcdefghijklmnopqrstuvwxyz"
+		     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:/.-[]")])
 		return;
 	snprintf(csp + n, size - n, " %s", o);
 }
 
 /* Pages that may frame the CCP: those allowed to open its WebSocket.
  * Any other page (a lookalike that would overlay its buttons) gets a
- * frame the browser will not fill. */
-static int add_csp(struct ws *ws, struct lws *wsi,
-		   struct lws_process_html_args *args)
+ * frame the browser will not fill. lws sends the vhost's headers with
+ * every answer, this one among them; it is written again before each
+ * request, since the store's origins change while ccpd runs. */
+static void update_csp(struct ws *ws)
 {
-	unsigned char *p = (unsigned char *)args->p;
-	char csp[4096] = "frame-ancestors 'self'";
 	const cJSON *row;
 	cJSON *list = NULL;
 	size_t i;
 
+	snprintf(ws->csp, sizeof(ws->csp), "frame-ancestors 'self'");
 	for (i = 0; i < ws->n_origins; i++)
-		add_ancestor(csp, sizeof(csp), ws->origins[i]);
+		add_ancestor(ws->csp, sizeof(ws->csp), ws->origins[i]);
 	if (ws->st && store_list(ws->st, &store_origins, &list) == 0)
 		cJSON_ArrayForEach(row, list) {
 			const char *o = cJSON_GetStringValue(
@@ -283,16 +286,9 @@ static int add_csp(struct ws *ws, struct lws *wsi,
 								 "origin"));
 
 			if (o)
-				add_ancestor(csp, sizeof(csp), o);
+				add_ancestor(ws->csp, sizeof(ws->csp), o);
 		}
 	cJSON_Delete(list);
-	if (lws_add_http_header_by_name(wsi, (const unsigned char *)
-			"content-security-policy:", (unsigned char *)csp,
-			(int)strlen(csp), &p, p + args->max_len))
-		return -1;
-	args->max_len -= (int)(p - (unsigned char *)args->p);
-	args->p = (char *)p;
-	return 0;
 }
 
 const char *ws_origin(const struct ws *ws)
@@ -569,6 +565,9 @@ static void login_due(void *arg)
 		return;
 	}
 	drop(c, "not logged in in time");
+	/* from a timer of ours lws's own timeout may wait for its next
+	 * wake-up; asked to write, it finds the client dead and closes */
+	lws_callback_on_writable(c->wsi);
 }
 
 static int established(struct ws *ws, struct conn *c, struct lws *wsi)
@@ -838,8 +837,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 	switch (reason) {
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
 		return confirm_upgrade(ws, wsi, in);
-	case LWS_CALLBACK_ADD_HEADERS:
-		return add_csp(ws, wsi, in);
+	case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
+		update_csp(ws);
+		break;
 	case LWS_CALLBACK_HTTP:
 		/* only the /metrics mount comes here; files are lws's */
 		c->ws = ws;
@@ -997,6 +997,10 @@ static int make_context(struct ws *ws)
 	ws->headers[0].next = &ws->headers[1];
 	ws->headers[1].name = "referrer-policy:";
 	ws->headers[1].value = "no-referrer";
+	ws->headers[1].next = &ws->headers[2];
+	ws->headers[2].name = "content-security-policy:";
+	ws->headers[2].value = ws->csp;
+	update_csp(ws);
 
 	/* a ping after ws_ping_interval quiet seconds; no answer within as
 	 * long again and the peer is dropped */

@@ -582,3 +582,68 @@ def test_the_desk_takes_the_users_phone_and_region(make_ccpd):
     c.call("session.logout")
     conf = root.call("agent.getConfiguration")
     assert conf["softphoneEnabled"] is True and conf["region"] == "US"
+
+
+_HOLDER = r"""
+import json, socket, sys
+path, n = sys.argv[1], int(sys.argv[2])
+held, refused = [], 0
+for _ in range(n):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    s.settimeout(0.3)
+    try:
+        data = s.recv(4096)
+    except socket.timeout:
+        held.append(s)
+        continue
+    assert b"too many clients" in data, data
+    refused += 1
+print(len(held), refused, flush=True)
+sys.stdin.readline()
+closed = 0
+for s in held:
+    s.settimeout(0.1)
+    try:
+        closed += s.recv(1) == b""
+    except socket.timeout:
+        pass
+print(closed, flush=True)
+"""
+
+
+def test_strangers_cannot_fill_the_socket(make_ccpd):
+    """Clients of another uid that never log in: they cannot keep root
+    out, they lose their slot after login_timeout, and the refusals do
+    not flood the journal."""
+    import subprocess
+    import sys
+    from uidclient import _drop
+    d = auth_daemon(make_ccpd, max_clients=4, login_timeout=2)
+    root = d.client()
+    add_user(root, "alice")
+    # a stranger who logs in keeps its slot
+    c = nobody(d)
+    login(c, "alice")
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, d.socket,
+                               "40"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True,
+                              preexec_fn=_drop(65534))
+    try:
+        held, refused = map(int, holder.stdout.readline().split())
+        assert (held, refused) == (3, 37)     # alice holds the fourth
+        # root still gets in: administrators have slots of their own
+        for r in [d.client() for _ in range(3)]:
+            assert r.call("agent.getState")["state"] == "Offline"
+        # the strangers who did not log in go
+        time.sleep(3.5)
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert int(holder.stdout.readline()) == 3
+        assert c.call("agent.getState")["state"] == "Offline"
+    finally:
+        holder.kill()
+        holder.wait()
+    refusals = [ln for ln in d.log_text().splitlines()
+                if "ipc: refusing a client" in ln]
+    assert 1 <= len(refusals) <= 5, refusals
