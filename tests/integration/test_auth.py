@@ -647,3 +647,57 @@ def test_strangers_cannot_fill_the_socket(make_ccpd):
     refusals = [ln for ln in d.log_text().splitlines()
                 if "ipc: refusing a client" in ln]
     assert 1 <= len(refusals) <= 5, refusals
+
+
+_BIND_SPY = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+/* the mode of a Unix socket's file the moment bind made it */
+int bind(int fd, const struct sockaddr *a, socklen_t len)
+{
+	int (*real)(int, const struct sockaddr *, socklen_t) =
+		(int (*)(int, const struct sockaddr *, socklen_t))
+		dlsym(RTLD_NEXT, "bind");
+	const struct sockaddr_un *u = (const void *)a;
+	const char *out = getenv("BIND_SPY_OUT");
+	struct stat st;
+	int r = real(fd, a, len);
+	FILE *f;
+
+	if (r == 0 && out && a->sa_family == AF_UNIX && u->sun_path[0] &&
+	    stat(u->sun_path, &st) == 0 && (f = fopen(out, "a"))) {
+		fprintf(f, "%s %o\n", u->sun_path, st.st_mode & 0777);
+		fclose(f);
+	}
+	return r;
+}
+"""
+
+
+def test_the_socket_is_born_with_its_mode(make_ccpd, tmp_path):
+    """No moment between bind and chmod in which anyone may connect:
+    the file bind makes already has socket_mode, whatever the umask."""
+    import subprocess
+    src, lib = tmp_path / "spy.c", tmp_path / "spy.so"
+    src.write_text(_BIND_SPY)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(lib), str(src),
+                    "-ldl"], check=True)
+    out = tmp_path / "binds"
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    old = os.umask(0o002)
+    try:
+        d = make_ccpd(options={"socket_mode": "0600"}, env={
+            "LD_PRELOAD": str(lib), "BIND_SPY_OUT": str(out),
+            "ASAN_OPTIONS": (asan + ":" if asan else "") +
+            "verify_asan_link_order=0"})
+    finally:
+        os.umask(old)
+    binds = dict(ln.split() for ln in out.read_text().splitlines())
+    assert binds[d.socket] == "600", binds
+    assert oct(os.stat(d.socket).st_mode & 0o777) == "0o600"
