@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "admin.h"
+#include "perms.h"
 
 struct store_table;
 
@@ -26,6 +27,7 @@ struct admin {
 	struct auth *auth;
 	struct desk *desk;
 	const struct conf *conf;
+	perm_set caller;        /* what the caller of this call holds */
 };
 
 /* One admin.* method: 0 with *res, or a ccpd error code with e filled
@@ -45,6 +47,12 @@ int admin_param_bool(const cJSON *params, const char *name, bool *out,
 /* A store result in protocol terms. */
 int admin_store_error(struct desk_err *e, int r, const char *what,
 		      const char *key);
+/* Nobody hands out what they do not hold: 0 when the caller holds every
+ * permission in set, else -32002 naming one that is missing and what
+ * would have carried it. */
+int admin_may_grant(struct admin *ad, perm_set set, const char *what,
+		    struct desk_err *e);
+
 /* A sip: or sips: URI with a host, nothing a header could not carry. */
 bool admin_valid_sip_uri(const char *s);
 

@@ -50,9 +50,10 @@ int admin_profiles_get(struct admin *ad, const cJSON *params, cJSON **res,
 				"security profile", profile_public, res, e);
 }
 
-/* "permissions": an array of known names, each once. */
-static int profile_perms(const cJSON *params, bool required, cJSON *row,
-			 struct desk_err *e)
+/* "permissions": an array of known names, each once, all of them held
+ * by the caller (else a profile of one's own would grow into Admin). */
+static int profile_perms(struct admin *ad, const cJSON *params,
+			 bool required, cJSON *row, struct desk_err *e)
 {
 	const cJSON *v = params ?
 		cJSON_GetObjectItemCaseSensitive(params, "permissions") : NULL;
@@ -84,7 +85,7 @@ static int profile_perms(const cJSON *params, bool required, cJSON *row,
 		seen |= PERM_BIT(k);
 		cJSON_AddItemToArray(a, cJSON_CreateString(p->valuestring));
 	}
-	return 0;
+	return admin_may_grant(ad, seen, "the profile", e);
 }
 
 int admin_profiles_create(struct admin *ad, const cJSON *params,
@@ -111,7 +112,7 @@ int admin_profiles_create(struct admin *ad, const cJSON *params,
 	if (desc)
 		cJSON_AddStringToObject(row, "description", desc);
 	cJSON_AddBoolToObject(row, "builtin", false);
-	r = profile_perms(params, true, row, e);
+	r = profile_perms(ad, params, true, row, e);
 	if (r == 0) {
 		r = store_insert(ad->st, &store_profiles, row);
 		if (r < 0)
@@ -179,7 +180,7 @@ int admin_profiles_update(struct admin *ad, const cJSON *params,
 		cJSON_AddItemToObject(row, "description", desc ?
 				      cJSON_CreateString(desc) :
 				      cJSON_CreateNull());
-	r = profile_perms(params, false, row, e);
+	r = profile_perms(ad, params, false, row, e);
 	if (r == 0) {
 		r = store_update(ad->st, &store_profiles, name, row);
 		if (r < 0)

@@ -30,6 +30,28 @@ static bool valid_username(const char *s)
 }
 
 
+/* Changing a user who holds more than the caller (a new password, above
+ * all) would hand the caller what that user holds. */
+static int may_manage(struct admin *ad, const char *name, struct desk_err *e)
+{
+	const char *profile;
+	char what[160];
+	perm_set set = 0;
+	cJSON *row;
+	int r = store_get(ad->st, &store_users, name, &row);
+
+	if (r < 0)
+		return admin_store_error(e, r, "user", name);
+	profile = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+		row, "profile"));
+	if (profile && auth_profile_perms(ad->auth, profile, &set) < 0)
+		set = 0;
+	snprintf(what, sizeof(what), "the user '%s', whose profile",
+		 name);
+	cJSON_Delete(row);
+	return admin_may_grant(ad, set, what, e);
+}
+
 static bool valid_region(const char *s)
 {
 	return strlen(s) == 2 && isupper((unsigned char)s[0]) &&
@@ -89,9 +111,15 @@ static int user_fields(struct admin *ad, const cJSON *params, cJSON *row,
 	if (present) {
 		perm_set set;
 
+		char what[96];
+
 		if (auth_profile_perms(ad->auth, v, &set) < 0)
 			return desk_fail(e, CCPD_ERR_NOT_FOUND, "no security "
 					 "profile '%s'", v);
+		snprintf(what, sizeof(what), "the security profile '%s'", v);
+		r = admin_may_grant(ad, set, what, e);
+		if (r < 0)
+			return r;
 		cJSON_AddStringToObject(row, "profile", v);
 	}
 	r = admin_param(params, "phoneType", false, false, 16, &phone, &present,
@@ -277,7 +305,7 @@ int admin_users_update(struct admin *ad, const cJSON *params, cJSON **res,
 	const char *name;
 	char otp[32];
 	bool reset = false, reset_given, new_password;
-	cJSON *row, *cur;
+	cJSON *row;
 	int r = admin_param(params, "username", true, false, 64, &name, NULL,
 			    e);
 
@@ -286,10 +314,9 @@ int admin_users_update(struct admin *ad, const cJSON *params, cJSON **res,
 				     &reset_given, e);
 	if (r < 0)
 		return r;
-	r = store_get(ad->st, &store_users, name, &cur);
+	r = may_manage(ad, name, e);
 	if (r < 0)
-		return admin_store_error(e, r, "user", name);
-	cJSON_Delete(cur);
+		return r;
 	row = cJSON_CreateObject();
 	if (!row)
 		return desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
@@ -326,6 +353,8 @@ int admin_users_delete(struct admin *ad, const cJSON *params, cJSON **res,
 	int r = admin_param(params, "username", true, false, 64, &name, NULL,
 			    e);
 
+	if (r == 0)
+		r = may_manage(ad, name, e);
 	if (r < 0)
 		return r;
 	r = store_delete(ad->st, &store_users, name);

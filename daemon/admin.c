@@ -258,13 +258,29 @@ static const struct {
 	{ "admin.statuses.delete", admin_statuses_delete },
 };
 
+int admin_may_grant(struct admin *ad, perm_set set, const char *what,
+		    struct desk_err *e)
+{
+	perm_set lacking = set & ~ad->caller;
+	int k;
+
+	for (k = 0; k < PERM_COUNT; k++)
+		if (lacking & PERM_BIT(k))
+			return desk_fail(e, CCPD_ERR_FORBIDDEN, "%s holds the "
+					 "permission %s, which the caller "
+					 "does not", what,
+					 perm_name((enum perm)k));
+	return 0;
+}
+
 int admin_call(struct admin *ad, const char *method, const cJSON *params,
-	       cJSON **result, struct desk_err *e)
+	       perm_set caller, cJSON **result, struct desk_err *e)
 {
 	size_t i;
 	int r;
 
 	*result = NULL;
+	ad->caller = caller;
 	for (i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
 		if (strcmp(plain[i].name, method) == 0) {
 			r = plain[i].h(ad, params, result, e);

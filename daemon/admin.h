@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <cjson/cJSON.h>
 
+#include "perms.h"
+
 struct admin;
 struct auth;
 struct conf;
@@ -17,10 +19,11 @@ int admin_new(struct admin **ret, struct store *st, struct auth *auth,
 	      struct desk *d, const struct conf *conf);
 struct admin *admin_free(struct admin *ad);
 
-/* Run one admin.* method (its permission already checked). 0 with
- * *result, or a ccpd error code with e filled in. */
+/* Run one admin.* method (its permission already checked) for a caller
+ * who holds caller. 0 with *result, or a ccpd error code with e filled
+ * in. */
 int admin_call(struct admin *ad, const char *method, const cJSON *params,
-	       cJSON **result, struct desk_err *e);
+	       perm_set caller, cJSON **result, struct desk_err *e);
 
 /* username's sessions may have ended: when none is left and that user is
  * at the desk, nobody is any more. */

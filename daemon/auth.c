@@ -29,11 +29,14 @@ struct auth_session {
 	uint64_t expires;
 };
 
+/* "'user' from peer": a user name of 64 and a peer name of 48 */
+#define THROTTLE_KEY 128
+
 struct throttle {
-	char key[96];
+	char key[THROTTLE_KEY];
 	unsigned failures;
 	uint64_t last;
-	uint64_t locked_until;
+	uint64_t until;         /* no attempt before */
 };
 
 struct auth {
@@ -266,7 +269,13 @@ int auth_profile_perms(struct auth *a, const char *profile, perm_set *out)
 	return 0;
 }
 
-/* ---- throttling ---- */
+/* ---- throttling ----
+ *
+ * Failures are counted per (user, peer) and per peer, never per user
+ * alone: a stranger who guesses at a name delays only their own next
+ * guesses, not the user's own login from elsewhere. Past login_failures
+ * failures each further one doubles the wait (1 s, 2 s, 4 s ...) up to
+ * login_lockout. A peer trusted by its credentials is never throttled. */
 
 static struct throttle *throttle_get(struct auth *a, const char *key,
 				     uint64_t now, bool create)
@@ -299,31 +308,46 @@ static struct throttle *throttle_get(struct auth *a, const char *key,
 	return t;
 }
 
-static unsigned locked_for(struct auth *a, const char *key, uint64_t now)
+static unsigned wait_for(struct auth *a, const char *key, uint64_t now)
 {
 	struct throttle *t = throttle_get(a, key, now, false);
 
-	if (!t || t->locked_until <= now)
+	if (!t || t->until <= now)
 		return 0;
-	return (unsigned)((t->locked_until - now + 999) / 1000);
+	return (unsigned)((t->until - now + 999) / 1000);
+}
+
+/* The wait after a failure: none for the first login_failures - 1, then
+ * doubling up to login_lockout. */
+static unsigned delay_after(const struct auth *a, unsigned failures)
+{
+	unsigned past, max = a->set.login_lockout;
+
+	if (failures < a->set.login_failures)
+		return 0;
+	past = failures - a->set.login_failures;
+	return past >= 31 || (1u << past) > max ? max : 1u << past;
 }
 
 static void note_failure(struct auth *a, const char *key, uint64_t now)
 {
 	struct throttle *t = throttle_get(a, key, now, true);
-	uint64_t window = (uint64_t)a->set.login_lockout * 1000;
+	uint64_t forget = (uint64_t)a->set.login_lockout * 1000;
+	unsigned delay;
 
 	if (!t)
 		return;
-	/* failures long ago do not add up to a lockout now */
-	if (t->last + window < now)
+	/* failures long ago, their wait long over, are forgiven */
+	if (t->last + forget < now && t->until + forget < now)
 		t->failures = 0;
 	t->last = now;
-	if (++t->failures >= a->set.login_failures) {
-		t->failures = 0;
-		t->locked_until = now + window;
-		log_notice("auth: too many failed logins for %s; locked for "
-			   "%u s", key, a->set.login_lockout);
+	if (t->failures < UINT32_MAX)
+		t->failures++;
+	delay = delay_after(a, t->failures);
+	if (delay) {
+		t->until = now + (uint64_t)delay * 1000;
+		log_notice("auth: %u failed logins for %s; the next is "
+			   "refused for %u s", t->failures, key, delay);
 	}
 }
 
@@ -333,7 +357,42 @@ static void note_success(struct auth *a, const char *key)
 
 	if (t) {
 		t->failures = 0;
-		t->locked_until = 0;
+		t->until = 0;
+	}
+}
+
+static int throttled(struct auth *a, const char *username, const char *peer,
+		     uint64_t now_ms, unsigned *retry_after)
+{
+	char ukey[THROTTLE_KEY], pkey[THROTTLE_KEY];
+	unsigned wait_user, wait_peer;
+
+	if (!peer)
+		return 0;
+	snprintf(ukey, sizeof(ukey), "'%s' from %s", username, peer);
+	snprintf(pkey, sizeof(pkey), "%s", peer);
+	wait_user = wait_for(a, ukey, now_ms);
+	wait_peer = wait_for(a, pkey, now_ms);
+	if (!wait_user && !wait_peer)
+		return 0;
+	*retry_after = wait_user > wait_peer ? wait_user : wait_peer;
+	return -EAGAIN;
+}
+
+static void note_attempt(struct auth *a, const char *username,
+			 const char *peer, bool ok, uint64_t now_ms)
+{
+	char ukey[THROTTLE_KEY];
+
+	if (!peer)
+		return;
+	snprintf(ukey, sizeof(ukey), "'%s' from %s", username, peer);
+	if (ok) {
+		note_success(a, ukey);
+		note_success(a, peer);
+	} else {
+		note_failure(a, ukey, now_ms);
+		note_failure(a, peer, now_ms);
 	}
 }
 
@@ -341,20 +400,13 @@ int auth_check_login(struct auth *a, const char *username,
 		     const char *password, const char *peer, uint64_t now_ms,
 		     unsigned *retry_after)
 {
-	char ukey[96], pkey[96];
 	const char *hash = a->dummy_hash;
-	unsigned wait_user, wait_peer;
 	cJSON *row = NULL;
 	bool ok;
+	int r = throttled(a, username, peer, now_ms, retry_after);
 
-	snprintf(ukey, sizeof(ukey), "user:%s", username);
-	snprintf(pkey, sizeof(pkey), "peer:%s", peer ? peer : "?");
-	wait_user = locked_for(a, ukey, now_ms);
-	wait_peer = locked_for(a, pkey, now_ms);
-	if (wait_user || wait_peer) {
-		*retry_after = wait_user > wait_peer ? wait_user : wait_peer;
-		return -EAGAIN;
-	}
+	if (r < 0)
+		return r;
 	if (store_get(a->st, &store_users, username, &row) == 0) {
 		const cJSON *h = cJSON_GetObjectItemCaseSensitive(
 			row, "passwordHash");
@@ -364,15 +416,12 @@ int auth_check_login(struct auth *a, const char *username,
 	}
 	ok = auth_verify_password(password, hash) && hash != a->dummy_hash;
 	cJSON_Delete(row);
+	note_attempt(a, username, peer, ok, now_ms);
 	if (!ok) {
-		note_failure(a, ukey, now_ms);
-		note_failure(a, pkey, now_ms);
 		log_notice("auth: failed login for '%s' from %s", username,
-			   peer ? peer : "?");
+			   peer ? peer : "a trusted peer");
 		return -EACCES;
 	}
-	note_success(a, ukey);
-	note_success(a, pkey);
 	return 0;
 }
 
@@ -584,7 +633,8 @@ uint64_t auth_session_expires(const struct auth_session *s)
 }
 
 int auth_change_password(struct auth *a, struct auth_session *s,
-			 const char *old, const char *pw, char *err,
+			 const char *old, const char *pw, const char *peer,
+			 uint64_t now_ms, unsigned *retry_after, char *err,
 			 size_t err_size)
 {
 	const cJSON *h;
@@ -593,13 +643,21 @@ int auth_change_password(struct auth *a, struct auth_session *s,
 	bool ok;
 	int r;
 
+	/* a stolen session must not make the old password cheap to guess:
+	 * the same budget as logging in as that user from that peer */
+	r = throttled(a, s->user, peer, now_ms, retry_after);
+	if (r < 0)
+		return r;
 	r = store_get(a->st, &store_users, s->user, &row);
 	if (r < 0)
 		return r;
 	h = cJSON_GetObjectItemCaseSensitive(row, "passwordHash");
 	ok = cJSON_IsString(h) && auth_verify_password(old, h->valuestring);
 	cJSON_Delete(row);
+	note_attempt(a, s->user, peer, ok, now_ms);
 	if (!ok) {
+		log_notice("auth: wrong old password for '%s' from %s",
+			   s->user, peer ? peer : "a trusted peer");
 		snprintf(err, err_size, "the old password is wrong");
 		return -EACCES;
 	}

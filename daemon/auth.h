@@ -15,8 +15,8 @@ struct store;
 
 struct auth_settings {
 	unsigned session_timeout;    /* s without a request */
-	unsigned login_failures;     /* failures before a lockout */
-	unsigned login_lockout;      /* s */
+	unsigned login_failures;     /* failures before the first delay */
+	unsigned login_lockout;      /* s: the longest delay */
 	unsigned password_min;       /* shortest password accepted */
 };
 
@@ -37,8 +37,10 @@ int auth_check_password(const struct auth *a, const char *pw, char *err,
 			size_t err_size);
 
 /* Check a login. 0: *ret is a new session. -EACCES: wrong user name or
- * password. -EAGAIN: too many failures for this user or this peer;
- * *retry_after says in how many seconds to try again. */
+ * password. -EAGAIN: too many failures for this user from this peer, or
+ * from this peer; *retry_after says in how many seconds to try again.
+ * peer names who tries; NULL for a peer trusted by its credentials, which
+ * is never throttled. */
 int auth_login(struct auth *a, const char *username, const char *password,
 	       const char *peer, uint64_t now_ms, struct auth_session **ret,
 	       unsigned *retry_after);
@@ -79,10 +81,13 @@ perm_set auth_session_perms(const struct auth_session *s);
 bool auth_session_must_change(const struct auth_session *s);
 uint64_t auth_session_expires(const struct auth_session *s);
 
-/* Change the session user's password; old must match. 0, -EACCES (old
- * wrong), -EINVAL (new refused; err[] says why). */
+/* Change the session user's password; old must match, checked and
+ * throttled as a login from peer is. 0, -EACCES (old wrong), -EAGAIN
+ * (throttled, *retry_after in s), -EINVAL (new refused; err[] says
+ * why). */
 int auth_change_password(struct auth *a, struct auth_session *s,
-			 const char *old, const char *pw, char *err,
+			 const char *old, const char *pw, const char *peer,
+			 uint64_t now_ms, unsigned *retry_after, char *err,
 			 size_t err_size);
 
 /* The permissions of a profile in the store; -ENOENT. */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 
 #include "conf.h"
 #include "phone.h"
@@ -87,12 +88,14 @@ static const struct setting settings[] = {
 	S(session_timeout,  K_UINT, 1, 604800, "28800"),
 	S(login_failures,   K_UINT, 1, 1000, "5"),
 	S(login_lockout,    K_UINT, 1, 86400, "300"),
+	S(login_timeout,    K_UINT, 0, 3600, "30"),
 	S(password_min_length, K_UINT, 1, 256, "8"),
 	S(http_listen,      K_STR,  0, 0, "127.0.0.1:8780"),
 	S(http_tls_cert,    K_STR,  0, 0, ""),
 	S(http_tls_key,     K_STR,  0, 0, ""),
 	S(http_origin,      K_STR,  0, 0, ""),
 	S(http_origins,     K_STR,  0, 0, ""),
+	S(trusted_proxies,  K_STR,  0, 0, ""),
 	S(web_root,         K_STR,  0, 0, ""),
 	S(metrics_access,   K_STR,  0, 0, "loopback"),
 	S(ws_max_clients,   K_UINT, 1, 10000, "256"),
@@ -950,10 +953,43 @@ static bool has_index(const char *dir)
 	return access(buf, R_OK) == 0;
 }
 
+bool conf_is_ip(const char *s)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, s, buf) == 1 ||
+	       inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/* Addresses only: a name would be resolved once, and a proxy that moved
+ * would hand its trust to whoever took its old address. */
+static int check_trusted_proxies(const struct conf *c, char *err,
+				 size_t err_size)
+{
+	char **items;
+	size_t n, i;
+	int r = conf_split_list(c->trusted_proxies, &items, &n);
+
+	if (r < 0)
+		return r;
+	for (i = 0; i < n && r == 0; i++)
+		if (!conf_is_ip(items[i])) {
+			snprintf(err, err_size, "trusted_proxies: '%s' is not "
+				 "an IPv4 or IPv6 address", items[i]);
+			r = -EINVAL;
+		}
+	conf_free_list(items, n);
+	return r;
+}
+
 static int check_http(struct conf *c, char *err, size_t err_size)
 {
 	char host[256];
 	unsigned port;
+	int r = check_trusted_proxies(c, err, err_size);
+
+	if (r < 0)
+		return r;
 
 	if (!*c->web_root) {
 		/* installed pages first, then the source tree's, so that a

@@ -67,7 +67,8 @@ struct conf {
 	char *ccp_url;
 	unsigned session_timeout;
 	unsigned login_failures;
-	unsigned login_lockout;
+	unsigned login_lockout;         /* s: the longest delay */
+	unsigned login_timeout;         /* s to log in after connecting */
 	unsigned password_min_length;
 	/* HTTP and WebSocket (ws.c) */
 	char *http_listen;          /* "" or "off": no HTTP port */
@@ -75,6 +76,7 @@ struct conf {
 	char *http_tls_key;
 	char *http_origin;          /* the public origin(s) of the page */
 	char *http_origins;         /* more origins allowed to connect */
+	char *trusted_proxies;      /* whose X-Forwarded-For is believed */
 	char *web_root;
 	char *metrics_access;       /* off, loopback, any */
 	unsigned ws_max_clients;
@@ -124,6 +126,8 @@ int conf_check_status_name(const char *name, char *err, size_t err_size);
 /* Whether host (an address or name, IPv6 with or without brackets) is on
  * the loopback interface: 127.0.0.0/8, ::1 or localhost. */
 bool conf_host_is_loopback(const char *host);
+/* Whether s is a numeric IPv4 or IPv6 address. */
+bool conf_is_ip(const char *s);
 /* Split "host:port" or "[v6]:port"; host without brackets. */
 int conf_split_addr(const char *addr, char *host, size_t host_size,
 		    unsigned *port);

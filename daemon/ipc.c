@@ -36,6 +36,8 @@ struct client {
 	size_t out_len, out_cap;
 	bool dead;
 	int listening;          /* the fd_listen flags now in force */
+	bool trusted;           /* root or ccpd's user: not counted */
+	struct tmr login_tmr;   /* a stranger who does not log in goes */
 };
 
 struct ipc {
@@ -45,7 +47,9 @@ struct ipc {
 	bool own_path;          /* we created the socket file */
 	struct client *clients;
 	unsigned n_clients;
+	unsigned n_trusted;     /* of n_clients */
 	struct tmr reap_tmr;
+	struct log_limit refusals;
 };
 
 static int client_send(void *t, const char *msg, size_t len);
@@ -63,6 +67,9 @@ static void client_free(struct client *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	ipc->n_clients--;
+	if (c->trusted)
+		ipc->n_trusted--;
+	tmr_cancel(&c->login_tmr);
 	rpc_peer_free(c->peer);
 	fd_close(c->fd);
 	close(c->fd);
@@ -222,11 +229,52 @@ static void client_fd(int flags, void *arg)
 	handle_lines(c);
 }
 
+/* A client that is not logged in when its time is up goes; one that is
+ * is checked again as long after, so that logging out does not keep a
+ * slot either. */
+static void login_due(void *arg)
+{
+	struct client *c = arg;
+	unsigned secs = c->ipc->conf->login_timeout;
+
+	if (c->dead)
+		return;
+	if (rpc_peer_logged_in(c->peer)) {
+		tmr_start(&c->login_tmr, secs * 1000ULL, login_due, c);
+		return;
+	}
+	client_kill(c, "not logged in in time");
+}
+
+/* Root and ccpd's own user have max_clients slots of their own, so that
+ * other users who fill theirs never lock an administrator out. */
+static bool refuse(struct ipc *ipc, int fd, bool trusted)
+{
+	static const char full[] =
+		"{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":"
+		"-32603,\"message\":\"Internal error\",\"data\":{"
+		"\"reason\":\"too many clients\"}}}\n";
+	unsigned taken = trusted ? ipc->n_trusted :
+		ipc->n_clients - ipc->n_trusted;
+	char note[64];
+
+	if (taken < ipc->conf->max_clients)
+		return false;
+	/* strangers can repeat this at will: not a line each time */
+	if (log_limit_pass(&ipc->refusals, util_now_ms(), note, sizeof(note)))
+		log_warning("ipc: refusing a client: %u clients already%s",
+			    ipc->n_clients, note);
+	(void)!send(fd, full, sizeof(full) - 1, MSG_NOSIGNAL);
+	close(fd);
+	return true;
+}
+
 static void accept_fd(int flags, void *arg)
 {
 	struct ipc *ipc = arg;
 	socklen_t len = sizeof(struct ucred);
 	struct rpc_peer_info info = { .uid = (unsigned)-1 };
+	struct ucred cred = { .pid = 0 };
 	struct client *c;
 	int fd;
 
@@ -234,18 +282,19 @@ static void accept_fd(int flags, void *arg)
 	fd = accept4(ipc->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
-	if (ipc->n_clients >= ipc->conf->max_clients) {
-		static const char full[] =
-			"{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":"
-			"-32603,\"message\":\"Internal error\",\"data\":{"
-			"\"reason\":\"too many clients\"}}}\n";
-
-		log_warning("ipc: refusing a client: %u clients already",
-			    ipc->n_clients);
-		(void)!send(fd, full, sizeof(full) - 1, MSG_NOSIGNAL);
-		close(fd);
-		return;
+	/* the credentials of the process that connected, taken by the
+	 * kernel at connect(2): root and ccpd's own user are administrators
+	 * without logging in; anyone else must log in */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+		info.uid = cred.uid;
+		info.trusted = cred.uid == 0 || cred.uid == geteuid();
+		snprintf(info.name, sizeof(info.name), "uid:%u",
+			 (unsigned)cred.uid);
+	} else {
+		snprintf(info.name, sizeof(info.name), "uid:?");
 	}
+	if (refuse(ipc, fd, info.trusted))
+		return;
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		close(fd);
@@ -253,17 +302,9 @@ static void accept_fd(int flags, void *arg)
 	}
 	c->ipc = ipc;
 	c->fd = fd;
-	/* the credentials of the process that connected, taken by the
-	 * kernel at connect(2): root and ccpd's own user are administrators
-	 * without logging in; anyone else must log in */
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) == 0) {
-		info.uid = c->cred.uid;
-		info.trusted = c->cred.uid == 0 || c->cred.uid == geteuid();
-		snprintf(info.name, sizeof(info.name), "uid:%u",
-			 (unsigned)c->cred.uid);
-	} else {
-		snprintf(info.name, sizeof(info.name), "uid:?");
-	}
+	c->cred = cred;
+	c->trusted = info.trusted;
+	tmr_init(&c->login_tmr);
 	if (rpc_peer_new(&c->peer, ipc->rpc, &transport, c, &info) < 0) {
 		close(fd);
 		free(c);
@@ -274,6 +315,11 @@ static void accept_fd(int flags, void *arg)
 		ipc->clients->prev = c;
 	ipc->clients = c;
 	ipc->n_clients++;
+	if (c->trusted)
+		ipc->n_trusted++;
+	else if (ipc->conf->login_timeout)
+		tmr_start(&c->login_tmr, ipc->conf->login_timeout * 1000ULL,
+			  login_due, c);
 	update_listen(c);
 	log_debug("ipc: client pid %d uid %d connected", (int)c->cred.pid,
 		  (int)c->cred.uid);
@@ -307,6 +353,7 @@ static int make_socket(struct ipc *ipc)
 	const struct conf *conf = ipc->conf;
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	char dir[sizeof(sun.sun_path)], *slash;
+	mode_t old_mask;
 	int fd, r;
 
 	if (strlen(conf->socket) >= sizeof(sun.sun_path))
@@ -326,7 +373,12 @@ static int make_socket(struct ipc *ipc)
 	if (fd < 0)
 		return -errno;
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", conf->socket);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
+	/* the file is born with socket_mode: a chmod after bind would
+	 * leave a moment in which anyone may connect */
+	old_mask = umask(~conf->socket_mode & 0777);
+	r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old_mask);
+	if (r < 0)
 		goto fail;
 	ipc->own_path = true;
 	if (chmod(conf->socket, conf->socket_mode) < 0)

@@ -50,6 +50,34 @@ int log_parse_level(const char *name)
 	return -1;
 }
 
+/* Control characters but tab come as \xNN: a user name or a header with
+ * a newline must not be able to write a line of its own into the log. */
+static void escape_controls(char *msg, size_t size)
+{
+	char out[2048];
+	size_t i, o = 0;
+
+	for (i = 0; msg[i] && o + 5 < sizeof(out); i++) {
+		unsigned char ch = (unsigned char)msg[i];
+
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+			o += (size_t)snprintf(out + o, sizeof(out) - o,
+					      "\\x%02x", ch);
+		else
+			out[o++] = (char)ch;
+	}
+	out[o] = '\0';
+	snprintf(msg, size, "%s", out);
+}
+
+static bool has_controls(const char *s)
+{
+	for (; *s; s++)
+		if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
+			return true;
+	return false;
+}
+
 static void emit(int prio, const char *contact_id, const char *state,
 		 const char *fmt, va_list ap)
 {
@@ -58,6 +86,8 @@ static void emit(int prio, const char *contact_id, const char *state,
 	if (prio > max_prio)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (has_controls(msg))
+		escape_controls(msg, sizeof(msg));
 	if (to_journal) {
 		sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%i", prio,
 				"SYSLOG_IDENTIFIER=ccpd",
@@ -87,4 +117,24 @@ void log_fields(int prio, const char *contact_id, const char *state,
 	va_start(ap, fmt);
 	emit(prio, contact_id, state, fmt, ap);
 	va_end(ap);
+}
+
+bool log_limit_pass(struct log_limit *l, uint64_t now_ms, char *note,
+		    size_t size)
+{
+	note[0] = '\0';
+	if (now_ms >= l->window_end) {
+		l->window_end = now_ms + LOG_LIMIT_WINDOW_MS;
+		l->in_window = 0;
+		if (l->skipped)
+			snprintf(note, size, " (and %u more not logged)",
+				 l->skipped);
+		l->skipped = 0;
+	}
+	if (l->in_window >= LOG_LIMIT_BURST) {
+		l->skipped++;
+		return false;
+	}
+	l->in_window++;
+	return true;
 }

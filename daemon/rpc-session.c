@@ -90,6 +90,24 @@ static void end_own_session(struct ctx *x)
 	admin_sessions_ended(rpc->admin, user);
 }
 
+/* Who tries a password, for throttling: NULL for an administrator by
+ * its credentials, whom nothing a stranger does may keep out. */
+static const char *throttle_name(const struct rpc_peer *p)
+{
+	return p->info.trusted ? NULL : p->info.name;
+}
+
+static int retry_later(struct ctx *x, unsigned retry, const char *what)
+{
+	x->err_data = cJSON_CreateObject();
+	if (x->err_data)
+		cJSON_AddNumberToObject(x->err_data, "retryAfter", retry);
+	x->err.code = CCPD_ERR_UNAUTHORIZED;
+	snprintf(x->err.reason, sizeof(x->err.reason), "too many %s; try "
+		 "again in %u s", what, retry);
+	return x->err.code;
+}
+
 int m_login(struct ctx *x)
 {
 	struct rpc_peer *p = x->peer;
@@ -103,16 +121,10 @@ int m_login(struct ctx *x)
 		r = rpc_get_str(x, "password", true, 256, &pw);
 	if (r < 0)
 		return r;
-	r = auth_check_login(rpc->auth, user, pw, p->info.name, util_now_ms(),
-			     &retry);
-	if (r == -EAGAIN) {
-		x->err_data = cJSON_CreateObject();
-		if (x->err_data)
-			cJSON_AddNumberToObject(x->err_data, "retryAfter",
-						retry);
-		return rpc_refuse(x, CCPD_ERR_UNAUTHORIZED, "too many failed "
-				  "logins; try again in %u s", retry);
-	}
+	r = auth_check_login(rpc->auth, user, pw, throttle_name(p),
+			     util_now_ms(), &retry);
+	if (r == -EAGAIN)
+		return retry_later(x, retry, "failed logins");
 	if (r < 0)
 		return rpc_refuse(x, CCPD_ERR_UNAUTHORIZED,
 				  "wrong user name or password");
@@ -214,6 +226,7 @@ int m_change_password(struct ctx *x)
 {
 	struct rpc *rpc = x->peer->rpc;
 	const char *old, *pw;
+	unsigned retry = 0;
 	int r;
 
 	if (!x->sess)
@@ -225,8 +238,11 @@ int m_change_password(struct ctx *x)
 		r = rpc_get_str(x, "newPassword", true, 256, &pw);
 	if (r < 0)
 		return r;
-	r = auth_change_password(rpc->auth, x->sess, old, pw, x->err.reason,
-				 sizeof(x->err.reason));
+	r = auth_change_password(rpc->auth, x->sess, old, pw,
+				 throttle_name(x->peer), util_now_ms(), &retry,
+				 x->err.reason, sizeof(x->err.reason));
+	if (r == -EAGAIN)
+		return retry_later(x, retry, "wrong passwords");
 	if (r == -EACCES)
 		return x->err.code = CCPD_ERR_UNAUTHORIZED;
 	if (r == -EINVAL)
@@ -238,6 +254,12 @@ int m_change_password(struct ctx *x)
 		 auth_session_user(x->sess));
 	x->result = session_json(rpc, x->sess, false);
 	return 0;
+}
+
+bool rpc_peer_logged_in(struct rpc_peer *p)
+{
+	return p->info.trusted || (p->token[0] && auth_session_peek(
+		p->rpc->auth, p->token, util_now_ms()));
 }
 
 /* Expired sessions end on their own, and with the last one of the user at

@@ -219,6 +219,7 @@ static int m_version(struct ctx *x)
 static int m_admin(struct ctx *x)
 {
 	return admin_call(x->peer->rpc->admin, x->m->name, x->params,
+			  x->who.admin_peer ? PERMS_ALL : x->who.set,
 			  &x->result, &x->err);
 }
 

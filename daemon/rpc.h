@@ -42,6 +42,10 @@ int rpc_peer_new(struct rpc_peer **ret, struct rpc *rpc,
 		 const struct rpc_peer_info *info);
 struct rpc_peer *rpc_peer_free(struct rpc_peer *p);
 
+/* Whether the peer is an administrator by its credentials or acts in a
+ * live session: a transport drops peers that stay strangers too long. */
+bool rpc_peer_logged_in(struct rpc_peer *p);
+
 /* One whole message from the peer. */
 void rpc_peer_input(struct rpc_peer *p, const char *msg, size_t len);
 /* A framing problem the transport found (e.g. a message too large). */

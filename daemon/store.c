@@ -268,24 +268,55 @@ static int migrate(struct store *s, char *err, size_t err_size)
 	return 0;
 }
 
+/* The file (made if create) readable by its owner only. One left
+ * readable by others, by an older ccpd, a copy or a restore, is
+ * corrected: its hashes must not stay open to every local user. */
+static int private_file(const char *path, bool create)
+{
+	struct stat st;
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW |
+		      (create ? O_CREAT : 0), 0600);
+	int r = 0;
+
+	if (fd < 0)
+		return !create && errno == ENOENT ? 0 : -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+	} else if (st.st_mode & 077) {
+		if (fchmod(fd, st.st_mode & 0700) < 0)
+			r = -errno;
+		else
+			log_notice("store: %s was mode %04o, readable by "
+				   "others; now %04o", path,
+				   (unsigned)(st.st_mode & 07777),
+				   (unsigned)(st.st_mode & 0700));
+	}
+	close(fd);
+	return r;
+}
+
 int store_open(struct store **ret, const char *path, char *err,
 	       size_t err_size)
 {
 	struct store *s = calloc(1, sizeof(*s));
 	sqlite3_stmt *st = NULL;
-	int fd, rc, r;
+	char side[4200];
+	int i, rc, r;
 
 	if (!s)
 		return -ENOMEM;
 	/* created here so that it is never readable by others: it holds
 	 * password hashes; the -wal and -shm files take its mode */
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err, err_size, "%s: %s", path, strerror(errno));
+	r = private_file(path, true);
+	for (i = 0; r == 0 && i < 2; i++) {
+		snprintf(side, sizeof(side), "%s%s", path, i ? "-shm" :
+			 "-wal");
+		r = private_file(side, false);
+	}
+	if (r < 0) {
+		snprintf(err, err_size, "%s: %s", path, strerror(-r));
 		goto fail;
 	}
-	close(fd);
 	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
 			     SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {

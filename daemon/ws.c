@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -61,6 +62,7 @@ struct conn {
 	bool up;                /* established: counted and listed */
 	bool dead;              /* being dropped; sends are refused */
 	struct le ready;        /* in ws->ready: has a write to make */
+	struct tmr login_tmr;   /* a client that does not log in goes */
 	char name[96];          /* the peer's address, for the log */
 	/* the message being assembled from fragments */
 	char *rx;
@@ -90,11 +92,13 @@ struct ws {
 	struct list ready;      /* clients with messages for the next flush */
 	bool flushing;
 	unsigned long long dropped, refused_origin, refused_full;
+	struct log_limit refusals;
 	char *origins[MAX_ORIGINS];
 	size_t n_origins;
 	lws_retry_bo_t retry;
 	struct lws_http_mount mount_files, mount_metrics;
 	struct lws_protocol_vhost_options headers[3];
+	char csp[4096];         /* headers[2]'s value */
 	ws_metrics_h *metrics_h;
 	void *metrics_arg;
 };
@@ -245,6 +249,46 @@ static bool origin_allowed(const struct ws *ws, const char *o)
 		return false;
 	cJSON_Delete(row);
 	return true;
+}
+
+/* Only what an origin is made of, so that nothing from the store can
+ * end the header or add a directive. */
+static void add_ancestor(char *csp, size_t size, const char *o)
+{
+	size_t n = strlen(csp);
+
+	/* whole or not at all: a cut one would be another origin */
+	if (!*o || n + 1 + strlen(o) >= size ||
+	    o[strspn(o, "abcdefghijklmnopqrstuvwxyz"
+		     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:/.-[]")])
+		return;
+	snprintf(csp + n, size - n, " %s", o);
+}
+
+/* Pages that may frame the CCP: those allowed to open its WebSocket.
+ * Any other page (a lookalike that would overlay its buttons) gets a
+ * frame the browser will not fill. lws sends the vhost's headers with
+ * every answer, this one among them; it is written again before each
+ * request, since the store's origins change while ccpd runs. */
+static void update_csp(struct ws *ws)
+{
+	const cJSON *row;
+	cJSON *list = NULL;
+	size_t i;
+
+	snprintf(ws->csp, sizeof(ws->csp), "frame-ancestors 'self'");
+	for (i = 0; i < ws->n_origins; i++)
+		add_ancestor(ws->csp, sizeof(ws->csp), ws->origins[i]);
+	if (ws->st && store_list(ws->st, &store_origins, &list) == 0)
+		cJSON_ArrayForEach(row, list) {
+			const char *o = cJSON_GetStringValue(
+				cJSON_GetObjectItemCaseSensitive(row,
+								 "origin"));
+
+			if (o)
+				add_ancestor(ws->csp, sizeof(ws->csp), o);
+		}
+	cJSON_Delete(list);
 }
 
 const char *ws_origin(const struct ws *ws)
@@ -399,6 +443,89 @@ static void peer_name(struct lws *wsi, char *buf, size_t size)
 		snprintf(buf, size, "%s:%s", host, serv);
 }
 
+/* ---- who the client is: its address, or behind a trusted proxy the
+ * one the proxy names ---- */
+
+/* An address as 16 bytes (IPv4 mapped into IPv6), so that 127.0.0.1 and
+ * ::ffff:127.0.0.1 compare equal. */
+static bool ip_bytes(const char *s, unsigned char out[16])
+{
+	unsigned char v4[4];
+
+	if (inet_pton(AF_INET6, s, out) == 1)
+		return true;
+	if (inet_pton(AF_INET, s, v4) != 1)
+		return false;
+	memset(out, 0, 10);
+	out[10] = out[11] = 0xff;
+	memcpy(out + 12, v4, 4);
+	return true;
+}
+
+static bool is_trusted_proxy(const struct ws *ws, const char *addr)
+{
+	unsigned char a[16], b[16];
+	char **items;
+	size_t n, i;
+	bool found = false;
+
+	if (!*ws->conf->trusted_proxies || !ip_bytes(addr, a) ||
+	    conf_split_list(ws->conf->trusted_proxies, &items, &n) < 0)
+		return false;
+	for (i = 0; i < n && !found; i++)
+		found = ip_bytes(items[i], b) && memcmp(a, b, 16) == 0;
+	conf_free_list(items, n);
+	return found;
+}
+
+/* X-Forwarded-For lists the client, then each proxy it went through;
+ * every proxy appends the address it saw. Read from the right, past our
+ * trusted proxies: the first other address is the client. Anything else
+ * in the header came from the client and is not believed. */
+static void forwarded_for(const struct ws *ws, struct lws *wsi, char *addr,
+			  size_t size)
+{
+	int len = lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR);
+	char *xff, *comma, *tok;
+
+	if (len <= 0 || !(xff = malloc((size_t)len + 1)))
+		return;
+	if (lws_hdr_copy(wsi, xff, len + 1, WSI_TOKEN_X_FORWARDED_FOR) < 0)
+		goto out;
+	for (;;) {
+		comma = strrchr(xff, ',');
+		tok = comma ? comma + 1 : xff;
+		tok += strspn(tok, " \t");
+		tok[strcspn(tok, " \t")] = '\0';
+		if (!conf_is_ip(tok))
+			break;
+		snprintf(addr, size, "%s", tok);
+		if (!comma || !is_trusted_proxy(ws, tok))
+			break;
+		*comma = '\0';
+	}
+out:
+	free(xff);
+}
+
+/* The client's address for throttling and the log: the peer's, or the
+ * one a trusted proxy forwarded for. */
+static void client_address(const struct ws *ws, struct lws *wsi,
+			   char *addr, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	snprintf(addr, size, "?");
+	if (getpeername(lws_get_socket_fd(wsi), (struct sockaddr *)&ss,
+			&len) < 0 ||
+	    getnameinfo((struct sockaddr *)&ss, len, addr, (socklen_t)size,
+			NULL, 0, NI_NUMERICHOST) != 0)
+		return;
+	if (is_trusted_proxy(ws, addr))
+		forwarded_for(ws, wsi, addr, size);
+}
+
 static bool peer_is_loopback(struct lws *wsi)
 {
 	struct sockaddr_storage ss;
@@ -423,22 +550,47 @@ static bool peer_is_loopback(struct lws *wsi)
 	return false;
 }
 
+/* A client that is not logged in when its time is up goes; one that is
+ * is checked again as long after, so that logging out does not keep a
+ * slot either. */
+static void login_due(void *arg)
+{
+	struct conn *c = arg;
+	unsigned secs = c->ws->conf->login_timeout;
+
+	if (c->dead || !c->up)
+		return;
+	if (rpc_peer_logged_in(c->peer)) {
+		tmr_start(&c->login_tmr, secs * 1000ULL, login_due, c);
+		return;
+	}
+	drop(c, "not logged in in time");
+	/* from a timer of ours lws's own timeout may wait for its next
+	 * wake-up; asked to write, it finds the client dead and closes */
+	lws_callback_on_writable(c->wsi);
+}
+
 static int established(struct ws *ws, struct conn *c, struct lws *wsi)
 {
 	/* no credentials here: a WebSocket client must log in before
 	 * anything but the public methods; throttled per address */
 	struct rpc_peer_info info = { .trusted = false, .uid = (unsigned)-1 };
-	char *colon;
+	char addr[INET6_ADDRSTRLEN + 8];
 
 	c->ws = ws;
 	c->wsi = wsi;
 	peer_name(wsi, c->name, sizeof(c->name));
-	snprintf(info.name, sizeof(info.name), "ws:%.44s", c->name);
-	colon = strrchr(info.name, ':');
-	if (colon && colon > info.name + 3)
-		*colon = '\0';
+	client_address(ws, wsi, addr, sizeof(addr));
+	snprintf(info.name, sizeof(info.name), "ws:%.44s", addr);
+	if (strncmp(c->name, addr, strlen(addr)) != 0)
+		snprintf(c->name + strlen(c->name),
+			 sizeof(c->name) - strlen(c->name), " for %s", addr);
 	if (rpc_peer_new(&c->peer, ws->rpc, &transport, c, &info) < 0)
 		return -1;
+	tmr_init(&c->login_tmr);
+	if (ws->conf->login_timeout)
+		tmr_start(&c->login_tmr, ws->conf->login_timeout * 1000ULL,
+			  login_due, c);
 	c->up = true;
 	c->next = ws->conns;
 	if (ws->conns)
@@ -461,6 +613,7 @@ static void closed(struct ws *ws, struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	ws->n_conns--;
+	tmr_cancel(&c->login_tmr);
 	c->peer = rpc_peer_free(c->peer);
 	conn_clear(c);
 	log_debug("ws: client %s gone (%u now)", c->name, ws->n_conns);
@@ -551,7 +704,7 @@ static int writeable(struct conn *c, struct lws *wsi)
 /* 0 to let the upgrade go on; >0 when a status was answered. */
 static int confirm_upgrade(struct ws *ws, struct lws *wsi, const char *proto)
 {
-	char origin[MAX_ORIGIN] = "", name[96];
+	char origin[MAX_ORIGIN] = "", name[96], note[64];
 
 	if (!proto || strcmp(proto, "websocket") != 0)
 		return -1;
@@ -559,18 +712,24 @@ static int confirm_upgrade(struct ws *ws, struct lws *wsi, const char *proto)
 	    || lws_hdr_copy(wsi, origin, sizeof(origin),
 			    WSI_TOKEN_ORIGIN) < 0)
 		origin[0] = '\0';
+	/* anyone can repeat a refusal at will: not a line each time */
 	if (!origin_allowed(ws, origin)) {
 		peer_name(wsi, name, sizeof(name));
-		log_notice("ws: refusing %s: origin '%s' is not allowed",
-			   name, origin[0] ? origin : "(none)");
+		if (log_limit_pass(&ws->refusals, util_now_ms(), note,
+				   sizeof(note)))
+			log_notice("ws: refusing %s: origin '%s' is not "
+				   "allowed%s", name, origin[0] ? origin :
+				   "(none)", note);
 		ws->refused_origin++;
 		lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN,
 				       "origin not allowed");
 		return 1;
 	}
 	if (ws->n_conns >= ws->conf->ws_max_clients) {
-		log_warning("ws: refusing a client: %u clients already",
-			    ws->n_conns);
+		if (log_limit_pass(&ws->refusals, util_now_ms(), note,
+				   sizeof(note)))
+			log_warning("ws: refusing a client: %u clients "
+				    "already%s", ws->n_conns, note);
 		ws->refused_full++;
 		lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE,
 				       "too many clients");
@@ -678,6 +837,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 	switch (reason) {
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
 		return confirm_upgrade(ws, wsi, in);
+	case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
+		update_csp(ws);
+		break;
 	case LWS_CALLBACK_HTTP:
 		/* only the /metrics mount comes here; files are lws's */
 		c->ws = ws;
@@ -835,6 +997,10 @@ static int make_context(struct ws *ws)
 	ws->headers[0].next = &ws->headers[1];
 	ws->headers[1].name = "referrer-policy:";
 	ws->headers[1].value = "no-referrer";
+	ws->headers[1].next = &ws->headers[2];
+	ws->headers[2].name = "content-security-policy:";
+	ws->headers[2].value = ws->csp;
+	update_csp(ws);
 
 	/* a ping after ws_ping_interval quiet seconds; no answer within as
 	 * long again and the peer is dropped */

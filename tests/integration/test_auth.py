@@ -1,7 +1,8 @@
 """Users, sessions and permissions through the socket: a peer that is not
 root really connects as another uid (nobody) and must log in; every method
 is refused to whoever lacks its permission; failed logins are throttled
-per user and per peer; sessions expire; a one-time password must be
+per user and peer, with growing delays; nobody grants what they do not
+hold; sessions expire; a one-time password must be
 changed first; the desk follows the user who logs in."""
 
 import json
@@ -252,43 +253,58 @@ def test_every_method_is_refused_without_its_permission(make_ccpd):
     assert refused > 80
 
 
-def test_failed_logins_are_throttled_per_user_and_per_peer(make_ccpd):
-    d = auth_daemon(make_ccpd, login_failures=3, login_lockout=2)
+def wait_retry(c, method, params, deadline=10):
+    """Until c's request is no longer refused for being throttled: its
+    answer."""
+    end = time.monotonic() + deadline
+    while True:
+        ans = c.request(method, params)
+        if "retryAfter" not in ans.get("error", {}).get("data", {}):
+            return ans
+        assert time.monotonic() < end, ans
+        time.sleep(0.2)
+
+
+def test_failed_logins_delay_only_that_user_from_that_peer(make_ccpd):
+    """Wrong passwords for alice from one peer delay that peer's next
+    tries, longer each time, but never alice from anywhere else, and
+    never an administrator by its credentials."""
+    d = auth_daemon(make_ccpd, login_failures=3, login_lockout=4)
     root = d.client()
     add_user(root, "alice")
     add_user(root, "bob")
     c = nobody(d)
-    for _ in range(3):
-        err = c.error("session.login", {"username": "alice",
-                                        "password": "wrong-password"})
-        assert err["code"] == -32001
-        assert "retryAfter" not in err["data"]
-    # alice is locked, even with her password, from any peer
+    wrong = {"username": "alice", "password": "wrong-password"}
+    for _ in range(2):
+        err = c.error("session.login", wrong)
+        assert err["code"] == -32001 and "retryAfter" not in err["data"]
+    c.error("session.login", wrong)
+    # the third failure costs this peer a second, even with the password
     err = c.error("session.login", {"username": "alice",
                                     "password": "alice-secret-1"})
-    assert err["code"] == -32001 and 1 <= err["data"]["retryAfter"] <= 2
+    assert err["code"] == -32001 and err["data"]["retryAfter"] == 1
     assert "too many" in err["data"]["reason"]
-    err = root.error("session.login", {"username": "alice",
-                                       "password": "alice-secret-1"})
-    assert "retryAfter" in err["data"]
-    # the peer is locked too: three failures from uid 65534
-    err = c.error("session.login", {"username": "bob",
-                                    "password": "bob-secret-1"})
-    assert "retryAfter" in err["data"]
-    # ... but not another peer
-    login(root, "bob")
+    # alice herself, from another uid, is not kept out
+    other = UidClient(d.socket, uid=65533)
+    d.clients.append(other)
+    assert login(other, "alice")["username"] == "alice"
+    other.call("session.logout")
+    # nor is root, on its credentials
+    assert login(root, "alice")["username"] == "alice"
     root.call("session.logout")
-    # the lockout ends
-    deadline = time.monotonic() + 5
-    while True:
-        ans = c.request("session.login", {"username": "alice",
-                                          "password": "alice-secret-1"})
-        if "result" in ans:
-            break
-        assert time.monotonic() < deadline, ans
-        time.sleep(0.2)
-    # failures spread over several user names lock the peer as well
-    d2 = nobody(d)
+    # each further failure doubles the wait, up to login_lockout
+    for expect in (2, 4, 4):
+        assert "error" in wait_retry(c, "session.login", wrong)
+        err = c.error("session.login", wrong)
+        assert err["data"]["retryAfter"] == expect, err
+    # the wait over, the right password is taken, and forgives the rest
+    assert "result" in wait_retry(c, "session.login", {
+        "username": "alice", "password": "alice-secret-1"})
+    c.call("session.logout")
+    assert "retryAfter" not in c.error("session.login", wrong)["data"]
+    # failures spread over several user names delay the peer as well
+    d2 = UidClient(d.socket, uid=65532)
+    d.clients.append(d2)
     for name in ("x1", "x2", "x3"):
         assert d2.error("session.login", {"username": name,
                                           "password": "nope-nope"})[
@@ -296,6 +312,87 @@ def test_failed_logins_are_throttled_per_user_and_per_peer(make_ccpd):
     err = d2.error("session.login", {"username": "bob",
                                      "password": "bob-secret-1"})
     assert "retryAfter" in err["data"]
+    # and the journal names who tried
+    assert "auth: failed login for 'alice' from uid:65534" in d.log_text()
+
+
+def test_change_password_is_throttled_like_a_login(make_ccpd):
+    d = auth_daemon(make_ccpd, login_failures=3, login_lockout=30)
+    root = d.client()
+    add_user(root, "alice")
+    c, other = nobody(d), nobody(d)
+    login(c, "alice")
+    for _ in range(3):
+        err = c.error("session.changePassword", {
+            "oldPassword": "a-guess-%d" % _, "newPassword": "new-secret-2"})
+        assert err["code"] == -32001
+    # a held session does not make the old password cheap to guess
+    err = c.error("session.changePassword", {
+        "oldPassword": "alice-secret-1", "newPassword": "new-secret-2"})
+    assert err["code"] == -32001 and err["data"]["retryAfter"] >= 1
+    # ... nor a login from the same peer
+    assert "retryAfter" in other.error("session.login", {
+        "username": "alice", "password": "alice-secret-1"})["data"]
+
+
+def test_grants_are_bounded_by_what_the_caller_holds(make_ccpd):
+    d = auth_daemon(make_ccpd)
+    root = d.client()
+    root.call("admin.profiles.create", {
+        "name": "Supervisor", "permissions": [
+            "ccp.use", "outbound.call", "users.view", "users.manage"]})
+    root.call("admin.profiles.create", {
+        "name": "ProfileKeeper", "permissions": ["profiles.manage",
+                                                 "users.view"]})
+    add_user(root, "sue", profile="Supervisor")
+    add_user(root, "pat", profile="ProfileKeeper")
+    add_user(root, "boss", profile="Admin")
+    c = nobody(d)
+    login(c, "sue")
+    # an agent, all of whose permissions sue holds: yes
+    add_user(c, "alice")
+    # Admin, for someone else or for herself: no
+    err = c.error("admin.users.create", {"username": "eve",
+                                         "profile": "Admin"})
+    assert err["code"] == -32002 and "Admin" in err["data"]["reason"]
+    err = c.error("admin.users.update", {"username": "sue",
+                                         "profile": "Admin"})
+    assert err["code"] == -32002
+    # nor a new password for the administrator, or deleting them
+    assert c.error("admin.users.update", {"username": "boss",
+                                          "resetPassword": True})[
+        "code"] == -32002
+    assert c.error("admin.users.delete", {"username": "boss"})[
+        "code"] == -32002
+    assert root.call("admin.users.get", {"username": "boss"})[
+        "profile"] == "Admin"
+    assert root.call("admin.users.get", {"username": "sue"})[
+        "profile"] == "Supervisor"
+    c.call("session.logout")
+    # a profile keeper cannot grow their own profile into more
+    login(c, "pat")
+    err = c.error("admin.profiles.update", {
+        "name": "ProfileKeeper", "permissions": [
+            "profiles.manage", "users.view", "users.manage"]})
+    assert err["code"] == -32002 and "users.manage" in err["data"]["reason"]
+    assert c.error("admin.profiles.create", {
+        "name": "Mine", "permissions": ["users.manage"]})["code"] == -32002
+    c.call("admin.profiles.create", {"name": "Viewers",
+                                     "permissions": ["users.view"]})
+    # root, by its credentials, holds everything
+    root.call("admin.users.update", {"username": "sue", "profile": "Admin"})
+
+
+def test_a_user_name_cannot_forge_a_log_line(make_ccpd):
+    d = auth_daemon(make_ccpd)
+    c = nobody(d)
+    c.error("session.login", {"username": "x\n<3>auth: forged\r\x1b[2J",
+                              "password": "nope-nope"})
+    c.call("daemon.getVersion")
+    lines = d.log_text().splitlines()
+    assert not [ln for ln in lines if ln.startswith("<3>auth: forged")]
+    assert [ln for ln in lines if "failed login for 'x\\x0a<3>auth: "
+            "forged\\x0d\\x1b[2J' from uid:65534" in ln], lines[-20:]
 
 
 def test_sessions_expire_and_release_the_desk(make_ccpd):
@@ -485,3 +582,122 @@ def test_the_desk_takes_the_users_phone_and_region(make_ccpd):
     c.call("session.logout")
     conf = root.call("agent.getConfiguration")
     assert conf["softphoneEnabled"] is True and conf["region"] == "US"
+
+
+_HOLDER = r"""
+import json, socket, sys
+path, n = sys.argv[1], int(sys.argv[2])
+held, refused = [], 0
+for _ in range(n):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    s.settimeout(0.3)
+    try:
+        data = s.recv(4096)
+    except socket.timeout:
+        held.append(s)
+        continue
+    assert b"too many clients" in data, data
+    refused += 1
+print(len(held), refused, flush=True)
+sys.stdin.readline()
+closed = 0
+for s in held:
+    s.settimeout(0.1)
+    try:
+        closed += s.recv(1) == b""
+    except socket.timeout:
+        pass
+print(closed, flush=True)
+"""
+
+
+def test_strangers_cannot_fill_the_socket(make_ccpd):
+    """Clients of another uid that never log in: they cannot keep root
+    out, they lose their slot after login_timeout, and the refusals do
+    not flood the journal."""
+    import subprocess
+    import sys
+    from uidclient import _drop
+    d = auth_daemon(make_ccpd, max_clients=4, login_timeout=2)
+    root = d.client()
+    add_user(root, "alice")
+    # a stranger who logs in keeps its slot
+    c = nobody(d)
+    login(c, "alice")
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, d.socket,
+                               "40"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True,
+                              preexec_fn=_drop(65534))
+    try:
+        held, refused = map(int, holder.stdout.readline().split())
+        assert (held, refused) == (3, 37)     # alice holds the fourth
+        # root still gets in: administrators have slots of their own
+        for r in [d.client() for _ in range(3)]:
+            assert r.call("agent.getState")["state"] == "Offline"
+        # the strangers who did not log in go
+        time.sleep(3.5)
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert int(holder.stdout.readline()) == 3
+        assert c.call("agent.getState")["state"] == "Offline"
+    finally:
+        holder.kill()
+        holder.wait()
+    refusals = [ln for ln in d.log_text().splitlines()
+                if "ipc: refusing a client" in ln]
+    assert 1 <= len(refusals) <= 5, refusals
+
+
+_BIND_SPY = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+/* the mode of a Unix socket's file the moment bind made it */
+int bind(int fd, const struct sockaddr *a, socklen_t len)
+{
+	int (*real)(int, const struct sockaddr *, socklen_t) =
+		(int (*)(int, const struct sockaddr *, socklen_t))
+		dlsym(RTLD_NEXT, "bind");
+	const struct sockaddr_un *u = (const void *)a;
+	const char *out = getenv("BIND_SPY_OUT");
+	struct stat st;
+	int r = real(fd, a, len);
+	FILE *f;
+
+	if (r == 0 && out && a->sa_family == AF_UNIX && u->sun_path[0] &&
+	    stat(u->sun_path, &st) == 0 && (f = fopen(out, "a"))) {
+		fprintf(f, "%s %o\n", u->sun_path, st.st_mode & 0777);
+		fclose(f);
+	}
+	return r;
+}
+"""
+
+
+def test_the_socket_is_born_with_its_mode(make_ccpd, tmp_path):
+    """No moment between bind and chmod in which anyone may connect:
+    the file bind makes already has socket_mode, whatever the umask."""
+    import subprocess
+    src, lib = tmp_path / "spy.c", tmp_path / "spy.so"
+    src.write_text(_BIND_SPY)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(lib), str(src),
+                    "-ldl"], check=True)
+    out = tmp_path / "binds"
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    old = os.umask(0o002)
+    try:
+        d = make_ccpd(options={"socket_mode": "0600"}, env={
+            "LD_PRELOAD": str(lib), "BIND_SPY_OUT": str(out),
+            "ASAN_OPTIONS": (asan + ":" if asan else "") +
+            "verify_asan_link_order=0"})
+    finally:
+        os.umask(old)
+    binds = dict(ln.split() for ln in out.read_text().splitlines())
+    assert binds[d.socket] == "600", binds
+    assert oct(os.stat(d.socket).st_mode & 0o777) == "0o600"

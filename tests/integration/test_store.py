@@ -502,3 +502,24 @@ def test_records_survive_sigkill_mid_call_and_after(customer):
         for d in (first, second, third):
             if d is not None and d.proc.poll() is None:
                 d.stop()
+
+
+def test_a_database_readable_by_others_is_made_private(make_ccpd):
+    """A file left readable by others (a copy, a restore, an older ccpd)
+    holds password hashes: ccpd takes it back to its owner at start."""
+    d = make_ccpd()
+    d.client().call("admin.users.create", {"username": "alice",
+                                           "profile": "Agent"})
+    state = d.options["state_dir"]
+    d.stop()
+    db = os.path.join(state, "ccpd.db")
+    os.chmod(db, 0o644)
+    with open(db + "-wal", "ab"):
+        pass
+    os.chmod(db + "-wal", 0o666)
+    d = make_ccpd(options={"state_dir": state})
+    assert os.stat(db).st_mode & 0o777 == 0o600
+    assert os.stat(db + "-wal").st_mode & 0o777 == 0o600
+    assert "store: %s was mode 0644" % db in d.log_text()
+    assert d.client().call("admin.users.get", {"username": "alice"})[
+        "username"] == "alice"

@@ -410,3 +410,107 @@ def test_http_port_from_socket_activation(tmp_path):
             proc.kill()
             proc.wait()
         peers._live.remove(proc)
+
+
+def failing_login(w):
+    return w.request("session.login", {"username": USER,
+                                       "password": "wrong-password"})
+
+
+def test_forwarded_for_counts_only_from_a_trusted_proxy(make_ccpd):
+    """Behind a proxy every client has the proxy's address: with the
+    proxy in trusted_proxies each is throttled by its own, the one the
+    proxy appended to X-Forwarded-For; from anyone else the header is
+    not believed."""
+    d = make_ccpd(options={"trusted_proxies": "192.0.2.9, 127.0.0.1",
+                           "login_failures": "2", "login_lockout": "30"})
+    add_agent(d)
+
+    def via_proxy(chain):
+        return WebSocket(d.http_port, headers={
+            "X-Forwarded-For": chain}).start_reader()
+
+    # what the client wrote comes first; the proxies' own entries last
+    bad = via_proxy("198.51.100.1, 203.0.113.5, 192.0.2.9")
+    for _ in range(2):
+        assert failing_login(bad)["error"]["code"] == -32001
+    assert "retryAfter" in failing_login(bad)["error"]["data"]
+    assert "from ws:203.0.113.5" in d.log_text()
+    # another client behind the same proxy logs in as that user
+    good = via_proxy("198.51.100.7")
+    assert good.login(USER, PASSWORD)["username"] == USER
+    # a client cannot pick its address by naming it: the last entry
+    # that is not a trusted proxy is the one taken
+    forged = via_proxy("198.51.100.7, 203.0.113.5")
+    assert "retryAfter" in failing_login(forged)["error"]["data"]
+    for w in (bad, good, forged):
+        w.close()
+
+
+def test_forwarded_for_is_ignored_without_trusted_proxies(make_ccpd):
+    d = make_ccpd(options={"login_failures": "2", "login_lockout": "30"})
+    add_agent(d)
+    a = WebSocket(d.http_port, headers={
+        "X-Forwarded-For": "203.0.113.5"}).start_reader()
+    for _ in range(2):
+        failing_login(a)
+    assert "from ws:127.0.0.1" in d.log_text()
+    b = WebSocket(d.http_port, headers={
+        "X-Forwarded-For": "198.51.100.7"}).start_reader()
+    assert "retryAfter" in failing_login(b)["error"]["data"]
+    a.close()
+    b.close()
+
+
+def closed_within(w, seconds):
+    """Whether ccpd closed w within that time."""
+    end = time.monotonic() + seconds
+    w.sock.settimeout(0.5)
+    while time.monotonic() < end:
+        try:
+            if w.recv_message() is None:
+                return True
+        except EOFError:
+            return True
+        except (socket.timeout, TimeoutError):
+            pass
+    return False
+
+
+def test_clients_that_do_not_log_in_lose_their_slot(make_ccpd):
+    d = make_ccpd(options={"ws_max_clients": "3", "login_timeout": "2"})
+    add_agent(d)
+    idle = [WebSocket(d.http_port) for _ in range(3)]
+    # full: a refusal is answered every time, but logged only a few
+    for _ in range(30):
+        with pytest.raises(HandshakeError) as e:
+            WebSocket(d.http_port)
+        assert e.value.status == 503
+    refusals = [ln for ln in d.log_text().splitlines()
+                if "ws: refusing a client" in ln]
+    assert 1 <= len(refusals) <= 5, refusals
+    # strangers go once login_timeout has passed
+    for w in idle:
+        assert closed_within(w, 6)
+    # a client that logs in keeps its slot past it
+    w = WebSocket(d.http_port).start_reader()
+    w.login(USER, PASSWORD)
+    time.sleep(3)
+    assert w.call("agent.getState")["state"] == "Offline"
+    w.close()
+
+
+def test_the_page_can_be_framed_only_by_allowed_origins(make_ccpd):
+    d = make_ccpd(options={"http_origins": "https://crm.example.com:8443"})
+    d.client().call("admin.origins.create",
+                    {"origin": "https://desk.example.org"})
+    for path in ("/", "/ccp.js"):
+        status, hdrs, _ = http_get(d.http_port, path)
+        assert status == 200
+        csp = hdrs["content-security-policy"]
+        assert csp.startswith("frame-ancestors 'self' "), csp
+        sources = csp.split()[1:]
+        assert "http://127.0.0.1:%d" % d.http_port in sources
+        assert "https://crm.example.com:8443" in sources
+        assert "https://desk.example.org" in sources
+        assert "*" not in sources and ";" not in csp

@@ -91,10 +91,11 @@ class WebSocket(Client):
     pings; with answer_pings False this client writes nothing in reply
     to what it reads (no pong, no echoed close): a peer gone silent.
 
-    origin: None sends this port's own origin, "" sends none."""
+    origin: None sends this port's own origin, "" sends none.  headers:
+    more request headers (a proxy's X-Forwarded-For)."""
 
     def __init__(self, port, origin=None, host="127.0.0.1", path="/ws",
-                 tls=False, timeout=10, rcvbuf=None):
+                 tls=False, timeout=10, rcvbuf=None, headers=None):
         self.attach(_connect(host, port, tls, timeout, rcvbuf))
         if origin is None:
             origin = "%s://%s:%d" % ("https" if tls else "http", host, port)
@@ -106,7 +107,10 @@ class WebSocket(Client):
         self.frames = collections.deque()   # received, not yet read
         self.answer_pings = True
         self.pings = 0
-        self._send(self.conn.send_request, self.conn.connect())
+        request = self.conn.connect()
+        for name, value in (headers or {}).items():
+            request.headers[name] = value
+        self._send(self.conn.send_request, request)
         head = b""
         try:
             while not self.frames:
