@@ -2,7 +2,11 @@
 watchdog through NOTIFY_SOCKET, socket activation through
 systemd-socket-activate, and the configuration file and -o."""
 
+import ctypes
+import ctypes.util
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,7 +16,7 @@ import time
 import pytest
 
 import peers
-from ccpd import CCPD, Client
+from ccpd import CCPD, TOP, Client
 
 
 def test_ready_only_once_baresip_answers_and_the_socket_listens(make_ccpd):
@@ -189,3 +193,219 @@ def test_units_pass_systemd_analyze_verify(tmp_path):
                  "StateDirectory=ccpd", "ProtectSystem=strict",
                  "NoNewPrivileges=yes", "User=ccpd"):
         assert want in service
+
+
+# --- the units' hardening ---------------------------------------------------
+
+SYSTEMD_DIR = os.path.join(TOP, "contrib", "systemd")
+UNITS = ("ccpd.service", "ccpd@.service")
+needs_analyze = pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None,
+    reason="systemd-analyze is not installed (package systemd)")
+
+
+def rendered_unit(name, tmp_path, dropins=()):
+    """The unit as meson renders it, with drop-ins applied: each drop-in's
+    text is appended, a second [Service] section, which systemd merges the
+    same way as a file in NAME.d/ (an empty assignment resets a list)."""
+    with open(os.path.join(SYSTEMD_DIR, name + ".in")) as f:
+        text = f.read()
+    text = text.replace("@SBINDIR@", "/usr/sbin")
+    text = text.replace("@SYSCONFDIR@", "/etc")
+    for d in dropins:
+        with open(os.path.join(SYSTEMD_DIR, d)) as f:
+            # the example's allow list, with its documentation address
+            text += "\n" + re.sub(r"(?m)^#(IPAddressAllow=)", r"\1", f.read())
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def exposure(path):
+    r = subprocess.run(["systemd-analyze", "security", "--offline=true",
+                        str(path)], capture_output=True, text=True,
+                       timeout=60)
+    m = re.search(r"Overall exposure level for \S+: (\d+\.\d)", r.stdout)
+    assert m, r.stdout + r.stderr
+    return float(m.group(1))
+
+
+@needs_analyze
+@pytest.mark.parametrize("name", UNITS)
+def test_units_exposure_is_at_most_1_5(name, tmp_path):
+    path = rendered_unit(name, tmp_path)
+    assert exposure(path) <= 1.5
+    # the same bound as systemd-analyze's own check (tenths of a point)
+    r = subprocess.run(["systemd-analyze", "security", "--offline=true",
+                        "--threshold=15", str(path)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@needs_analyze
+@pytest.mark.parametrize("name", UNITS)
+def test_dropins_tighten_the_units(name, tmp_path):
+    base = exposure(rendered_unit(name, tmp_path))
+    nosound = exposure(rendered_unit(name, tmp_path, ["ccpd-nosound.conf"]))
+    ipallow = exposure(rendered_unit(
+        name, tmp_path, ["ccpd-ipaddress.conf.example"]))
+    both = exposure(rendered_unit(
+        name, tmp_path, ["ccpd-nosound.conf", "ccpd-ipaddress.conf.example"]))
+    assert nosound <= 1.3 and nosound < base
+    assert ipallow < base
+    assert both <= 1.2 and both < nosound
+
+
+def unit_settings(path):
+    settings = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if "=" in line and not line.startswith(("#", "[")):
+                k, v = line.split("=", 1)
+                settings.setdefault(k, []).append(v)
+    return settings
+
+
+@pytest.mark.parametrize("name", UNITS)
+def test_units_keep_what_the_media_stack_needs(name, tmp_path):
+    s = unit_settings(rendered_unit(name, tmp_path))
+    families = s["RestrictAddressFamilies"][-1].split()
+    # SIP and RTP, the control socket and the journal, interface listing
+    for fam in ("AF_INET", "AF_INET6", "AF_UNIX", "AF_NETLINK"):
+        assert fam in families
+    assert "char-alsa rw" in s["DeviceAllow"]
+    assert s["SupplementaryGroups"] == ["audio"]
+    assert "PrivateDevices" not in s and "ProcSubset" not in s
+    assert "PrivateUsers" not in s      # peer uids must stay real
+    assert s["SystemCallErrorNumber"] == ["EPERM"]
+    # the file limit covers the default client limits with room for
+    # ccpd's own descriptors, and stays within libre's loop (fds < 1024)
+    r = subprocess.run([CCPD, "--dump-config"], capture_output=True,
+                       text=True, timeout=10)
+    conf = dict(l.split(" = ", 1) for l in r.stdout.splitlines())
+    limit = int(s["LimitNOFILE"][-1])
+    assert int(conf["max_clients"]) + int(conf["ws_max_clients"]) + 64 \
+        <= limit <= 1024
+
+
+def syscall_filter(path):
+    """The allow list the unit's SystemCallFilter= lines give, expanded
+    with systemd-analyze's own groups."""
+    out = subprocess.run(["systemd-analyze", "syscall-filter"],
+                         capture_output=True, text=True, timeout=60).stdout
+    groups, cur = {}, None
+    for line in out.splitlines():
+        t = line.strip()
+        if not t or t.startswith("#"):
+            continue
+        if line.startswith("@"):
+            cur = groups.setdefault(t, [])
+        elif cur is not None:
+            cur.append(t)
+
+    def expand(names):
+        r = set()
+        for n in names:
+            r |= expand(groups.get(n, [])) if n.startswith("@") else {n}
+        return r
+    allow = None
+    for v in unit_settings(path)["SystemCallFilter"]:
+        deny = v.startswith("~")
+        names = expand(v.lstrip("~").split())
+        if allow is None:
+            assert not deny
+            allow = names
+        elif deny:
+            allow -= names
+        else:
+            allow |= names
+    return allow
+
+
+def seccomp_like_the_unit(allow, families):
+    """Load, in the child before exec, what systemd loads for the unit:
+    the system call allow list (others fail with EPERM, as with
+    SystemCallErrorNumber=EPERM) and the address families (others fail
+    with EAFNOSUPPORT). The filter is inherited by baresip."""
+    lib = ctypes.CDLL(ctypes.util.find_library("seccomp"))
+    lib.seccomp_init.restype = ctypes.c_void_p
+    lib.seccomp_init.argtypes = [ctypes.c_uint32]
+    lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_rule_add_array.argtypes = [
+        ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint,
+        ctypes.c_void_p]
+    lib.seccomp_load.argtypes = [ctypes.c_void_p]
+
+    class Cmp(ctypes.Structure):
+        _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int),
+                    ("a", ctypes.c_uint64), ("b", ctypes.c_uint64)]
+    ALLOW, ERRNO = 0x7fff0000, 0x00050000
+    nrs = [lib.seccomp_syscall_resolve_name(n.encode()) for n in allow]
+    sock = lib.seccomp_syscall_resolve_name(b"socket")
+    fams = [getattr(socket, f) for f in families]
+
+    def load():
+        ctx = lib.seccomp_init(ERRNO | 1)        # EPERM
+        for nr in nrs:
+            if nr >= 0 and nr != sock:
+                lib.seccomp_rule_add_array(ctx, ALLOW, nr, 0, None)
+        for fam in range(64):
+            act = ALLOW if fam in fams else ERRNO | 97   # EAFNOSUPPORT
+            cmp = Cmp(0, 4, fam, 0)                       # SCMP_CMP_EQ
+            lib.seccomp_rule_add_array(ctx, act, sock, 1, ctypes.byref(cmp))
+        if lib.seccomp_load(ctx) != 0:
+            os._exit(120)
+    return load
+
+
+@needs_analyze
+@pytest.mark.skipif(ctypes.util.find_library("seccomp") is None,
+                    reason="libseccomp is not installed")
+@pytest.mark.parametrize("name", UNITS)
+def test_ccpd_and_baresip_run_under_the_units_syscall_filter(name, tmp_path):
+    path = rendered_unit(name, tmp_path)
+    allow = syscall_filter(path)
+    for gone in ("setuid", "chown", "setrlimit", "sched_setscheduler"):
+        assert gone not in allow
+    families = unit_settings(path)["RestrictAddressFamilies"][-1].split()
+    sock = str(tmp_path / "ccpd.sock")
+    sip = peers.free_port("sip")
+    http = peers.free_port("tcp")
+    proc = subprocess.Popen(
+        [CCPD, "-o", "runtime_dir=%s" % (tmp_path / "run"),
+         "-o", "state_dir=%s" % (tmp_path / "state"),
+         "-o", "socket=%s" % sock,
+         "-o", "sip_listen=127.0.0.1:%d" % sip,
+         "-o", "http_listen=127.0.0.1:%d" % http,
+         "-o", "rtp_ports=%d-%d" % peers.rtp_port_block()],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "log", "wb"),
+        preexec_fn=seccomp_like_the_unit(allow, families))
+    peers._live.append(proc)
+    try:
+        deadline = time.monotonic() + 15
+        while not os.path.exists(sock):
+            assert proc.poll() is None, (tmp_path / "log").read_text()
+            assert time.monotonic() < deadline, "no socket"
+            time.sleep(0.05)
+        c = Client(sock)
+        while c.call("media.getStatus")["state"] != "up":
+            assert time.monotonic() < deadline, (tmp_path / "log").read_text()
+            time.sleep(0.05)
+        # a state change goes through SQLite
+        c.call("agent.setState", {"state": "Available"})
+        st = c.call("agent.getState")
+        assert "Available" in (st["state"], st["status"]), st
+        c.close()
+        with socket.create_connection(("127.0.0.1", http), timeout=5) as h:
+            h.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert h.recv(64).startswith(b"HTTP/1.1 ")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0, (tmp_path / "log").read_text()
+        assert "Operation not permitted" not in (tmp_path / "log").read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        peers._live.remove(proc)
