@@ -37,13 +37,58 @@ static int fail(char *reason, size_t size, int code, const char *text)
 	return code;
 }
 
+/* One request object of a message; req points into item. */
+int jsonrpc_check(const cJSON *item, struct jsonrpc_req *req,
+		  cJSON **err_id, char *reason, size_t reason_size)
+{
+	const cJSON *v, *id, *method, *params;
+
+	memset(req, 0, sizeof(*req));
+	*err_id = NULL;
+
+	if (!cJSON_IsObject(item))
+		return fail(reason, reason_size, CCPD_ERR_INVALID_REQUEST,
+			    cJSON_IsArray(item) ?
+			    "a batch may not hold another batch" :
+			    "a request must be a JSON object");
+
+	id = cJSON_GetObjectItemCaseSensitive(item, "id");
+	if (id && valid_id(id))
+		*err_id = cJSON_Duplicate(id, false);
+
+	if (depth_of(item, CCPD_MAX_DEPTH) > CCPD_MAX_DEPTH)
+		return fail(reason, reason_size, CCPD_ERR_INVALID_REQUEST,
+			    "JSON nesting is deeper than 16 levels");
+	v = cJSON_GetObjectItemCaseSensitive(item, "jsonrpc");
+	if (!cJSON_IsString(v) || strcmp(v->valuestring, "2.0") != 0)
+		return fail(reason, reason_size, CCPD_ERR_INVALID_REQUEST,
+			    "\"jsonrpc\" must be \"2.0\"");
+	if (id && !valid_id(id))
+		return fail(reason, reason_size, CCPD_ERR_INVALID_REQUEST,
+			    "\"id\" must be a string, a number or null");
+	method = cJSON_GetObjectItemCaseSensitive(item, "method");
+	if (!cJSON_IsString(method) || !method->valuestring[0])
+		return fail(reason, reason_size, CCPD_ERR_INVALID_REQUEST,
+			    "\"method\" must be a non-empty string");
+	params = cJSON_GetObjectItemCaseSensitive(item, "params");
+	if (params && !cJSON_IsObject(params) && !cJSON_IsNull(params))
+		return fail(reason, reason_size, CCPD_ERR_INVALID_PARAMS,
+			    "\"params\" must be an object");
+
+	req->method = method->valuestring;
+	req->id = id;
+	req->params = cJSON_IsObject(params) ? params : NULL;
+	cJSON_Delete(*err_id);
+	*err_id = NULL;
+	return 0;
+}
+
 int jsonrpc_decode(const char *buf, size_t len, struct jsonrpc_req *req,
 		   cJSON **err_id, char *reason, size_t reason_size)
 {
-	const cJSON *v, *id, *method, *params;
 	const char *end = NULL;
 	cJSON *doc;
-	int code;
+	int code, n;
 
 	memset(req, 0, sizeof(*req));
 	*err_id = NULL;
@@ -62,58 +107,28 @@ int jsonrpc_decode(const char *buf, size_t len, struct jsonrpc_req *req,
 			    "unexpected data after the JSON value");
 	}
 
-	if (!cJSON_IsObject(doc)) {
-		code = fail(reason, reason_size, CCPD_ERR_INVALID_REQUEST,
-			    cJSON_IsArray(doc) ?
-			    "batches are not supported; send one request per message" :
-			    "a request must be a JSON object");
-		goto out;
+	if (cJSON_IsArray(doc)) {
+		/* counted before anything runs: a batch past the bound is
+		 * refused whole, as an empty one is */
+		n = cJSON_GetArraySize(doc);
+		if (n == 0 || n > CCPD_MAX_BATCH) {
+			snprintf(reason, reason_size, "%s; a batch holds 1 to "
+				 "%d requests", n ? "too many requests" :
+				 "an empty batch", CCPD_MAX_BATCH);
+			cJSON_Delete(doc);
+			return CCPD_ERR_INVALID_REQUEST;
+		}
+		req->doc = doc;
+		return JSONRPC_BATCH;
 	}
 
-	id = cJSON_GetObjectItemCaseSensitive(doc, "id");
-	if (id && valid_id(id))
-		*err_id = cJSON_Duplicate(id, false);
-
-	if (depth_of(doc, CCPD_MAX_DEPTH) > CCPD_MAX_DEPTH) {
-		code = fail(reason, reason_size, CCPD_ERR_INVALID_REQUEST,
-			    "JSON nesting is deeper than 16 levels");
-		goto out;
+	code = jsonrpc_check(doc, req, err_id, reason, reason_size);
+	if (code < 0) {
+		cJSON_Delete(doc);
+		return code;
 	}
-	v = cJSON_GetObjectItemCaseSensitive(doc, "jsonrpc");
-	if (!cJSON_IsString(v) || strcmp(v->valuestring, "2.0") != 0) {
-		code = fail(reason, reason_size, CCPD_ERR_INVALID_REQUEST,
-			    "\"jsonrpc\" must be \"2.0\"");
-		goto out;
-	}
-	if (id && !valid_id(id)) {
-		code = fail(reason, reason_size, CCPD_ERR_INVALID_REQUEST,
-			    "\"id\" must be a string, a number or null");
-		goto out;
-	}
-	method = cJSON_GetObjectItemCaseSensitive(doc, "method");
-	if (!cJSON_IsString(method) || !method->valuestring[0]) {
-		code = fail(reason, reason_size, CCPD_ERR_INVALID_REQUEST,
-			    "\"method\" must be a non-empty string");
-		goto out;
-	}
-	params = cJSON_GetObjectItemCaseSensitive(doc, "params");
-	if (params && !cJSON_IsObject(params) && !cJSON_IsNull(params)) {
-		code = fail(reason, reason_size, CCPD_ERR_INVALID_PARAMS,
-			    "\"params\" must be an object");
-		goto out;
-	}
-
 	req->doc = doc;
-	req->method = method->valuestring;
-	req->id = id;
-	req->params = cJSON_IsObject(params) ? params : NULL;
-	cJSON_Delete(*err_id);
-	*err_id = NULL;
 	return 0;
-
-out:
-	cJSON_Delete(doc);
-	return code;
 }
 
 void jsonrpc_req_clear(struct jsonrpc_req *req)
@@ -268,4 +283,50 @@ char *jsonrpc_event(unsigned long long seq, unsigned long long time_ms,
 	cJSON_AddItemToObject(p, "data", data ? cJSON_Duplicate(data, true)
 					      : cJSON_CreateObject());
 	return print_and_free(o);
+}
+
+void jsonrpc_batch_add(struct jsonrpc_batch *b, char *line)
+{
+	size_t len, need;
+	char *p;
+
+	if (!line) {
+		b->failed = true;
+		return;
+	}
+	len = strlen(line);
+	/* a comma or the opening bracket, and room for the closing one */
+	need = b->len + 1 + len + 2;
+	if (need > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+
+		while (cap < need)
+			cap *= 2;
+		p = realloc(b->buf, cap);
+		if (!p) {
+			b->failed = true;
+			free(line);
+			return;
+		}
+		b->buf = p;
+		b->cap = cap;
+	}
+	b->buf[b->len] = b->len ? ',' : '[';
+	b->len++;
+	memcpy(b->buf + b->len, line, len);
+	b->len += len;
+	b->buf[b->len] = '\0';
+	free(line);
+}
+
+char *jsonrpc_batch_end(struct jsonrpc_batch *b)
+{
+	char *s = b->buf;
+
+	if (s) {
+		s[b->len] = ']';
+		s[b->len + 1] = '\0';
+	}
+	memset(b, 0, sizeof(*b));
+	return s;
 }

@@ -422,29 +422,39 @@ void rpc_peer_reject(struct rpc_peer *p, int code, const char *reason)
 	send_line(p, jsonrpc_error(NULL, code, reason, NULL));
 }
 
-void rpc_peer_input(struct rpc_peer *p, const char *msg, size_t len)
-{
-	struct ctx x = { .peer = p };
-	struct jsonrpc_req req;
-	const struct method *m;
-	cJSON *err_id = NULL;
-	char reason[160];
-	int r;
+/* What waits until the answers have gone out: events.subscribe's
+ * replay. */
+struct after {
+	bool replay;
+	unsigned long long since;
+};
 
-	r = jsonrpc_decode(msg, len, &req, &err_id, reason, sizeof(reason));
+/* Carries out one request that decoded (r 0), and encodes its answer, or
+ * the answer to one that did not (r < 0: err_id and reason). Returns
+ * false for a notification, which gets no answer, errors included. */
+static bool serve(struct rpc_peer *p, int r, const struct jsonrpc_req *req,
+		  const cJSON *err_id, const char *reason,
+		  struct after *after, char **line)
+{
+	struct ctx x = { .peer = p, .params = req->params };
+	const struct method *m;
+
+	*line = NULL;
 	if (r < 0) {
 		log_debug("rpc: rejected message: %s", reason);
-		send_line(p, jsonrpc_error(err_id, r, reason, NULL));
-		cJSON_Delete(err_id);
-		return;
+		/* Invalid params comes only for a request otherwise valid,
+		 * and an id would have been kept */
+		if (r == CCPD_ERR_INVALID_PARAMS && !err_id)
+			return false;
+		*line = jsonrpc_error(err_id, r, reason, NULL);
+		return true;
 	}
-	x.params = req.params;
-	m = find_method(req.method);
+	m = find_method(req->method);
 	x.m = m;
 	if (!m) {
 		x.err.code = CCPD_ERR_METHOD_NOT_FOUND;
 		snprintf(x.err.reason, sizeof(x.err.reason),
-			 "no method '%.100s'", req.method);
+			 "no method '%.100s'", req->method);
 		r = x.err.code;
 	} else if ((r = authorize(&x)) == 0) {
 		desk_set_actor(p->rpc->desk, x.sess ?
@@ -458,24 +468,70 @@ void rpc_peer_input(struct rpc_peer *p, const char *msg, size_t len)
 				 "out of memory");
 		}
 	}
-	if (req.id) {
+	if (r == 0 && x.replay) {
+		after->replay = true;
+		after->since = x.since;
+	}
+	if (req->id) {
 		if (r < 0) {
-			send_line(p, jsonrpc_error(req.id, r, x.err.reason,
-						   x.err_data));
+			*line = jsonrpc_error(req->id, r, x.err.reason,
+					      x.err_data);
 			x.err_data = NULL;
+		} else if (x.result_text) {
+			*line = jsonrpc_result_raw(req->id, x.result_text);
+		} else {
+			*line = jsonrpc_result(req->id, x.result);
 		}
-		else if (x.result_text)
-			send_line(p, jsonrpc_result_raw(req.id,
-							x.result_text));
-		else
-			send_line(p, jsonrpc_result(req.id, x.result));
 		x.result = NULL;
 	}
 	cJSON_Delete(x.result);
 	cJSON_Delete(x.err_data);
-	if (r == 0 && x.replay)
-		events_replay(p->rpc->ev, x.since, peer_event, p);
+	return req->id != NULL;
+}
+
+/* A batch's requests run in order, each as if it came alone, and their
+ * answers go out together as one array; when every one was a
+ * notification nothing goes out. */
+static void serve_batch(struct rpc_peer *p, const cJSON *batch,
+			struct after *after)
+{
+	struct jsonrpc_batch answers = { .buf = NULL };
+	struct jsonrpc_req req;
+	const cJSON *item;
+	cJSON *err_id;
+	char reason[160], *line;
+	int r;
+
+	cJSON_ArrayForEach(item, batch) {
+		r = jsonrpc_check(item, &req, &err_id, reason, sizeof(reason));
+		if (serve(p, r, &req, err_id, reason, after, &line))
+			jsonrpc_batch_add(&answers, line);
+		cJSON_Delete(err_id);
+	}
+	if (answers.failed)
+		log_error("rpc: out of memory encoding an answer in a batch");
+	line = jsonrpc_batch_end(&answers);
+	if (line)
+		send_line(p, line);
+}
+
+void rpc_peer_input(struct rpc_peer *p, const char *msg, size_t len)
+{
+	struct after after = { .replay = false };
+	struct jsonrpc_req req;
+	cJSON *err_id = NULL;
+	char reason[160], *line;
+	int r;
+
+	r = jsonrpc_decode(msg, len, &req, &err_id, reason, sizeof(reason));
+	if (r == JSONRPC_BATCH)
+		serve_batch(p, req.doc, &after);
+	else if (serve(p, r, &req, err_id, reason, &after, &line))
+		send_line(p, line);
+	cJSON_Delete(err_id);
 	jsonrpc_req_clear(&req);
+	if (after.replay)
+		events_replay(p->rpc->ev, after.since, peer_event, p);
 }
 
 int rpc_new(struct rpc **ret, const struct conf *conf, struct desk *d,

@@ -8,6 +8,8 @@
 #define CCPD_MAX_MESSAGE 65536
 /* Deepest JSON nesting accepted in a request. */
 #define CCPD_MAX_DEPTH 16
+/* Most requests in one batch (a JSON array of requests). */
+#define CCPD_MAX_BATCH 32
 /* Longest endpoint (phone number or SIP URI) accepted. */
 #define CCPD_MAX_ENDPOINT 256
 /* Most DTMF digits in one connection.sendDigits. */

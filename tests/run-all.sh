@@ -85,7 +85,7 @@ skipped=$((skipped + ${u_skip:-0}))
 
 echo "== fuzzers (bounded)"
 if [ -x tests/fuzz/run-fuzz.sh ]; then
-	FUZZ_SECONDS=${FUZZ_SECONDS:-15} tests/fuzz/run-fuzz.sh \
+	FUZZ_SECONDS=${FUZZ_SECONDS:-10} tests/fuzz/run-fuzz.sh \
 		>"$results/fuzz.log" 2>&1
 	case $? in
 	0) count fuzz pass ;;

@@ -1,6 +1,6 @@
-/* libFuzzer harness for jsonrpc_decode: any bytes must decode or fail with a
- * JSON-RPC code and a reason, without crashing or leaking, and what comes out
- * must encode back to JSON. */
+/* libFuzzer harness for jsonrpc_decode: any bytes must decode, as one
+ * request or a batch, or fail with a JSON-RPC code and a reason, without
+ * crashing or leaking, and what comes out must encode back to JSON. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,6 +29,43 @@ static void check_line(char *line)
 	free(line);
 }
 
+/* A batch: 1 to CCPD_MAX_BATCH entries, each checked alone, and the
+ * answers joined into one array of as many. */
+static void check_batch(struct jsonrpc_req *req)
+{
+	struct jsonrpc_batch answers = { .buf = NULL };
+	struct jsonrpc_req one;
+	const cJSON *item;
+	cJSON *err_id, *back;
+	char reason[128], *line;
+	int n = 0, code;
+
+	if (!cJSON_IsArray(req->doc) || req->method || req->id || req->params)
+		abort();
+	cJSON_ArrayForEach(item, req->doc) {
+		code = jsonrpc_check(item, &one, &err_id, reason,
+				     sizeof(reason));
+		if (code == 0 && (err_id || one.doc || !one.method))
+			abort();
+		if (code < 0 && (one.method || !reason[0]))
+			abort();
+		jsonrpc_batch_add(&answers, code == 0 ?
+				  jsonrpc_result(one.id, NULL) :
+				  jsonrpc_error(err_id, code, reason, NULL));
+		cJSON_Delete(err_id);
+		n++;
+	}
+	if (n < 1 || n > CCPD_MAX_BATCH)
+		abort();
+	line = jsonrpc_batch_end(&answers);
+	back = line ? cJSON_Parse(line) : NULL;
+	if (line && (!cJSON_IsArray(back) || cJSON_GetArraySize(back) != n))
+		abort();
+	cJSON_Delete(back);
+	free(line);
+	jsonrpc_req_clear(req);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct jsonrpc_req req;
@@ -42,6 +79,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	code = jsonrpc_decode((const char *)data, size, &req, &err_id, reason,
 			      sizeof(reason));
+	if (code == JSONRPC_BATCH) {
+		check_batch(&req);
+		return 0;
+	}
 	if (code == 0) {
 		if (err_id || !req.doc || !req.method || !req.method[0])
 			abort();

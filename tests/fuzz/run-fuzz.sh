@@ -2,13 +2,25 @@
 # Builds the libFuzzer harnesses with clang (ASan + UBSan) and runs each for a
 # bounded time; exits non-zero when a harness crashes, leaks or times out.
 #
+#   jsonrpc    jsonrpc_decode and jsonrpc_check: requests and batches
+#   netstring  the netstring decoder, fed in pieces of every size
+#   rpc        rpc_peer_input on the daemon's objects minus main: dispatch,
+#              batches, every method's parameter checks, the admin
+#              validators, the desk (made, not started: no baresip)
+#   conf       the configuration file: conf_load, conf_finish, the dump
+#   phone      phone-number input (phone.cc over libphonenumber)
+#
 #   FUZZ_SECONDS  seconds per harness (default 20)
+#   FUZZ_TARGETS  which harnesses run (default: all)
 #   FUZZ_OUT      where binaries, grown corpora and crash inputs go
 #                 (default: a new directory under ${TMPDIR:-/tmp})
-#   CC            the clang to use (default: clang)
+#   FUZZ_BUILD_ONLY=1  build, do not run (run-deep.sh does the long runs)
+#   CC, CXX       the clang to use (default: clang, clang++)
 #
-# Needs Debian's clang and libclang-rt-14-dev (the fuzzer runtime) and
-# libcjson-dev. Exits 77 (skipped) when they are missing.
+# Each harness also replays its seeds and regression cases,
+# tests/fuzz/corpus-NAME. Needs Debian's clang and libclang-rt-14-dev (the
+# fuzzer runtime) and the daemon's -dev packages. Exits 77 (skipped) when
+# clang or cJSON is missing.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -31,23 +43,65 @@ if [ ! -e /usr/include/cjson/cJSON.h ]; then
 fi
 
 mkdir -p "$out"
-cflags="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
-	-fno-sanitize-recover=undefined -D_GNU_SOURCE
+sanitize="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+cflags="-g -O1 -fno-omit-frame-pointer $sanitize -D_GNU_SOURCE
 	-I$root/daemon -I$root/proto"
 
-# name, the module it tests, extra link flags
+# The pure modules are built into their harness with it.
+# name, the modules it tests, extra link flags
 build() {
 	# shellcheck disable=SC2086 # cflags and libs are lists
-	"$cc" $cflags -o "$out/fuzz-$1" "$here/fuzz-$1.c" "$root/daemon/$2" $3
+	"$cc" $cflags -fsanitize=fuzzer -o "$out/fuzz-$1" "$here/fuzz-$1.c" $2 $3
 }
 
-if ! build jsonrpc jsonrpc.c "$root/daemon/json.c -lcjson" || ! build netstring netstring.c ""; then
-	echo "run-fuzz: building the harnesses failed (is libclang-rt-14-dev installed?)" >&2
+# The rest link the daemon's objects minus main (as tests/unit does for
+# the pure modules), built once into a library, instrumented for coverage.
+pkgs="libre librem libcjson libsystemd sqlite3 libwebsockets libuv alsa
+	protobuf libcrypt"
+build_daemon() {
+	# shellcheck disable=SC2086 # lists
+	dflags="$cflags -fsanitize=fuzzer-no-link $(pkg-config --cflags $pkgs)
+		-DHAVE_INTTYPES_H -DHAVE_STDBOOL_H -DHAVE_INET6
+		-DCCPD_VERSION=\"fuzz\" -DCCPD_WEB_DIR=\"$root/web\"
+		-DCCPD_SOURCE_WEB_DIR=\"$root/web\""
+	mkdir -p "$out/obj"
+	for src in "$root"/daemon/*.c "$root"/daemon/*.cc; do
+		obj="$out/obj/$(basename "$src").o"
+		[ "$src" = "$root/daemon/main.c" ] && continue
+		[ "$obj" -nt "$src" ] && continue
+		case $src in
+		*.cc) comp="${CXX:-clang++} -std=gnu++17" ;;
+		*) comp="$cc -std=gnu11" ;;
+		esac
+		# shellcheck disable=SC2086 # lists
+		$comp $dflags -c -o "$obj" "$src" || return 1
+	done
+	rm -f "$out/libccpd.a"
+	ar rcs "$out/libccpd.a" "$out"/obj/*.o
+}
+build_linked() {
+	# shellcheck disable=SC2086 # lists
+	"$cc" $dflags -std=gnu11 -c -o "$out/fuzz-$1.o" "$here/fuzz-$1.c" &&
+	"${CXX:-clang++}" $cflags -fsanitize=fuzzer -o "$out/fuzz-$1" \
+		"$out/fuzz-$1.o" "$out/libccpd.a" $(pkg-config --libs $pkgs) \
+		-lphonenumber -lm
+}
+
+targets=${FUZZ_TARGETS:-"jsonrpc netstring rpc conf phone"}
+d="$root/daemon"
+if ! build jsonrpc "$d/jsonrpc.c $d/json.c" -lcjson ||
+   ! build netstring "$d/netstring.c" "" || ! build_daemon ||
+   ! build_linked rpc || ! build_linked conf || ! build_linked phone; then
+	echo "run-fuzz: building the harnesses failed (are libclang-rt-14-dev and the daemon's -dev packages installed?)" >&2
 	exit 1
+fi
+if [ "${FUZZ_BUILD_ONLY:-0}" = 1 ]; then
+	echo "run-fuzz: harnesses built in $out"
+	exit 0
 fi
 
 failed=0
-for name in jsonrpc netstring; do
+for name in $targets; do
 	corpus="$out/corpus-$name"
 	mkdir -p "$corpus"
 	dict=""

@@ -177,9 +177,8 @@ static const struct err_row err_rows[] = {
 	  PARSE, NULL, NULL },
 	{ "not JSON: cut by len", "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":1}",
 	  20, PARSE, NULL, NULL },
-	{ "batch", "[{\"jsonrpc\":\"2.0\",\"method\":\"agent.getState\",\"id\":1}]", 0,
-	  REQUEST, NULL, "batch" },
 	{ "empty batch", "[]", 0, REQUEST, NULL, "batch" },
+	{ "empty batch with blanks", " [ ] ", 0, REQUEST, NULL, "batch" },
 	{ "not an object: string", "\"agent.getState\"", 0, REQUEST, NULL, NULL },
 	{ "not an object: number", "42", 0, REQUEST, NULL, NULL },
 	{ "not an object: null", "null", 0, REQUEST, NULL, NULL },
@@ -292,7 +291,7 @@ static void run_err_row(const struct err_row *r, bool todo)
 static void test_reason_cut(void)
 {
 	struct tap_case c = { .len = 0 };
-	static const char msg[] = "[1]";
+	static const char msg[] = "1";
 	struct jsonrpc_req req;
 	cJSON *err_id = NULL;
 	char reason[8];
@@ -618,12 +617,141 @@ static void test_event_data_copied(void)
 	tap_report("event data stays the caller's", &c);
 }
 
+/* Batches: jsonrpc_decode hands over the array, jsonrpc_check each entry. */
+
+struct batch_row {
+	const char *name;
+	const char *msg;
+	int codes[4];         /* jsonrpc_check's answer for each entry */
+	int n;
+};
+
+static const struct batch_row batch_rows[] = {
+	{ "batch: one request",
+	  "[{\"jsonrpc\":\"2.0\",\"method\":\"agent.getState\",\"id\":1}]",
+	  { 0 }, 1 },
+	{ "batch: entries that are not requests",
+	  "[1,\"x\",null,{\"foo\":\"boo\"}]",
+	  { REQUEST, REQUEST, REQUEST, REQUEST }, 4 },
+	{ "batch: a batch inside a batch",
+	  "[[{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":1}],"
+	  "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"params\":[7]}]",
+	  { REQUEST, PARAMS }, 2 },
+};
+
+static void run_batch_row(const struct batch_row *r)
+{
+	struct tap_case c = { .len = 0 };
+	struct jsonrpc_req req, one;
+	cJSON *err_id = NULL;
+	const cJSON *item;
+	char reason[128];
+	int code, i = 0;
+
+	code = jsonrpc_decode(r->msg, strlen(r->msg), &req, &err_id, reason,
+			      sizeof(reason));
+	if (code != JSONRPC_BATCH || !cJSON_IsArray(req.doc) || req.method ||
+	    req.id || req.params || err_id) {
+		tap_fail(&c, "returned %d, expected a batch\n", code);
+		cJSON_Delete(err_id);
+		goto out;
+	}
+	cJSON_ArrayForEach(item, req.doc) {
+		code = jsonrpc_check(item, &one, &err_id, reason,
+				     sizeof(reason));
+		if (i < r->n && code != r->codes[i])
+			tap_fail(&c, "entry %d: %d, expected %d\n", i, code,
+				 r->codes[i]);
+		if (code == 0 && one.doc)
+			tap_fail(&c, "entry %d owns a doc\n", i);
+		cJSON_Delete(err_id);
+		i++;
+	}
+	if (i != r->n)
+		tap_fail(&c, "%d entries, expected %d\n", i, r->n);
+out:
+	jsonrpc_req_clear(&req);
+	tap_report(r->name, &c);
+}
+
+/* n copies of a notification in an array */
+static char *batch_of(int n)
+{
+	static const char one[] = "{\"jsonrpc\":\"2.0\",\"method\":\"m\"}";
+	char *s = malloc((size_t)n * sizeof(one) + 3), *p = s;
+	int i;
+
+	if (!s)
+		return NULL;
+	*p++ = '[';
+	for (i = 0; i < n; i++)
+		p += sprintf(p, "%s%s", i ? "," : "", one);
+	strcpy(p, "]");
+	return s;
+}
+
+static void test_batch_bound(void)
+{
+	struct tap_case c = { .len = 0 };
+	char *at = batch_of(CCPD_MAX_BATCH), *past = batch_of(CCPD_MAX_BATCH + 1);
+	struct jsonrpc_req req;
+	cJSON *err_id = NULL;
+	char reason[128];
+	int code;
+
+	if (!at || !past) {
+		tap_fail(&c, "out of memory\n");
+		goto out;
+	}
+	code = jsonrpc_decode(at, strlen(at), &req, &err_id, reason,
+			      sizeof(reason));
+	if (code != JSONRPC_BATCH ||
+	    cJSON_GetArraySize(req.doc) != CCPD_MAX_BATCH)
+		tap_fail(&c, "%d requests: returned %d\n", CCPD_MAX_BATCH, code);
+	jsonrpc_req_clear(&req);
+	check_error(&c, past, strlen(past), REQUEST, NULL, "1 to 32", 128);
+out:
+	free(at);
+	free(past);
+	tap_report("batch: 32 requests taken, 33 refused whole", &c);
+}
+
+static void test_batch_answers(void)
+{
+	struct tap_case c = { .len = 0 };
+	struct jsonrpc_batch b = { .buf = NULL };
+	char *line;
+
+	line = jsonrpc_batch_end(&b);
+	if (line)
+		tap_fail(&c, "no answer gave %s\n", line);
+	free(line);
+	jsonrpc_batch_add(&b, strdup("{\"a\":1}"));
+	line = jsonrpc_batch_end(&b);
+	if (!line || strcmp(line, "[{\"a\":1}]") != 0)
+		tap_fail(&c, "one answer gave %s\n", line ? line : "NULL");
+	free(line);
+	jsonrpc_batch_add(&b, strdup("{\"a\":1}"));
+	jsonrpc_batch_add(&b, NULL);
+	if (!b.failed)
+		tap_fail(&c, "a lost answer is not marked\n");
+	jsonrpc_batch_add(&b, strdup("2"));
+	line = jsonrpc_batch_end(&b);
+	if (!line || strcmp(line, "[{\"a\":1},2]") != 0)
+		tap_fail(&c, "two answers gave %s\n", line ? line : "NULL");
+	if (b.buf || b.len || b.failed)
+		tap_fail(&c, "the batch is not reset\n");
+	free(line);
+	tap_report("batch: answers joined into one array", &c);
+}
+
 int main(void)
 {
 	size_t i;
-	const unsigned n_other = 15;
+	const unsigned n_other = 17;
 
 	tap_plan((unsigned)(ARRAY_SIZE(ok_rows) + ARRAY_SIZE(err_rows) +
+			    ARRAY_SIZE(batch_rows) +
 			    ARRAY_SIZE(trailing_rows) + ARRAY_SIZE(enc_rows)) +
 		 n_other);
 
@@ -648,6 +776,10 @@ int main(void)
 	test_nesting("nesting: 2000 levels is a parse error",
 		     2000, NEST_ARRAYS, false, PARSE, false);
 	test_reason_cut();
+	for (i = 0; i < ARRAY_SIZE(batch_rows); i++)
+		run_batch_row(&batch_rows[i]);
+	test_batch_bound();
+	test_batch_answers();
 	test_id_round_trip();
 	test_id_echo("id 123456789012345 echoed exactly", "123456789012345",
 		     false);
