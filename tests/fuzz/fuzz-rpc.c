@@ -9,6 +9,7 @@
  * JSON-RPC answer, or an array of them, or an event, on one line. */
 #include <stdbool.h>
 #include <stdint.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,24 @@ static struct desk *desk;
 static struct admin *admin;
 static struct rpc *rpc;
 static struct rpc_peer *peers[2];
+
+static char dir[] = "/tmp/ccpd-fuzz-rpc.XXXXXX";
+
+static int remove_one(const char *path, const struct stat *sb, int type,
+		      struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	return remove(path);
+}
+
+/* The database directory goes with the process, however libFuzzer ends
+ * it short of a crash. */
+static void remove_dir(void)
+{
+	nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+}
 
 static bool answer_ok(const cJSON *a)
 {
@@ -108,13 +127,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 					    .name = "uid:0" };
 	struct rpc_peer_info anon = { .uid = (unsigned)-1,
 				      .name = "ws:192.0.2.1" };
-	char dir[] = "/tmp/ccpd-fuzz-rpc.XXXXXX", err[256], db[64];
+	char err[256], db[64];
 	int r;
 
 	(void)argc;
 	(void)argv;
 	if (!mkdtemp(dir))
 		die("mkdtemp", -1);
+	atexit(remove_dir);
 	snprintf(db, sizeof(db), "%s/ccpd.db", dir);
 	if (libre_init())
 		die("libre_init", -1);
