@@ -264,6 +264,38 @@ int config_pick_port(unsigned *port)
 	return r;
 }
 
+/* ---- the control port's guard ----
+ *
+ * ctrl_tcp lets anyone who reaches the port run commands. baresip runs
+ * with ccpd-ctrlguard.so preloaded (daemon/ctrlguard.c), which refuses
+ * every connection to the port from another user. A ccpd run from its
+ * build tree takes the one built beside it; an installed one, the one in
+ * its library directory. Without it baresip is not started at all. */
+int config_find_guard(struct media *m)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n > 0) {
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(m->guard, sizeof(m->guard), "%s/%s", self,
+				 GUARD_NAME);
+			if (access(m->guard, R_OK) == 0)
+				return 0;
+		}
+	}
+	snprintf(m->guard, sizeof(m->guard), "%s/%s", CCPD_GUARD_DIR,
+		 GUARD_NAME);
+	if (access(m->guard, R_OK) == 0)
+		return 0;
+	m->guard[0] = '\0';
+	return -ENOENT;
+}
+
 /* ---- the NAT server's name ----
  *
  * baresip 1.0.0 looks the STUN or TURN server's name up through DNS

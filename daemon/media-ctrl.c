@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "conf.h"
+#include "ctrlguard-uid.h"
 #include "log.h"
 #include "media-int.h"
 #include "netstring.h"
@@ -44,24 +45,34 @@ static void resp_timeout(void *arg)
 {
 	struct media *m = arg;
 	uint64_t now = util_mono_ms();
-	struct pending **pp = &m->pending;
+	struct pending **pp = &m->pending, *expired = NULL, **tail = &expired;
 
+	/* take the expired requests off the list first: a handler may close
+	 * the connection, which frees every request still on it */
 	while (*pp) {
 		struct pending *p = *pp;
 
 		if (p->deadline <= now) {
 			*pp = p->next;
-			log_warning("media: baresip did not answer request %lu",
-				    p->token);
-			if (p->h)
-				p->h(false, "baresip did not answer", p->arg);
-			free(p);
+			p->next = NULL;
+			*tail = p;
+			tail = &p->next;
 		} else {
 			pp = &p->next;
 		}
 	}
 	if (m->pending)
 		tmr_start(&m->resp_tmr, 200, resp_timeout, m);
+	while (expired) {
+		struct pending *p = expired;
+
+		expired = p->next;
+		log_warning("media: baresip did not answer request %lu",
+			    p->token);
+		if (p->h)
+			p->h(false, "baresip did not answer", p->arg);
+		free(p);
+	}
 }
 
 static void handle_response(struct media *m, const cJSON *msg)
@@ -156,7 +167,13 @@ static void handle_event(struct media *m, const cJSON *msg)
 static void on_message(const char *buf, size_t len, void *arg)
 {
 	struct media *m = arg;
-	cJSON *msg = cJSON_ParseWithLength(buf, len);
+	cJSON *msg;
+
+	/* a handler closed the connection: the rest of this read is from a
+	 * connection that is gone */
+	if (m->ns_closed)
+		return;
+	msg = cJSON_ParseWithLength(buf, len);
 
 	if (!msg) {
 		log_warning("media: baresip sent a message that is not JSON");
@@ -185,7 +202,14 @@ void ctrl_close(struct media *m)
 	free(m->out);
 	m->out = NULL;
 	m->out_len = 0;
-	m->ns = netstring_free(m->ns);
+	if (m->feeding && m->ns) {
+		/* called from a handler inside netstring_feed: ctrl_fd frees
+		 * the decoder once the feed has returned */
+		m->ns_closed = m->ns;
+		m->ns = NULL;
+	} else {
+		m->ns = netstring_free(m->ns);
+	}
 }
 
 static void takeover_check(void *arg)
@@ -195,14 +219,17 @@ static void takeover_check(void *arg)
 	if (m->stopping || m->shutdown || m->pid <= 0)
 		return;
 	log_error("media: control connection to baresip lost while it runs: "
-		  "taking it as a possible takeover, restarting baresip on a "
-		  "new port");
+		  "taking it as a possible takeover, killing baresip and "
+		  "restarting it on a new port");
 	child_stop(m, "control connection lost: possible takeover", true);
 }
 
-/* A crash also closes the connection, often a moment before the exit can
- * be seen on the pidfd: wait briefly for the exit before calling it a
- * takeover. Nothing is sent to baresip meanwhile. */
+/* ctrl_tcp holds one connection and drops the old one when another
+ * comes: ours closing while baresip lives means someone else may hold
+ * the port, and every moment baresip lives they may command it. So
+ * unless the child is already on its way out (a crash closes the
+ * connection a moment before the exit shows on the pidfd), it is killed
+ * at once. Nothing is sent to baresip meanwhile. */
 void ctrl_lost(struct media *m, const char *why)
 {
 	if (m->stopping || m->shutdown)
@@ -210,6 +237,13 @@ void ctrl_lost(struct media *m, const char *why)
 	log_warning("media: control connection to baresip lost (%s)", why);
 	ctrl_close(m);
 	ctrl_fail_pending(m, "control connection lost");
+	if (m->stopping || m->shutdown)
+		return;
+	if (!child_exiting(m)) {
+		takeover_check(m);
+		return;
+	}
+	/* the exit is near; should it not come, it is a takeover after all */
 	tmr_start(&m->takeover_tmr, TAKEOVER_GRACE_MS, takeover_check, m);
 }
 
@@ -242,7 +276,14 @@ static void ctrl_fd(int flags, void *arg)
 		ctrl_lost(m, n == 0 ? "closed by baresip" : strerror(errno));
 		return;
 	}
+	m->feeding = true;
 	r = netstring_feed(m->ns, buf, (size_t)n, on_message, m);
+	m->feeding = false;
+	if (m->ns_closed) {
+		/* the connection was closed under the feed */
+		m->ns_closed = netstring_free(m->ns_closed);
+		return;
+	}
 	if (r < 0) {
 		log_error("media: bad framing from baresip (%s)", strerror(-r));
 		tmr_start(&m->reset_tmr, 0, reset_later, m);
@@ -376,10 +417,56 @@ int media_command(struct media *m, const char *call_id, const char *cmd,
 
 static void try_connect(void *arg);
 
+/* Did baresip's guard load? Without it ctrl_tcp is open to everyone. */
+static bool guard_loaded(const struct media *m)
+{
+	char path[64], line[4608];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)m->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, "/" GUARD_NAME) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* Before any command (the account lines carry the SIP password): the
+ * port ccpd chose was free a moment before baresip bound it, and another
+ * user may have bound it first; the kernel tells who owns the listening
+ * end. And baresip must carry the guard. */
+static int check_peer(struct media *m)
+{
+	uid_t uid;
+	int r = ctrlguard_peer_uid(m->fd, &uid);
+
+	if (r < 0) {
+		log_error("media: cannot learn who holds the control port "
+			  "127.0.0.1:%u: %s", m->port, strerror(-r));
+		return -EPERM;
+	}
+	if (uid != geteuid()) {
+		log_error("media: the control port 127.0.0.1:%u is held by "
+			  "uid %u, not by baresip: not talking to it",
+			  m->port, (unsigned)uid);
+		return -EPERM;
+	}
+	if (!guard_loaded(m)) {
+		log_error("media: baresip (pid %d) runs without %s: its "
+			  "control port is open to every local user",
+			  (int)m->pid, GUARD_NAME);
+		return -ENOENT;
+	}
+	return 0;
+}
+
 static void connect_done(int flags, void *arg)
 {
 	struct media *m = arg;
-	int soerr = 0;
+	int soerr = 0, r;
 	socklen_t len = sizeof(soerr);
 
 	(void)flags;
@@ -388,6 +475,13 @@ static void connect_done(int flags, void *arg)
 		/* not listening yet: try again shortly */
 		ctrl_close(m);
 		tmr_start(&m->connect_tmr, CONNECT_RETRY_MS, try_connect, m);
+		return;
+	}
+	r = check_peer(m);
+	if (r < 0) {
+		child_stop(m, r == -EPERM ?
+			   "control port held by another user" :
+			   "control port guard missing", r == -EPERM);
 		return;
 	}
 	m->connected = true;

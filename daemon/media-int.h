@@ -37,6 +37,8 @@ struct resolve;
 #define SILENT_PLAY "aubridge,ccpd-silent-play"
 #define MAX_CID_ACCOUNTS 16
 #define MEDIA_AOR_MAX 512
+/* the library preloaded into baresip to guard its control port */
+#define GUARD_NAME "ccpd-ctrlguard.so"
 
 /* Which account carries a call: baresip's call commands find a call only
  * among the calls of the current account, so a command on a call of the
@@ -80,6 +82,7 @@ struct media {
 	/* the configuration (media-config.c) */
 	unsigned port;
 	char dir[4096];
+	char guard[4200];       /* ccpd-ctrlguard.so, "" when missing */
 	/* the STUN or TURN server as baresip gets it: its address when ccpd
 	 * could resolve the name, else the setting */
 	char nat_server[300];
@@ -116,6 +119,10 @@ struct media {
 	int fd;
 	bool connected;
 	struct netstring *ns;
+	/* a close while ctrl_fd feeds the decoder leaves the decoder to it:
+	 * the handlers it calls may close the connection */
+	bool feeding;
+	struct netstring *ns_closed;
 	char *out;
 	size_t out_len;
 	bool want_write;
@@ -134,6 +141,8 @@ void child_set_state(struct media *m, enum media_state st,
 		     const char *reason, bool takeover);
 /* baresip took the agent's account: it is up. */
 void child_up(struct media *m);
+/* The child has exited or is exiting (a crash, not a takeover). */
+bool child_exiting(const struct media *m);
 /* Stop the child on purpose; its exit restarts it unless we are shutting
  * down. */
 void child_stop(struct media *m, const char *reason, bool takeover);
@@ -145,6 +154,9 @@ void child_stop(struct media *m, const char *reason, bool takeover);
 int config_write(struct media *m);
 /* A free port on 127.0.0.1 for ctrl_tcp. */
 int config_pick_port(unsigned *port);
+/* Find ccpd-ctrlguard.so (m->guard): beside ccpd, else in its library
+ * directory; -ENOENT when there is none. */
+int config_find_guard(struct media *m);
 /* A device setting as baresip takes it: "auto" is ALSA's default when
  * there is a sound card, else silent. */
 void config_device(const struct media *m, const char *setting,

@@ -70,9 +70,42 @@ void child_stop(struct media *m, const char *reason, bool takeover)
 	child_set_state(m, MEDIA_STATE_DOWN, reason, takeover);
 	if (m->pid > 0 && !m->stopping) {
 		m->stopping = true;
-		kill(m->pid, SIGTERM);
+		/* after a takeover, every moment baresip lives is a moment
+		 * someone else may command it: no grace */
+		kill(m->pid, takeover ? SIGKILL : SIGTERM);
 		tmr_start(&m->kill_tmr, STOP_GRACE_MS, kill_timeout, m);
 	}
+}
+
+/* Is the child on its way out? A crash closes the control connection
+ * while the kernel tears the process down, a moment before the exit can
+ * be seen on the pidfd; the kernel marks the task as exiting (PF_EXITING
+ * in /proc/<pid>/stat's flags) before it closes any of its files. */
+bool child_exiting(const struct media *m)
+{
+	char path[64], buf[1024], *p;
+	unsigned long flags = 0;
+	ssize_t n;
+	int fd;
+
+	if (m->pid <= 0)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)m->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	/* state ppid pgrp session tty_nr tpgid flags, after the name */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+		return true;
+	if (p[2] == 'Z' || p[2] == 'X')
+		return true;
+	return (flags & 0x4) != 0;      /* PF_EXITING */
 }
 
 void child_up(struct media *m)
@@ -163,7 +196,53 @@ static void schedule_restart(struct media *m)
 	tmr_start(&m->restart_tmr, delay, restart_now, m);
 }
 
-static void exec_baresip(const struct media *m, pid_t parent)
+extern char **environ;
+
+/* ccpd's environment for baresip, with the guard preloaded first and the
+ * port it guards. Made before the fork: the child only execs. */
+static char **guard_env(const struct media *m)
+{
+	const char *pre = getenv("LD_PRELOAD");
+	char *preload = NULL, *port = NULL, **env = NULL;
+	size_t n = 0, i, j = 0;
+
+	while (environ[n])
+		n++;
+	if (asprintf(&preload, "LD_PRELOAD=%s%s%s", m->guard,
+		     pre && *pre ? ":" : "", pre ? pre : "") < 0) {
+		preload = NULL;
+		goto fail;
+	}
+	if (asprintf(&port, "CCPD_CTRLGUARD_PORT=%u", m->port) < 0) {
+		port = NULL;
+		goto fail;
+	}
+	env = calloc(n + 3, sizeof(*env));
+	if (!env)
+		goto fail;
+	env[j++] = preload;
+	env[j++] = port;
+	for (i = 0; i < n; i++)
+		if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 &&
+		    strncmp(environ[i], "CCPD_CTRLGUARD_PORT=", 20) != 0)
+			env[j++] = environ[i];
+	return env;
+fail:
+	free(preload);
+	free(port);
+	return NULL;
+}
+
+static void free_guard_env(char **env)
+{
+	if (!env)
+		return;
+	free(env[0]);
+	free(env[1]);
+	free(env);
+}
+
+static void exec_baresip(const struct media *m, pid_t parent, char **env)
 {
 	int null = open("/dev/null", O_RDWR);
 	bool verbose = strcmp(m->conf->log_level, "debug") == 0;
@@ -184,7 +263,7 @@ static void exec_baresip(const struct media *m, pid_t parent)
 	}
 	if (!verbose && null >= 0)
 		dup2(null, STDERR_FILENO);
-	execl(m->conf->baresip, "baresip", "-f", m->dir, (char *)NULL);
+	execle(m->conf->baresip, "baresip", "-f", m->dir, (char *)NULL, env);
 	_exit(127);
 }
 
@@ -192,10 +271,22 @@ static void start_child(struct media *m)
 {
 	int r, err;
 	pid_t pid, parent;
+	char **env;
 
 	if (m->shutdown || m->pid > 0)
 		return;
 	child_set_state(m, MEDIA_STATE_STARTING, "starting baresip", false);
+	if (config_find_guard(m) < 0) {
+		log_error("media: %s is neither beside ccpd nor in %s: "
+			  "baresip's control port would be open to every "
+			  "local user, not starting it", GUARD_NAME,
+			  CCPD_GUARD_DIR);
+		snprintf(m->down_reason, sizeof(m->down_reason),
+			 "%s is missing", GUARD_NAME);
+		child_set_state(m, MEDIA_STATE_DOWN, m->down_reason, false);
+		schedule_restart(m);
+		return;
+	}
 	r = config_pick_port(&m->port);
 	if (r == 0)
 		r = config_write(m);
@@ -208,16 +299,24 @@ static void start_child(struct media *m)
 		schedule_restart(m);
 		return;
 	}
+	env = guard_env(m);
+	if (!env) {
+		log_error("media: no memory for baresip's environment");
+		child_set_state(m, MEDIA_STATE_DOWN, "out of memory", false);
+		schedule_restart(m);
+		return;
+	}
 	parent = getpid();
 	pid = fork();
+	if (pid == 0)
+		exec_baresip(m, parent, env);
+	free_guard_env(env);
 	if (pid < 0) {
 		log_error("media: fork failed: %s", strerror(errno));
 		child_set_state(m, MEDIA_STATE_DOWN, "fork failed", false);
 		schedule_restart(m);
 		return;
 	}
-	if (pid == 0)
-		exec_baresip(m, parent);
 	config_nat_lookup(m);
 	m->pid = pid;
 	m->pidfd = pidfd_open(pid, 0);

@@ -13,7 +13,9 @@ typedef void (netstring_msg_h)(const char *msg, size_t len, void *arg);
 int netstring_new(struct netstring **ret, size_t max_len);
 struct netstring *netstring_free(struct netstring *ns);
 
-/* Feed received bytes. Returns 0, or -EBADMSG on a framing error or
+/* Feed received bytes; the handler must not free ns (a caller whose
+ * handlers may close the connection frees it after this returns, as
+ * media-ctrl.c does). Returns 0, or -EBADMSG on a framing error or
  * -EMSGSIZE when a length exceeds max_len; after an error the stream is
  * unusable and the caller must reset the connection. */
 int netstring_feed(struct netstring *ns, const char *data, size_t len,

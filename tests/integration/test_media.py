@@ -1,5 +1,5 @@
 """The media stack under failure: baresip killed mid-call, a takeover of
-its control port, and SIP registration with digest auth through kamailio
+its control port by ccpd's own user (other users: test_takeover.py), and SIP registration with digest auth through kamailio
 surviving a baresip restart."""
 
 import os
@@ -52,28 +52,38 @@ def test_baresip_killed_mid_call(agent, customer):
 
 
 def test_control_port_takeover_fails_closed(agent, customer):
+    """A process of ccpd's own user gets past the guard (it could ptrace
+    baresip anyway): ctrl_tcp hands it control, and ccpd kills baresip at
+    once, with no grace, then starts it on a new port."""
     c = agent.c
     c.call("agent.setState", {"state": "Available"})
     c.answered_call(customer, agent.sip_uri)
     old = c.call("media.getStatus")
 
     # ctrl_tcp hands control to whoever connects last
+    t0 = time.monotonic()
     intruder = socket.create_connection(("127.0.0.1", old["ctrlPort"]), 5)
     try:
         ev = c.wait_event("media.takeover")
         assert "takeover" in ev["data"]["reason"]
         err = c.event("contact.error")["data"]["contact"]
         assert err["endReason"] == "media_failure"
-        # the calls end: the customer gets a BYE or loses the peer
-        customer.wait_event("CALL_CLOSED", 15)
+        c.event("media.status", 15,
+                pred=lambda e: e["data"]["state"] == "down")
+        # killed at once: no SIGTERM first, no grace
+        assert time.monotonic() - t0 < 1.0
         c.wait_event("media.status", 15,
                      pred=lambda e: e["data"]["state"] == "up")
     finally:
         intruder.close()
     new = c.call("media.getStatus")
+    assert "killed by signal 9" in new["lastExit"]
     assert new["pid"] != old["pid"]
     assert new["ctrlPort"] != old["ctrlPort"]
     c.wait_state("Available")
+    # a SIGKILL sends no BYE: the customer hangs up on its own
+    customer.hangup()
+    customer.wait_event("CALL_CLOSED", 10)
 
 
 def test_registration_with_digest_auth_survives_restart(make_ccpd):
