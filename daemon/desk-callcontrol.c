@@ -275,7 +275,7 @@ static int dial_third(struct desk *d, struct contact *c, const char *uri,
 				 CONTACT_BY_NONE);
 	}
 	r = media_command_ua(d->media, MEDIA_ACCOUNT_CONSULT, "dial", uri,
-			     live_log_refusal, strdup("dial of a third party"));
+			     live_log_refusal, (void *)"dial of a third party");
 	if (r < 0)
 		goto media_failed;
 	live_set_active(c, conn_index(k));

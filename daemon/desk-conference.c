@@ -102,7 +102,7 @@ static void sync_mute(struct desk *d)
 	if (g && !g->left && g->leg[LEG_AGENT] && g->leg_muted != muted &&
 	    media_command(d->media, g->leg[LEG_AGENT], "mute", NULL,
 			  live_log_refusal,
-			  strdup("mute of the agent's leg")) == 0)
+			  (void *)"mute of the agent's leg") == 0)
 		g->leg_muted = muted;
 }
 
@@ -149,11 +149,11 @@ static int meeting_dial(struct desk *d, unsigned leg)
 	if (!party)
 		return media_dial_from(d->media, leg_account[leg], NULL, NULL,
 				       uri, live_log_refusal,
-				       strdup("dial of the agent's leg"));
+				       (void *)"dial of the agent's leg");
 	r = media_call_devices(d->media, party, ba, ab);
 	if (r == 0)
 		r = media_dial_from(d->media, leg_account[leg], ab, ba, uri,
-				    live_log_refusal, strdup("dial of a leg"));
+				    live_log_refusal, (void *)"dial of a leg");
 	return r;
 }
 

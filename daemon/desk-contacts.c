@@ -274,34 +274,45 @@ int live_media_error(struct desk *d, struct desk_err *e, int r)
 
 void live_log_refusal(bool ok, const char *data, void *arg)
 {
-	char *what = arg;
-
 	if (!ok)
-		log_warning("media: %s failed: %s", what, data);
-	free(what);
+		log_warning("media: %s failed: %s", (const char *)arg, data);
+}
+
+/* The same for a command on one contact's call: what names it. */
+static void log_call_refusal(bool ok, const char *data, void *arg)
+{
+	live_log_refusal(ok, data, arg);
+	free(arg);
+}
+
+/* A command on a call; its refusal is logged, naming what it was. */
+static int call_command(struct desk *d, const char *call_id,
+			const char *cmd, const char *params, const char *on)
+{
+	char *what;
+	int r;
+
+	if (!call_id)
+		return -ENOENT;
+	if (asprintf(&what, "%s of %s", cmd, on) < 0)
+		return -ENOMEM;
+	r = media_command(d->media, call_id, cmd, params, log_call_refusal,
+			  what);
+	/* refused at once: the handler will not run */
+	if (r < 0)
+		free(what);
+	return r;
 }
 
 int live_command(struct desk *d, const struct contact *c, const char *cmd)
 {
-	char what[96];
-
-	snprintf(what, sizeof(what), "%s of %s", cmd, contact_id(c));
-	if (!contact_call_id(c))
-		return -ENOENT;
-	return media_command(d->media, contact_call_id(c), cmd, NULL,
-			     live_log_refusal, strdup(what));
+	return call_command(d, contact_call_id(c), cmd, NULL, contact_id(c));
 }
 
 int live_conn_command(struct desk *d, const struct conn *k, const char *cmd,
 		      const char *params)
 {
-	char what[96];
-
-	snprintf(what, sizeof(what), "%s of %s", cmd, conn_id(k));
-	if (!conn_call_id(k))
-		return -ENOENT;
-	return media_command(d->media, conn_call_id(k), cmd, params,
-			     live_log_refusal, strdup(what));
+	return call_command(d, conn_call_id(k), cmd, params, conn_id(k));
 }
 
 /* ---- publishing ---- */

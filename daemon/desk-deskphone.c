@@ -295,7 +295,7 @@ int deskphone_ring(struct desk *d, struct contact *c, struct desk_err *e)
 			    "aubridge,ccpd-desk-wait-src",
 			    "aubridge,ccpd-desk-wait-play", p->uri,
 			    live_log_refusal,
-			    strdup("dial of the desk phone"));
+			    (void *)"dial of the desk phone");
 	if (r < 0)
 		return live_media_error(d, e, r);
 	p->state = LINE_RINGING;

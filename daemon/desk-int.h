@@ -185,6 +185,8 @@ int live_media_error(struct desk *d, struct desk_err *e, int r);
 int live_command(struct desk *d, const struct contact *c, const char *cmd);
 int live_conn_command(struct desk *d, const struct conn *k, const char *cmd,
 		      const char *params);
+/* A handler for a command whose refusal is only logged: arg is a string
+ * that says what the command was, and outlives it (a literal). */
 void live_log_refusal(bool ok, const char *data, void *arg);
 
 /* Contact events: journaled, sent, and told to the parts. */

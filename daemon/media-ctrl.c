@@ -166,7 +166,11 @@ static void handle_event(struct media *m, const cJSON *msg)
 
 static void on_message(const char *buf, size_t len, void *arg)
 {
-	struct media *m = arg;
+	ctrl_message(arg, buf, len);
+}
+
+void ctrl_message(struct media *m, const char *buf, size_t len)
+{
 	cJSON *msg;
 
 	/* a handler closed the connection: the rest of this read is from a

@@ -180,6 +180,9 @@ void ctrl_close(struct media *m);
 void ctrl_lost(struct media *m, const char *why);
 /* Every request waiting for an answer fails with reason. */
 void ctrl_fail_pending(struct media *m, const char *reason);
+/* One message from baresip, as the control connection hands it over
+ * (tests/fuzz/fuzz-media.c drives the desk through it). */
+void ctrl_message(struct media *m, const char *buf, size_t len);
 /* Read and write on the connection (after the connect). */
 int ctrl_listen(struct media *m);
 /* Send a command, the account aor made current and call_id selected

@@ -54,7 +54,8 @@ struct media_handlers {
 };
 
 /* Called with baresip's answer, or ok=false and a reason when there was
- * none (timeout, restart). */
+ * none (timeout, restart). A command refused at once (its function returns
+ * < 0) never calls it: arg stays the caller's. */
 typedef void (media_resp_h)(bool ok, const char *data, void *arg);
 
 int media_new(struct media **ret, const struct conf *conf,

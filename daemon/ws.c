@@ -28,6 +28,7 @@
 #include "ccpd-protocol.h"
 #include "conf.h"
 #include "events.h"
+#include "httphdr.h"
 #include "log.h"
 #include "rpc.h"
 #include "store.h"
@@ -251,20 +252,6 @@ static bool origin_allowed(const struct ws *ws, const char *o)
 	return true;
 }
 
-/* Only what an origin is made of, so that nothing from the store can
- * end the header or add a directive. */
-static void add_ancestor(char *csp, size_t size, const char *o)
-{
-	size_t n = strlen(csp);
-
-	/* whole or not at all: a cut one would be another origin */
-	if (!*o || n + 1 + strlen(o) >= size ||
-	    o[strspn(o, "abcdefghijklmnopqrstuvwxyz"
-		     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:/.-[]")])
-		return;
-	snprintf(csp + n, size - n, " %s", o);
-}
-
 /* Pages that may frame the CCP: those allowed to open its WebSocket.
  * Any other page (a lookalike that would overlay its buttons) gets a
  * frame the browser will not fill. lws sends the vhost's headers with
@@ -278,7 +265,7 @@ static void update_csp(struct ws *ws)
 
 	snprintf(ws->csp, sizeof(ws->csp), "frame-ancestors 'self'");
 	for (i = 0; i < ws->n_origins; i++)
-		add_ancestor(ws->csp, sizeof(ws->csp), ws->origins[i]);
+		httphdr_add_ancestor(ws->csp, sizeof(ws->csp), ws->origins[i]);
 	if (ws->st && store_list(ws->st, &store_origins, &list) == 0)
 		cJSON_ArrayForEach(row, list) {
 			const char *o = cJSON_GetStringValue(
@@ -286,7 +273,7 @@ static void update_csp(struct ws *ws)
 								 "origin"));
 
 			if (o)
-				add_ancestor(ws->csp, sizeof(ws->csp), o);
+				httphdr_add_ancestor(ws->csp, sizeof(ws->csp), o);
 		}
 	cJSON_Delete(list);
 }
@@ -446,65 +433,24 @@ static void peer_name(struct lws *wsi, char *buf, size_t size)
 /* ---- who the client is: its address, or behind a trusted proxy the
  * one the proxy names ---- */
 
-/* An address as 16 bytes (IPv4 mapped into IPv6), so that 127.0.0.1 and
- * ::ffff:127.0.0.1 compare equal. */
-static bool ip_bytes(const char *s, unsigned char out[16])
-{
-	unsigned char v4[4];
-
-	if (inet_pton(AF_INET6, s, out) == 1)
-		return true;
-	if (inet_pton(AF_INET, s, v4) != 1)
-		return false;
-	memset(out, 0, 10);
-	out[10] = out[11] = 0xff;
-	memcpy(out + 12, v4, 4);
-	return true;
-}
-
 static bool is_trusted_proxy(const struct ws *ws, const char *addr)
 {
-	unsigned char a[16], b[16];
-	char **items;
-	size_t n, i;
-	bool found = false;
-
-	if (!*ws->conf->trusted_proxies || !ip_bytes(addr, a) ||
-	    conf_split_list(ws->conf->trusted_proxies, &items, &n) < 0)
-		return false;
-	for (i = 0; i < n && !found; i++)
-		found = ip_bytes(items[i], b) && memcmp(a, b, 16) == 0;
-	conf_free_list(items, n);
-	return found;
+	return httphdr_in_list(ws->conf->trusted_proxies, addr);
 }
 
 /* X-Forwarded-For lists the client, then each proxy it went through;
- * every proxy appends the address it saw. Read from the right, past our
- * trusted proxies: the first other address is the client. Anything else
- * in the header came from the client and is not believed. */
+ * every proxy appends the address it saw (see httphdr.c). */
 static void forwarded_for(const struct ws *ws, struct lws *wsi, char *addr,
 			  size_t size)
 {
 	int len = lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR);
-	char *xff, *comma, *tok;
+	char *xff;
 
 	if (len <= 0 || !(xff = malloc((size_t)len + 1)))
 		return;
-	if (lws_hdr_copy(wsi, xff, len + 1, WSI_TOKEN_X_FORWARDED_FOR) < 0)
-		goto out;
-	for (;;) {
-		comma = strrchr(xff, ',');
-		tok = comma ? comma + 1 : xff;
-		tok += strspn(tok, " \t");
-		tok[strcspn(tok, " \t")] = '\0';
-		if (!conf_is_ip(tok))
-			break;
-		snprintf(addr, size, "%s", tok);
-		if (!comma || !is_trusted_proxy(ws, tok))
-			break;
-		*comma = '\0';
-	}
-out:
+	if (lws_hdr_copy(wsi, xff, len + 1, WSI_TOKEN_X_FORWARDED_FOR) >= 0)
+		httphdr_forwarded_for(xff, ws->conf->trusted_proxies, addr,
+				      size);
 	free(xff);
 }
 

@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 runs=${FUZZ_RUNS:-10000000}
 seconds=${FUZZ_SECONDS:-600}
 out=${FUZZ_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/ccpd-fuzz-deep.XXXXXX")}
-targets=${FUZZ_TARGETS:-"jsonrpc netstring rpc conf phone"}
+targets=${FUZZ_TARGETS:-"jsonrpc netstring http rpc conf phone media"}
 
 FUZZ_OUT=$out FUZZ_BUILD_ONLY=1 "$here/run-fuzz.sh"
 

@@ -9,6 +9,10 @@
 #              validators, the desk (made, not started: no baresip)
 #   conf       the configuration file: conf_load, conf_finish, the dump
 #   phone      phone-number input (phone.cc over libphonenumber)
+#   http       the header logic ccpd owns: X-Forwarded-For behind trusted
+#              proxies, origins in the frame-ancestors policy
+#   media      what baresip says: netstrings of JSON through the media
+#              stack's event parsing to a real desk, media up, no baresip
 #
 #   FUZZ_SECONDS  seconds per harness (default 20)
 #   FUZZ_TARGETS  which harnesses run (default: all)
@@ -63,11 +67,13 @@ build_daemon() {
 	dflags="$cflags -fsanitize=fuzzer-no-link $(pkg-config --cflags $pkgs)
 		-DHAVE_INTTYPES_H -DHAVE_STDBOOL_H -DHAVE_INET6
 		-DCCPD_VERSION=\"fuzz\" -DCCPD_WEB_DIR=\"$root/web\"
-		-DCCPD_SOURCE_WEB_DIR=\"$root/web\""
+		-DCCPD_SOURCE_WEB_DIR=\"$root/web\" -DCCPD_GUARD_DIR=\"$out\""
 	mkdir -p "$out/obj"
 	for src in "$root"/daemon/*.c "$root"/daemon/*.cc; do
 		obj="$out/obj/$(basename "$src").o"
 		[ "$src" = "$root/daemon/main.c" ] && continue
+		# the guard wraps accept() for baresip's process alone
+		[ "$src" = "$root/daemon/ctrlguard.c" ] && continue
 		[ "$obj" -nt "$src" ] && continue
 		case $src in
 		*.cc) comp="${CXX:-clang++} -std=gnu++17" ;;
@@ -87,11 +93,13 @@ build_linked() {
 		-lphonenumber -lm
 }
 
-targets=${FUZZ_TARGETS:-"jsonrpc netstring rpc conf phone"}
+targets=${FUZZ_TARGETS:-"jsonrpc netstring http rpc conf phone media"}
 d="$root/daemon"
 if ! build jsonrpc "$d/jsonrpc.c $d/json.c" -lcjson ||
-   ! build netstring "$d/netstring.c" "" || ! build_daemon ||
-   ! build_linked rpc || ! build_linked conf || ! build_linked phone; then
+   ! build netstring "$d/netstring.c" "" ||
+   ! build http "$d/httphdr.c" "" || ! build_daemon ||
+   ! build_linked rpc || ! build_linked conf || ! build_linked phone ||
+   ! build_linked media; then
 	echo "run-fuzz: building the harnesses failed (are libclang-rt-14-dev and the daemon's -dev packages installed?)" >&2
 	exit 1
 fi
