@@ -311,6 +311,11 @@ static int start(struct daemon *dm)
 {
 	int unix_fd, tcp_fd, r;
 
+	/* before any port of ours is open, so that a slot given twice is
+	 * named as such */
+	r = check_sip_ports(&dm->conf);
+	if (r < 0)
+		return r;
 	r = util_mkdir_p(dm->conf.runtime_dir, 0755);
 	if (r < 0) {
 		log_error("main: cannot create %s: %s", dm->conf.runtime_dir,
@@ -347,9 +352,6 @@ static int start(struct daemon *dm)
 		ws_set_metrics(dm->ws, metrics_text, dm->desk);
 	}
 	dm->ipc_ready = true;
-	r = check_sip_ports(&dm->conf);
-	if (r < 0)
-		return r;
 	r = desk_start(dm->desk);
 	if (r < 0)
 		return r;
