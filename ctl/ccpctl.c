@@ -215,6 +215,8 @@ static int parse_options(struct ctl *ctl, int argc, char **argv)
 			ctl->socket = optarg;
 			break;
 		case 'a':
+			if (!*optarg)
+				return usage_error("--instance needs a name");
 			ctl->instance = optarg;
 			break;
 		case OPT_JSON:

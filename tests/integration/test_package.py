@@ -40,13 +40,21 @@ pytestmark = pytest.mark.skipif(
 
 
 def _copy_tree(dest):
-    """The tree as git sees it (tracked and new files, no build trees)."""
-    files = subprocess.run(
+    """The tree as git sees it (tracked and new files, no build trees), or
+    without git every file but the build trees."""
+    skip = ("build", "obj-", ".git", "node_modules")
+    r = subprocess.run(
         ["git", "-C", TOP, "ls-files", "-z", "-co", "--exclude-standard"],
-        capture_output=True, check=True).stdout.split(b"\0")
+        capture_output=True) if shutil.which("git") else None
+    if r is None or r.returncode != 0:
+        shutil.copytree(TOP, dest, symlinks=True, ignore=lambda d, names: [
+            n for n in names if d == TOP and n.startswith(skip)] +
+            [n for n in names if n == "node_modules"])
+        return
+    files = r.stdout.split(b"\0")
     for f in files:
         f = f.decode()
-        if not f or f.startswith(("build", "obj-")) or \
+        if not f or f.startswith(skip) or \
                 not os.path.lexists(os.path.join(TOP, f)):
             continue
         os.makedirs(os.path.join(dest, os.path.dirname(f)), exist_ok=True)
