@@ -601,11 +601,23 @@ static int normalise_number(const struct conf *c, const char *name,
 	return r;
 }
 
+/* *dst becomes a copy of v */
+static int replace_str(char **dst, const char *v)
+{
+	char *copy = strdup(v);
+
+	if (!copy)
+		return -ENOMEM;
+	free(*dst);
+	*dst = copy;
+	return 0;
+}
+
 static int check_number_setting(struct conf *c, const char *name,
 				char **value, char **numbers, size_t n,
 				char *err, size_t err_size)
 {
-	char e164[PHONE_E164_MAX], *copy;
+	char e164[PHONE_E164_MAX];
 	size_t i;
 	int r;
 
@@ -622,12 +634,7 @@ static int check_number_setting(struct conf *c, const char *name,
 			 name, e164);
 		return -EINVAL;
 	}
-	copy = strdup(e164);
-	if (!copy)
-		return -ENOMEM;
-	free(*value);
-	*value = copy;
-	return 0;
+	return replace_str(value, e164);
 }
 
 /* Settings read by the dial plan, checked with libphonenumber at start so
@@ -849,16 +856,11 @@ static int slot_share(const char *name, const char *range, unsigned slot,
 /* addr with its port replaced */
 static int set_port(char **addr, unsigned port)
 {
-	char buf[300], *copy;
+	char buf[300];
 	size_t n = (size_t)(strrchr(*addr, ':') - *addr);
 
 	snprintf(buf, sizeof(buf), "%.*s:%u", (int)n, *addr, port);
-	copy = strdup(buf);
-	if (!copy)
-		return -ENOMEM;
-	free(*addr);
-	*addr = copy;
-	return 0;
+	return replace_str(addr, buf);
 }
 
 /* agent_slot N gives an instance SIP ports 2N-2 and 2N-1 of sip_ports
@@ -868,7 +870,7 @@ static int set_port(char **addr, unsigned port)
 static int apply_slot(struct conf *c, char *err, size_t err_size)
 {
 	unsigned sip, http = 0, rtp;
-	char buf[32], *copy;
+	char buf[32];
 	bool web = *c->http_listen && strcmp(c->http_listen, "off") != 0;
 	int r;
 
@@ -888,12 +890,9 @@ static int apply_slot(struct conf *c, char *err, size_t err_size)
 		return -EINVAL;
 	}
 	snprintf(buf, sizeof(buf), "%u-%u", rtp, rtp + c->slot_rtp_ports - 1);
-	copy = strdup(buf);
-	if (!copy)
-		return -ENOMEM;
-	free(c->rtp_ports);
-	c->rtp_ports = copy;
-	r = set_port(&c->sip_listen, sip);
+	r = replace_str(&c->rtp_ports, buf);
+	if (r == 0)
+		r = set_port(&c->sip_listen, sip);
 	if (r == 0 && web)
 		r = set_port(&c->http_listen, http);
 	return r;
