@@ -15,6 +15,8 @@ struct rpc;
 /* The options of one run, and its connection to ccpd once there is one. */
 struct ctl {
 	const char *socket;
+	/* -a NAME or $CCPD_INSTANCE: ccpd@NAME's socket */
+	const char *instance;
 	bool json;
 	int timeout_ms;
 	long long since; /* -1: not given */

@@ -22,6 +22,8 @@
 #endif
 
 #define DEFAULT_SOCKET "/run/ccpd/ccpd.sock"
+/* ccpd@NAME.service's socket (its unit gives it -o socket=) */
+#define INSTANCE_SOCKET "/run/ccpd/%s/ccpd.sock"
 #define DEFAULT_TIMEOUT_MS 5000
 /* Keeps the milliseconds within an int and catches a misplaced argument. */
 #define MAX_TIMEOUT_S 86400
@@ -66,6 +68,7 @@ static void print_help(void)
 	       "\n"
 	       "Options:\n"
 	       "  -s, --socket PATH     the socket of ccpd\n"
+	       "  -a, --instance NAME   the socket of ccpd@NAME (default $CCPD_INSTANCE)\n"
 	       "      --json            print results, or events, as JSON, one a line\n"
 	       "      --timeout SECONDS how long to wait for an answer (default 5)\n"
 	       "      --since SEQ       watch: replay the events after SEQ first\n"
@@ -124,6 +127,17 @@ static const char *default_socket(char *buf, size_t size)
 	return DEFAULT_SOCKET;
 }
 
+/* An instance name becomes one path component. */
+static int instance_socket(const char *name, char *buf, size_t size)
+{
+	int n;
+
+	if (!*name || *name == '.' || strchr(name, '/'))
+		return -EINVAL;
+	n = snprintf(buf, size, INSTANCE_SOCKET, name);
+	return n > 0 && (size_t)n < size ? 0 : -EINVAL;
+}
+
 static int parse_timeout(const char *s, int *ret_ms)
 {
 	char *end;
@@ -168,6 +182,7 @@ static int parse_options(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option options[] = {
 		{ "socket", required_argument, NULL, 's' },
+		{ "instance", required_argument, NULL, 'a' },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "since", required_argument, NULL, OPT_SINCE },
@@ -192,12 +207,17 @@ static int parse_options(struct ctl *ctl, int argc, char **argv)
 	opterr = 0;
 	/* Options may follow the command ("ccpctl status --json"); "--" ends
 	 * them, for a state name or params starting with '-'. */
-	while ((c = getopt_long(argc, argv, ":s:h", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":s:a:h", options, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			if (!*optarg)
 				return usage_error("--socket needs a path");
 			ctl->socket = optarg;
+			break;
+		case 'a':
+			if (!*optarg)
+				return usage_error("--instance needs a name");
+			ctl->instance = optarg;
 			break;
 		case OPT_JSON:
 			ctl->json = true;
@@ -286,6 +306,18 @@ int main(int argc, char **argv)
 	if (ctl.since >= 0 && cmd != watch_commands)
 		return usage_error("--since is only for watch");
 
+	/* the command line before the environment, and a path before a
+	 * name at each level */
+	if (ctl.socket && ctl.instance)
+		return usage_error("--socket and --instance exclude each other");
+	if (!ctl.socket && !ctl.instance && !(getenv("CCPD_SOCKET") &&
+	                                      *getenv("CCPD_SOCKET")))
+		ctl.instance = getenv("CCPD_INSTANCE");
+	if (!ctl.socket && ctl.instance && *ctl.instance) {
+		if (instance_socket(ctl.instance, socket_buf, sizeof(socket_buf)) < 0)
+			return usage_error("'%s' is not an instance name", ctl.instance);
+		ctl.socket = socket_buf;
+	}
 	if (!ctl.socket)
 		ctl.socket = default_socket(socket_buf, sizeof(socket_buf));
 	if (!ctl.token && getenv("CCPD_TOKEN") && *getenv("CCPD_TOKEN"))

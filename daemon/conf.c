@@ -63,6 +63,10 @@ static const struct setting settings[] = {
 	S(baresip,          K_STR,  0, 0, "/usr/bin/baresip"),
 	S(baresip_modules,  K_STR,  0, 0, "/usr/lib/baresip/modules"),
 	S(rtp_ports,        K_STR,  0, 0, "16384-32767"),
+	S(agent_slot,       K_UINT, 0, 65535, "0"),
+	S(sip_ports,        K_STR,  0, 0, "5060-5459"),
+	S(http_ports,       K_STR,  0, 0, "8780-8979"),
+	S(slot_rtp_ports,   K_UINT, 4, 16384, "40"),
 	S(snd_path,         K_STR,  0, 0, ""),
 	S(dial_template,    K_STR,  0, 0, ""),
 	S(region,           K_STR,  0, 0, ""),
@@ -600,11 +604,23 @@ static int normalise_number(const struct conf *c, const char *name,
 	return r;
 }
 
+/* *dst becomes a copy of v */
+static int replace_str(char **dst, const char *v)
+{
+	char *copy = strdup(v);
+
+	if (!copy)
+		return -ENOMEM;
+	free(*dst);
+	*dst = copy;
+	return 0;
+}
+
 static int check_number_setting(struct conf *c, const char *name,
 				char **value, char **numbers, size_t n,
 				char *err, size_t err_size)
 {
-	char e164[PHONE_E164_MAX], *copy;
+	char e164[PHONE_E164_MAX];
 	size_t i;
 	int r;
 
@@ -621,12 +637,7 @@ static int check_number_setting(struct conf *c, const char *name,
 			 name, e164);
 		return -EINVAL;
 	}
-	copy = strdup(e164);
-	if (!copy)
-		return -ENOMEM;
-	free(*value);
-	*value = copy;
-	return 0;
+	return replace_str(value, e164);
 }
 
 /* Settings read by the dial plan, checked with libphonenumber at start so
@@ -803,6 +814,93 @@ static int check_network(const struct conf *c, char *err, size_t err_size)
 
 static int check_http(struct conf *c, char *err, size_t err_size);
 
+/* "LOW-HIGH", two ports with LOW <= HIGH */
+static int parse_range(const char *v, unsigned *low, unsigned *high)
+{
+	unsigned long a, b;
+	const char *dash = strchr(v, '-');
+	char first[8];
+
+	if (!dash || dash == v || (size_t)(dash - v) >= sizeof(first))
+		return -EINVAL;
+	memcpy(first, v, (size_t)(dash - v));
+	first[dash - v] = '\0';
+	if (parse_uint(first, 10, &a) < 0 || parse_uint(dash + 1, 10, &b) < 0 ||
+	    a < 1 || b > 65535 || a > b)
+		return -EINVAL;
+	*low = (unsigned)a;
+	*high = (unsigned)b;
+	return 0;
+}
+
+/* The slot-th share of a range, each share `width` ports wide: its first
+ * port, or -ERANGE when the range holds fewer slots. */
+static int slot_share(const char *name, const char *range, unsigned slot,
+		      unsigned width, unsigned *first, char *err,
+		      size_t err_size)
+{
+	unsigned low, high;
+
+	if (parse_range(range, &low, &high) < 0) {
+		snprintf(err, err_size, "%s: '%s' is not a port range "
+			 "LOW-HIGH", name, range);
+		return -EINVAL;
+	}
+	if ((unsigned long)(slot - 1) * width + width - 1 > high - low) {
+		snprintf(err, err_size, "agent_slot %u is beyond %s %s: it "
+			 "holds %u slots of %u port%s", slot, name, range,
+			 (high - low + 1) / width, width, width > 1 ? "s" : "");
+		return -ERANGE;
+	}
+	*first = low + (slot - 1) * width;
+	return 0;
+}
+
+/* addr with its port replaced */
+static int set_port(char **addr, unsigned port)
+{
+	char buf[300];
+	size_t n = (size_t)(strrchr(*addr, ':') - *addr);
+
+	snprintf(buf, sizeof(buf), "%.*s:%u", (int)n, *addr, port);
+	return replace_str(addr, buf);
+}
+
+/* agent_slot N gives an instance SIP ports 2N-2 and 2N-1 of sip_ports
+ * (baresip opens SIP over TLS on the port after sip_listen's), port N-1
+ * of http_ports and the N-th block of slot_rtp_ports in rtp_ports: two
+ * slots never share a port. */
+static int apply_slot(struct conf *c, char *err, size_t err_size)
+{
+	unsigned sip, http = 0, rtp;
+	char buf[32];
+	bool web = *c->http_listen && strcmp(c->http_listen, "off") != 0;
+	int r;
+
+	if (!c->agent_slot)
+		return 0;
+	if ((r = slot_share("sip_ports", c->sip_ports, c->agent_slot, 2, &sip,
+			    err, err_size)) < 0 ||
+	    (web && (r = slot_share("http_ports", c->http_ports,
+				    c->agent_slot, 1, &http, err,
+				    err_size)) < 0) ||
+	    (r = slot_share("rtp_ports", c->rtp_ports, c->agent_slot,
+			    c->slot_rtp_ports, &rtp, err, err_size)) < 0)
+		return r;
+	if (web && !strrchr(c->http_listen, ':')) {
+		snprintf(err, err_size, "http_listen: '%s' is not "
+			 "ADDRESS:PORT (or off)", c->http_listen);
+		return -EINVAL;
+	}
+	snprintf(buf, sizeof(buf), "%u-%u", rtp, rtp + c->slot_rtp_ports - 1);
+	r = replace_str(&c->rtp_ports, buf);
+	if (r == 0)
+		r = set_port(&c->sip_listen, sip);
+	if (r == 0 && web)
+		r = set_port(&c->http_listen, http);
+	return r;
+}
+
 int conf_finish(struct conf *c, char *err, size_t err_size)
 {
 	int r;
@@ -866,6 +964,9 @@ int conf_finish(struct conf *c, char *err, size_t err_size)
 	if (r < 0)
 		return r;
 	r = check_quick_connects(c, err, err_size);
+	if (r < 0)
+		return r;
+	r = apply_slot(c, err, err_size);
 	if (r < 0)
 		return r;
 	r = check_http(c, err, err_size);

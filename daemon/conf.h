@@ -43,6 +43,13 @@ struct conf {
 	char *baresip;
 	char *baresip_modules;
 	char *rtp_ports;
+	/* one agent's share of a shared host (ccpd@.service): 0, or the
+	 * slot that picks sip_listen's and http_listen's port and the
+	 * rtp_ports block from the ranges below */
+	unsigned agent_slot;
+	char *sip_ports;
+	char *http_ports;
+	unsigned slot_rtp_ports;
 	char *snd_path;
 	char *dial_template;
 	char *region;

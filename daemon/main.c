@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -46,7 +47,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: ccpd [OPTIONS]\n"
 		"Headless contact-center softphone daemon.\n\n"
-		"  -c, --config FILE     read settings from FILE\n"
+		"  -c, --config FILE     read settings from FILE (repeatable;"
+		" a later file wins)\n"
 		"  -o, --option NAME=VALUE\n"
 		"                        set one setting (repeatable; wins over"
 		" the file)\n"
@@ -128,19 +130,21 @@ static int parse_args(struct daemon *dm, int argc, char **argv, bool *exit_now)
 		{ "dump-config", no_argument, NULL, OPT_DUMP },
 		{ 0 }
 	};
-	const char *file = NULL;
+	char **files = calloc((size_t)argc + 1, sizeof(char *));
 	char **overrides = calloc((size_t)argc + 1, sizeof(char *));
 	bool dump = false, verbose = false;
 	char err[512];
-	int n = 0, c, i, r = 0;
+	int n = 0, nfiles = 0, c, i, r = 0;
 
-	if (!overrides)
-		return -ENOMEM;
+	if (!overrides || !files) {
+		r = -ENOMEM;
+		goto out;
+	}
 	*exit_now = false;
 	while ((c = getopt_long(argc, argv, "c:o:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			file = optarg;
+			files[nfiles++] = optarg;
 			break;
 		case 'o':
 			overrides[n++] = optarg;
@@ -171,9 +175,11 @@ static int parse_args(struct daemon *dm, int argc, char **argv, bool *exit_now)
 		r = -EINVAL;
 		goto out;
 	}
-	/* the file first, then -o, so the command line wins */
-	if (file && (r = conf_load(&dm->conf, file, err, sizeof(err))) < 0)
-		goto bad;
+	/* the files in order (a per-agent drop-in after the shared file),
+	 * then -o, so the command line wins */
+	for (i = 0; i < nfiles; i++)
+		if ((r = conf_load(&dm->conf, files[i], err, sizeof(err))) < 0)
+			goto bad;
 	for (i = 0; i < n; i++)
 		if ((r = conf_set_option(&dm->conf, overrides[i], err,
 					 sizeof(err))) < 0)
@@ -197,6 +203,7 @@ bad:
 	fprintf(stderr, "ccpd: %s\n", err);
 out:
 	free(overrides);
+	free(files);
 	return r;
 }
 
@@ -244,10 +251,71 @@ static int metrics_text(char **text, void *arg)
 	return desk_prometheus(arg, text);
 }
 
+/* Whether one of the ports baresip is about to open (UDP and TCP on
+ * sip_listen's port, TCP on the next for SIP over TLS) is taken: 0, or
+ * -EADDRINUSE. Only a numeric address is probed; baresip reports the
+ * rest. */
+static int sip_port_taken(const char *host, unsigned port, int type,
+			  unsigned *busy)
+{
+	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST,
+				  .ai_socktype = type }, *ai;
+	char service[8];
+	int fd, one = 1, r = 0;
+
+	snprintf(service, sizeof(service), "%u", port);
+	if (getaddrinfo(host, service, &hints, &ai) != 0)
+		return 0;
+	fd = socket(ai->ai_family, type | SOCK_CLOEXEC, 0);
+	/* a TCP port left in TIME_WAIT by our own last run is free */
+	if (fd >= 0 && type == SOCK_STREAM)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd >= 0 && bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 &&
+	    errno == EADDRINUSE) {
+		*busy = port;
+		r = -EADDRINUSE;
+	}
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+	return r;
+}
+
+/* Two instances given the same agent_slot (or another SIP program on the
+ * port) would leave baresip failing to start over and over: say so and
+ * stop instead. */
+static int check_sip_ports(const struct conf *c)
+{
+	char host[256];
+	unsigned port, busy = 0;
+	int r;
+
+	if (conf_split_addr(c->sip_listen, host, sizeof(host), &port) < 0)
+		return 0;
+	if ((r = sip_port_taken(host, port, SOCK_DGRAM, &busy)) < 0 ||
+	    (r = sip_port_taken(host, port, SOCK_STREAM, &busy)) < 0 ||
+	    (port < 65535 &&
+	     (r = sip_port_taken(host, port + 1, SOCK_STREAM, &busy)) < 0)) {
+		if (c->agent_slot)
+			log_error("main: sip_listen %s: port %u is in use; is "
+				  "agent_slot %u given to another instance "
+				  "too?", c->sip_listen, busy, c->agent_slot);
+		else
+			log_error("main: sip_listen %s: port %u is in use",
+				  c->sip_listen, busy);
+	}
+	return r;
+}
+
 static int start(struct daemon *dm)
 {
 	int unix_fd, tcp_fd, r;
 
+	/* before any port of ours is open, so that a slot given twice is
+	 * named as such */
+	r = check_sip_ports(&dm->conf);
+	if (r < 0)
+		return r;
 	r = util_mkdir_p(dm->conf.runtime_dir, 0755);
 	if (r < 0) {
 		log_error("main: cannot create %s: %s", dm->conf.runtime_dir,

@@ -20,6 +20,7 @@ packages=(
 	nodejs chromium
 	python3 python3-pytest python3-jsonschema python3-websockets
 	clang libclang-rt-14-dev
+	debhelper lintian dpkg-dev
 )
 
 if [ "${CCPD_SKIP_INSTALL:-0}" != 1 ]; then

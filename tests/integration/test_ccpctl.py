@@ -221,6 +221,41 @@ def test_socket_from_environment(agent):
     assert json.loads(r.stdout) == agent.c.call("agent.getState")
 
 
+def test_instance_selects_its_socket(tmp_path):
+    """-a NAME and $CCPD_INSTANCE mean ccpd@NAME's socket,
+    /run/ccpd/NAME/ccpd.sock; -s and $CCPD_SOCKET win at their level."""
+    env = dict(os.environ)
+    env.pop("CCPD_SOCKET", None)
+
+    def run(*args, **more):
+        return subprocess.run([CCPCTL] + list(args), stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=15,
+                              env=dict(env, **more))
+
+    name = "no-such-agent-%d" % os.getpid()
+    want = "/run/ccpd/%s/ccpd.sock" % name
+    for r in (run("-a", name, "status"), run("--instance", name, "status"),
+              run("status", CCPD_INSTANCE=name)):
+        assert r.returncode == 1, r
+        assert r.stderr == "ccpctl: cannot connect to %s: No such file or " \
+            "directory\n" % want, r.stderr
+    other = str(tmp_path / "other.sock")
+    for r in (run("-s", other, "status", CCPD_INSTANCE=name),
+              run("status", CCPD_INSTANCE=name, CCPD_SOCKET=other)):
+        assert other in r.stderr, r.stderr
+    r = run("-a", name, "status", CCPD_SOCKET=other)
+    assert want in r.stderr, r.stderr
+    for args in (["-a", "../etc", "status"], ["-a", "", "status"],
+                 ["-a", "x/y", "status"], ["-a", name, "-s", other, "status"]):
+        r = run(*args)
+        assert r.returncode == 2 and r.stdout == "", (args, r)
+        assert "Try 'ccpctl --help'." in r.stderr, (args, r.stderr)
+    assert "exclude each other" in run("-a", name, "-s", other,
+                                       "status").stderr
+    assert "  -a, --instance NAME   the socket of ccpd@NAME (default " \
+        "$CCPD_INSTANCE)\n" in run("--help").stdout
+
+
 # ---- calls ----------------------------------------------------------------
 
 def test_inbound_call_with_ccpctl_only(agent, customer):

@@ -150,6 +150,81 @@ def test_dump_config_shows_defaults_and_hides_the_password():
 
 
 
+def test_a_second_file_wins_over_the_first(tmp_path):
+    """ccpd@.service reads the shared file, then the agent's drop-in."""
+    (tmp_path / "shared.conf").write_text("ring_timeout = 20\n"
+                                          "acw_timeout = 30\n")
+    (tmp_path / "alice.conf").write_text("sip_user = alice\n"
+                                         "acw_timeout = 45\n")
+    r = run_ccpd("-c", str(tmp_path / "shared.conf"),
+                 "-c", str(tmp_path / "alice.conf"),
+                 "-o", "acw_timeout=50", "--dump-config")
+    assert r.returncode == 0, r.stderr
+    lines = dict(l.split(" = ", 1) for l in r.stdout.splitlines())
+    assert (lines["ring_timeout"], lines["sip_user"], lines["acw_timeout"]) \
+        == ("20", "alice", "50")
+    r = run_ccpd("-c", str(tmp_path / "shared.conf"),
+                 "-c", str(tmp_path / "missing.conf"))
+    assert r.returncode == 2 and "missing.conf: No such file" in r.stderr
+
+
+def test_agent_slot_takes_its_ports_from_the_ranges():
+    def dump(*opts):
+        r = run_ccpd(*sum((["-o", o] for o in opts), []), "--dump-config")
+        assert r.returncode == 0, r.stderr
+        return dict(l.split(" = ", 1) for l in r.stdout.splitlines())
+
+    base = dump()
+    assert (base["agent_slot"], base["sip_ports"], base["http_ports"],
+            base["slot_rtp_ports"]) == ("0", "5060-5459", "8780-8979", "40")
+    seen = set()
+    for slot in (1, 2, 3, 200):
+        d = dump("agent_slot=%d" % slot)
+        sip = 5060 + 2 * (slot - 1)
+        rtp = 16384 + 40 * (slot - 1)
+        assert d["sip_listen"] == "127.0.0.1:%d" % sip
+        assert d["http_listen"] == "127.0.0.1:%d" % (8779 + slot)
+        assert d["ccp_url"] == "http://127.0.0.1:%d/" % (8779 + slot)
+        assert d["rtp_ports"] == "%d-%d" % (rtp, rtp + 39)
+        ports = {sip, sip + 1, 8779 + slot} | set(range(rtp, rtp + 40))
+        assert not ports & seen, slot
+        seen |= ports
+    d = dump("agent_slot=2", "sip_listen=[::1]:7000", "http_listen=off",
+             "sip_ports=7000-7009", "rtp_ports=30000-30099",
+             "slot_rtp_ports=50")
+    assert (d["sip_listen"], d["http_listen"], d["rtp_ports"]) == \
+        ("[::1]:7002", "off", "30050-30099")
+    for opts, words in [
+            (["agent_slot=201"], "agent_slot 201 is beyond sip_ports "
+             "5060-5459: it holds 200 slots of 2 ports"),
+            (["agent_slot=2", "http_ports=8780-8780"],
+             "beyond http_ports 8780-8780: it holds 1 slots of 1 port"),
+            (["agent_slot=3", "rtp_ports=20000-20099"],
+             "beyond rtp_ports 20000-20099: it holds 2 slots of 40 ports"),
+            (["agent_slot=1", "sip_ports=5060"], "sip_ports: '5060' is not "
+             "a port range LOW-HIGH"),
+            (["agent_slot=1", "http_ports=9-8"], "not a port range")]:
+        r = run_ccpd(*sum((["-o", o] for o in opts), []))
+        assert r.returncode == 2 and words in r.stderr, (opts, r.stderr)
+
+
+def test_a_sip_port_in_use_stops_ccpd_with_a_clear_error(tmp_path):
+    taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    taken.bind(("127.0.0.1", 0))
+    port = taken.getsockname()[1]
+    try:
+        r = run_ccpd("-o", "runtime_dir=%s" % (tmp_path / "run"),
+                     "-o", "state_dir=%s" % (tmp_path / "state"),
+                     "-o", "http_listen=off", "-o", "agent_slot=1",
+                     "-o", "sip_ports=%d-%d" % (port, port + 1),
+                     timeout=20)
+    finally:
+        taken.close()
+    assert r.returncode == 1, r.stderr
+    assert ("sip_listen 127.0.0.1:%d: port %d is in use; is agent_slot 1 "
+            "given to another instance too?" % (port, port)) in r.stderr
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT,
                                  signal.SIGHUP])
 def test_a_signal_stops_ccpd_and_baresip_cleanly(make_ccpd, sig):
