@@ -270,27 +270,33 @@ int config_pick_port(unsigned *port)
  * with ccpd-ctrlguard.so preloaded (daemon/ctrlguard.c), which refuses
  * every connection to the port from another user. A ccpd run from its
  * build tree takes the one built beside it; an installed one, the one in
- * its library directory. Without it baresip is not started at all. */
+ * its library directory, found from where ccpd itself is (so that a tree
+ * unpacked elsewhere takes its own), else where it was installed. Without
+ * it baresip is not started at all. */
+static bool guard_in(struct media *m, const char *dir, const char *sub)
+{
+	snprintf(m->guard, sizeof(m->guard), "%s%s%s/%s", dir, *sub ? "/" : "",
+		 sub, GUARD_NAME);
+	return access(m->guard, R_OK) == 0;
+}
+
 int config_find_guard(struct media *m)
 {
 	char self[4096];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *slash;
+	char *slash = NULL;
 
 	if (n > 0) {
 		self[n] = '\0';
 		slash = strrchr(self, '/');
-		if (slash) {
-			*slash = '\0';
-			snprintf(m->guard, sizeof(m->guard), "%s/%s", self,
-				 GUARD_NAME);
-			if (access(m->guard, R_OK) == 0)
-				return 0;
-		}
 	}
-	snprintf(m->guard, sizeof(m->guard), "%s/%s", CCPD_GUARD_DIR,
-		 GUARD_NAME);
-	if (access(m->guard, R_OK) == 0)
+	if (slash) {
+		*slash = '\0';
+		if (guard_in(m, self, "") ||
+		    (*CCPD_GUARD_REL && guard_in(m, self, CCPD_GUARD_REL)))
+			return 0;
+	}
+	if (guard_in(m, CCPD_GUARD_DIR, ""))
 		return 0;
 	m->guard[0] = '\0';
 	return -ENOENT;

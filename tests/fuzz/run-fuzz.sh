@@ -67,7 +67,7 @@ build_daemon() {
 	dflags="$cflags -fsanitize=fuzzer-no-link $(pkg-config --cflags $pkgs)
 		-DHAVE_INTTYPES_H -DHAVE_STDBOOL_H -DHAVE_INET6
 		-DCCPD_VERSION=\"fuzz\" -DCCPD_WEB_DIR=\"$root/web\"
-		-DCCPD_SOURCE_WEB_DIR=\"$root/web\" -DCCPD_GUARD_DIR=\"$out\""
+		-DCCPD_SOURCE_WEB_DIR=\"$root/web\" -DCCPD_GUARD_DIR=\"$out\" -DCCPD_GUARD_REL=\"\""
 	mkdir -p "$out/obj"
 	for src in "$root"/daemon/*.c "$root"/daemon/*.cc; do
 		obj="$out/obj/$(basename "$src").o"
