@@ -421,8 +421,7 @@ void audio_event(struct desk *d, const struct media_event *ev)
 static void on_note(struct desk *d, const struct desk_note *n, void *arg)
 {
 	(void)arg;
-	if (n->type == DESK_NOTE_CONTACT &&
-	    strcmp(n->event, "contact.incoming") == 0)
+	if (n->type == DESK_NOTE_OFFERED)
 		offer_devices_check(d, n->c);
 }
 

@@ -616,6 +616,7 @@ static void on_incoming(struct desk *d, const struct media_event *ev)
 	if (act == AGENT_ACT_RING) {
 		start_ringing(d, c);
 		live_publish(d, "contact.incoming", c);
+		desk_notify_contact(d, DESK_NOTE_OFFERED, c);
 		return;
 	}
 	/* not routable or already on a contact: a final answer at once, so

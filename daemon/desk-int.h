@@ -71,6 +71,7 @@ struct desk {
 
 enum desk_note_type {
 	DESK_NOTE_CONTACT,      /* a contact event went out (event names it) */
+	DESK_NOTE_OFFERED,      /* a new offer rings for c */
 	DESK_NOTE_ROUTED,       /* a party of c came on, or the agent talks
 				 * to another one */
 	DESK_NOTE_THIRD_UP,     /* c's third party answered */

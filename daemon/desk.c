@@ -181,11 +181,13 @@ static void media_event(struct desk *d, const struct media_event *ev)
 	switch (ev->type) {
 	case MEDIA_EV_CALL_CLOSED:
 	case MEDIA_EV_CALL_TRANSFER_FAILED:
-		if (ev->call_id) {
+		/* the contact hears of its party first, so that the
+		 * conference's end finds that connection over */
+		if (ev->call_id)
 			callctl_call_closed(d, ev->call_id);
-			meeting_party_closed(d, ev->call_id);
-		}
 		live_media_event(d, ev);
+		if (ev->call_id)
+			meeting_party_closed(d, ev->call_id);
 		return;
 	case MEDIA_EV_CALL_INCOMING:
 	case MEDIA_EV_CALL_RINGING:
@@ -620,8 +622,13 @@ struct desk *desk_free(struct desk *d)
 {
 	if (!d)
 		return NULL;
-	if (d->hub)
+	/* nothing is told any more, and the media stack goes first: its
+	 * pending answers fail now, while the parts they reach are there */
+	if (d->hub) {
 		d->hub->made = false;
+		d->hub->n_watch = 0;
+	}
+	d->media = media_free(d->media);
 	if (d->meeting)
 		meeting_free(d);
 	d->focus = focus_free(d->focus);
@@ -629,7 +636,6 @@ struct desk *desk_free(struct desk *d)
 		deskphone_free(d);
 	audio_free(d);
 	miccheck_free(d);
-	d->media = media_free(d->media);
 	if (d->contacts)
 		live_free_all(d);
 	d->contacts = contacts_free(d->contacts);
