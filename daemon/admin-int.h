@@ -45,6 +45,9 @@ int admin_param(const cJSON *params, const char *name, bool required,
 int admin_param_bool(const cJSON *params, const char *name, bool *out,
 		     bool *present, struct desk_err *e);
 /* A store result in protocol terms. */
+/* A new row, with key set to value when value is not NULL; NULL, with e
+ * filled, when out of memory. */
+cJSON *admin_row(const char *key, const char *value, struct desk_err *e);
 int admin_store_error(struct desk_err *e, int r, const char *what,
 		      const char *key);
 /* Nobody hands out what they do not hold: 0 when the caller holds every

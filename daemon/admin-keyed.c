@@ -145,10 +145,9 @@ static int keyed_create(struct admin *ad, const struct keyed *k,
 
 	if (r < 0)
 		return r;
-	row = cJSON_CreateObject();
+	row = admin_row(k->key, key, e);
 	if (!row)
-		return desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
-	cJSON_AddStringToObject(row, k->key, key);
+		return e->code;
 	r = keyed_fields(ad, k, params, true, row, e);
 	if (r == 0) {
 		r = store_insert(ad->st, k->table, row);
@@ -176,11 +175,9 @@ static int keyed_update(struct admin *ad, const struct keyed *k,
 			      sizeof(new_key), &renaming, e);
 	if (r < 0)
 		return r;
-	row = cJSON_CreateObject();
+	row = admin_row(k->key, renaming ? new_key : NULL, e);
 	if (!row)
-		return desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
-	if (renaming)
-		cJSON_AddStringToObject(row, k->key, new_key);
+		return e->code;
 	r = keyed_fields(ad, k, params, false, row, e);
 	if (r == 0) {
 		r = store_update(ad->st, k->table, key, row);

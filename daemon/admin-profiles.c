@@ -105,10 +105,9 @@ int admin_profiles_create(struct admin *ad, const cJSON *params,
 		return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "\"name\" '%s' is not "
 				 "valid: a letter, then letters, digits, ' ', '_' "
 				 "or '-', at most 64", name);
-	row = cJSON_CreateObject();
+	row = admin_row("name", name, e);
 	if (!row)
-		return desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
-	cJSON_AddStringToObject(row, "name", name);
+		return e->code;
 	if (desc)
 		cJSON_AddStringToObject(row, "description", desc);
 	cJSON_AddBoolToObject(row, "builtin", false);
@@ -171,11 +170,9 @@ int admin_profiles_update(struct admin *ad, const cJSON *params,
 	r = profile_guard(ad, name, renaming, false, e);
 	if (r < 0)
 		return r;
-	row = cJSON_CreateObject();
+	row = admin_row("name", renaming ? new_name : NULL, e);
 	if (!row)
-		return desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
-	if (renaming)
-		cJSON_AddStringToObject(row, "name", new_name);
+		return e->code;
 	if (present)
 		cJSON_AddItemToObject(row, "description", desc ?
 				      cJSON_CreateString(desc) :

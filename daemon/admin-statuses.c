@@ -132,10 +132,9 @@ int admin_statuses_create(struct admin *ad, const cJSON *params,
 	if (n >= MAX_CUSTOM_STATUSES)
 		return desk_fail(e, CCPD_ERR_INVALID_STATE, "at most %d custom "
 				 "statuses", MAX_CUSTOM_STATUSES);
-	row = cJSON_CreateObject();
+	row = admin_row("name", name, e);
 	if (!row)
-		return desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
-	cJSON_AddStringToObject(row, "name", name);
+		return e->code;
 	r = store_insert(ad->st, &store_statuses, row);
 	cJSON_Delete(row);
 	if (r < 0)
@@ -173,10 +172,9 @@ int admin_statuses_update(struct admin *ad, const cJSON *params,
 		r = status_guard(ad, name, e);
 	if (r < 0)
 		return r;
-	row = cJSON_CreateObject();
+	row = admin_row("name", new_name, e);
 	if (!row)
-		return desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
-	cJSON_AddStringToObject(row, "name", new_name);
+		return e->code;
 	r = store_update(ad->st, &store_statuses, name, row);
 	cJSON_Delete(row);
 	if (r < 0)

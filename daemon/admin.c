@@ -93,6 +93,17 @@ int admin_param_bool(const cJSON *params, const char *name, bool *out,
 	return 0;
 }
 
+cJSON *admin_row(const char *key, const char *value, struct desk_err *e)
+{
+	cJSON *row = cJSON_CreateObject();
+
+	if (!row)
+		desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
+	else if (value)
+		cJSON_AddStringToObject(row, key, value);
+	return row;
+}
+
 int admin_store_error(struct desk_err *e, int r, const char *what,
 		      const char *key)
 {

@@ -9,7 +9,6 @@
  * the softphone or a desk phone. */
 #include <stdbool.h>
 #include <stdint.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,28 +24,14 @@
 #include "media-int.h"
 #include "netstring.h"
 #include "store.h"
+#include "tmpdir.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char dir[] = "/tmp/ccpd-fuzz-media.XXXXXX";
 static struct conf conf;
 static struct store *st;
 static struct events *ev;
-
-static int remove_one(const char *path, const struct stat *sb, int type,
-		      struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
-static void remove_dir(void)
-{
-	nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
-}
 
 static void die(const char *what, int r)
 {
@@ -66,14 +51,15 @@ static void set(const char *key, const char *value)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+	const char *dir;
 	char err[256], db[64];
 	int r;
 
 	(void)argc;
 	(void)argv;
-	if (!mkdtemp(dir))
+	dir = fuzz_tmpdir("media");
+	if (!dir)
 		die("mkdtemp", -1);
-	atexit(remove_dir);
 	snprintf(db, sizeof(db), "%s/ccpd.db", dir);
 	if (libre_init())
 		die("libre_init", -1);

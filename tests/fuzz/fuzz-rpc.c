@@ -9,7 +9,6 @@
  * JSON-RPC answer, or an array of them, or an event, on one line. */
 #include <stdbool.h>
 #include <stdint.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +26,7 @@
 #include "log.h"
 #include "rpc.h"
 #include "store.h"
+#include "tmpdir.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -39,24 +39,6 @@ static struct desk *desk;
 static struct admin *admin;
 static struct rpc *rpc;
 static struct rpc_peer *peers[2];
-
-static char dir[] = "/tmp/ccpd-fuzz-rpc.XXXXXX";
-
-static int remove_one(const char *path, const struct stat *sb, int type,
-		      struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
-/* The database directory goes with the process, however libFuzzer ends
- * it short of a crash. */
-static void remove_dir(void)
-{
-	nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
-}
 
 static bool answer_ok(const cJSON *a)
 {
@@ -127,14 +109,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 					    .name = "uid:0" };
 	struct rpc_peer_info anon = { .uid = (unsigned)-1,
 				      .name = "ws:192.0.2.1" };
+	const char *dir;
 	char err[256], db[64];
 	int r;
 
 	(void)argc;
 	(void)argv;
-	if (!mkdtemp(dir))
+	dir = fuzz_tmpdir("rpc");
+	if (!dir)
 		die("mkdtemp", -1);
-	atexit(remove_dir);
 	snprintf(db, sizeof(db), "%s/ccpd.db", dir);
 	if (libre_init())
 		die("libre_init", -1);
