@@ -1054,7 +1054,7 @@ static bool has_index(const char *dir)
 	return access(buf, R_OK) == 0;
 }
 
-bool conf_is_ip(const char *s)
+static bool is_ip(const char *s)
 {
 	unsigned char buf[sizeof(struct in6_addr)];
 
@@ -1074,7 +1074,7 @@ static int check_trusted_proxies(const struct conf *c, char *err,
 	if (r < 0)
 		return r;
 	for (i = 0; i < n && r == 0; i++)
-		if (!conf_is_ip(items[i])) {
+		if (!is_ip(items[i])) {
 			snprintf(err, err_size, "trusted_proxies: '%s' is not "
 				 "an IPv4 or IPv6 address", items[i]);
 			r = -EINVAL;

@@ -133,8 +133,6 @@ int conf_check_status_name(const char *name, char *err, size_t err_size);
 /* Whether host (an address or name, IPv6 with or without brackets) is on
  * the loopback interface: 127.0.0.0/8, ::1 or localhost. */
 bool conf_host_is_loopback(const char *host);
-/* Whether s is a numeric IPv4 or IPv6 address. */
-bool conf_is_ip(const char *s);
 /* Split "host:port" or "[v6]:port"; host without brackets. */
 int conf_split_addr(const char *addr, char *host, size_t host_size,
 		    unsigned *port);

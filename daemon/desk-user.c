@@ -136,17 +136,13 @@ int user_endpoint_uri(struct desk *d, const char *endpoint, char *uri,
 		.allow_sip_uris = cf->allow_sip_uris,
 	};
 	char quick[CCPD_MAX_ENDPOINT + 1];
-	int r;
 
 	/* a quick connect's name stands for its endpoint */
 	if (conf_quick_connect(cf->quick_connects, endpoint, quick,
 			       sizeof(quick)) == 0)
 		endpoint = quick;
-	r = dialplan_resolve(&plan, endpoint, user_region(d), uri, size, e164,
-			     e164_size, e->reason, sizeof(e->reason));
-	if (r < 0)
-		e->code = r;
-	return r;
+	return dialplan_resolve(&plan, endpoint, user_region(d), uri, size,
+				e164, e164_size, e);
 }
 
 cJSON *desk_endpoints_json(const struct desk *d)

@@ -3,7 +3,6 @@
  * from one part out to the others, tells audio the facts it depends on,
  * and carries out the actions that span parts. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,23 +36,6 @@ struct hub {
 	struct watcher watch[MAX_WATCHERS];
 	unsigned n_watch;
 };
-
-int desk_vfail(struct desk_err *e, int code, const char *fmt, va_list ap)
-{
-	e->code = code;
-	vsnprintf(e->reason, sizeof(e->reason), fmt, ap);
-	return code;
-}
-
-int desk_fail(struct desk_err *e, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	desk_vfail(e, code, fmt, ap);
-	va_end(ap);
-	return code;
-}
 
 /* ---- the fan-out ---- */
 

@@ -1,31 +1,13 @@
 /* The dial plan, pure: what a typed endpoint dials. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "ccpd-protocol.h"
+#include "desk.h"
 #include "dialplan.h"
 #include "phone.h"
-
-struct why {
-	char *text;
-	size_t size;
-};
-
-static int refuse(const struct why *w, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int refuse(const struct why *w, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(w->text, w->size, fmt, ap);
-	va_end(ap);
-	return code;
-}
 
 bool dialplan_valid_sip_uri(const char *s)
 {
@@ -116,34 +98,34 @@ static bool blocked_prefix(const char *list, const char *e164, char *out,
 /* A number that may be dialed: in the dialable countries and under no
  * blocked prefix. The refusal names the rule. */
 static int check_number(const struct dialplan *p, const struct phone_number *n,
-			const char *e164, const struct why *w)
+			const char *e164, struct desk_err *w)
 {
 	char region[8], prefix[24];
 
 	phone_region_of(n, region, sizeof(region));
 	if (*p->dialable_countries &&
 	    !in_list(p->dialable_countries, region, strlen(region)))
-		return refuse(w, CCPD_ERR_INVALID_PHONE_NUMBER,
+		return desk_fail(w, CCPD_ERR_INVALID_PHONE_NUMBER,
 			      "%s is a number of %s, which is not one of the "
 			      "dialable countries (%s)", e164,
 			      strcmp(region, "001") == 0 ? "no country (a "
 			      "non-geographic number)" : region,
 			      p->dialable_countries);
 	if (blocked_prefix(p->blocked_prefixes, e164, prefix, sizeof(prefix)))
-		return refuse(w, CCPD_ERR_INVALID_PHONE_NUMBER,
+		return desk_fail(w, CCPD_ERR_INVALID_PHONE_NUMBER,
 			      "%s starts with %s, a blocked prefix", e164,
 			      prefix);
 	return 0;
 }
 
-static int bad_number(const struct why *w, const char *endpoint,
+static int bad_number(struct desk_err *w, const char *endpoint,
 		      enum phone_error why, const char *region)
 {
 	if (why == PHONE_ERR_NOT_VALID && *region)
-		return refuse(w, CCPD_ERR_INVALID_PHONE_NUMBER,
+		return desk_fail(w, CCPD_ERR_INVALID_PHONE_NUMBER,
 			      "'%s' is not a valid phone number: not valid "
 			      "for the region (read in %s)", endpoint, region);
-	return refuse(w, CCPD_ERR_INVALID_PHONE_NUMBER,
+	return desk_fail(w, CCPD_ERR_INVALID_PHONE_NUMBER,
 		      "'%s' is not a valid phone number: %s", endpoint,
 		      phone_error_reason(why));
 }
@@ -151,19 +133,19 @@ static int bad_number(const struct why *w, const char *endpoint,
 /* The number, in E.164, checked against the plan's rules. */
 static int to_e164(const struct dialplan *p, const char *endpoint,
 		   const char *region, char *e164, size_t e164_size,
-		   const struct why *w)
+		   struct desk_err *w)
 {
 	struct phone_number *n = NULL;
 	enum phone_error why;
 	int r = phone_parse(endpoint, region, &n, &why);
 
 	if (r == -ENOMEM)
-		return refuse(w, CCPD_ERR_INTERNAL, "out of memory");
+		return desk_fail(w, CCPD_ERR_INTERNAL, "out of memory");
 	if (r < 0)
 		return bad_number(w, endpoint, why, region);
 	r = phone_format(n, PHONE_FMT_E164, e164, e164_size);
 	if (r < 0)
-		r = refuse(w, CCPD_ERR_INVALID_PHONE_NUMBER, "'%s' is too "
+		r = desk_fail(w, CCPD_ERR_INVALID_PHONE_NUMBER, "'%s' is too "
 			   "long to write in E.164 here", endpoint);
 	else
 		r = check_number(p, n, e164, w);
@@ -173,31 +155,30 @@ static int to_e164(const struct dialplan *p, const char *endpoint,
 
 int dialplan_resolve(const struct dialplan *p, const char *endpoint,
 		     const char *region, char *uri, size_t size, char *e164,
-		     size_t e164_size, char *why, size_t why_size)
+		     size_t e164_size, struct desk_err *w)
 {
-	const struct why w = { why, why_size };
 	bool sip;
 	int r;
 
 	e164[0] = '\0';
 	if (strlen(endpoint) > CCPD_MAX_ENDPOINT)
-		return refuse(&w, CCPD_ERR_INVALID_PHONE_NUMBER,
+		return desk_fail(w, CCPD_ERR_INVALID_PHONE_NUMBER,
 			      "endpoint longer than %d characters",
 			      CCPD_MAX_ENDPOINT);
 	sip = strncasecmp(endpoint, "sip:", 4) == 0 ||
 	      strncasecmp(endpoint, "sips:", 5) == 0;
 	if (sip && !dialplan_valid_sip_uri(endpoint))
-		return refuse(&w, CCPD_ERR_INVALID_PHONE_NUMBER,
+		return desk_fail(w, CCPD_ERR_INVALID_PHONE_NUMBER,
 			      "'%s' is not a valid SIP URI", endpoint);
 	if (sip && !phone_sip_uri_is_number(endpoint, region)) {
 		if (!p->allow_sip_uris)
-			return refuse(&w, CCPD_ERR_FORBIDDEN, "dialing SIP "
+			return desk_fail(w, CCPD_ERR_FORBIDDEN, "dialing SIP "
 				      "URIs is not allowed here "
 				      "(allow_sip_uris); dial a phone number");
 		snprintf(uri, size, "%s", endpoint);
 		return 0;
 	}
-	r = to_e164(p, endpoint, region, e164, e164_size, &w);
+	r = to_e164(p, endpoint, region, e164, e164_size, w);
 	if (r < 0)
 		return r;
 	if (!p->dial_template[0]) {
@@ -207,12 +188,12 @@ int dialplan_resolve(const struct dialplan *p, const char *endpoint,
 			snprintf(uri, size, "%s", endpoint);
 			return 0;
 		}
-		return refuse(&w, CCPD_ERR_INVALID_PHONE_NUMBER,
+		return desk_fail(w, CCPD_ERR_INVALID_PHONE_NUMBER,
 			      "cannot dial %s: no dial plan is configured "
 			      "(set dial_template)", e164);
 	}
 	if (dialplan_expand(p->dial_template, e164, uri, size) < 0)
-		return refuse(&w, CCPD_ERR_INVALID_PHONE_NUMBER,
+		return desk_fail(w, CCPD_ERR_INVALID_PHONE_NUMBER,
 			      "the dialed URI would be too long");
 	return 0;
 }

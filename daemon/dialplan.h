@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct desk_err;
+
 struct dialplan {
 	const char *dial_template;      /* {e164}, {number}; "" for none */
 	const char *dialable_countries; /* "GB, IE"; "" for any */
@@ -17,10 +19,10 @@ struct dialplan {
 
 /* Resolve endpoint; national forms are read in region ("" for none).
  * Returns 0 with uri (and e164, "" when the endpoint is no number), or a
- * CCPD_ERR_* code with the reason in why. */
+ * CCPD_ERR_* code, with e filled. */
 int dialplan_resolve(const struct dialplan *p, const char *endpoint,
 		     const char *region, char *uri, size_t size, char *e164,
-		     size_t e164_size, char *why, size_t why_size);
+		     size_t e164_size, struct desk_err *e);
 
 /* Whether s is a SIP or SIPS URI fit to dial (no blanks, quotes or angle
  * brackets, something after the scheme). */

@@ -37,7 +37,6 @@ struct client {
 	bool dead;
 	int listening;          /* the fd_listen flags now in force */
 	bool trusted;           /* root or ccpd's user: not counted */
-	struct tmr login_tmr;   /* a stranger who does not log in goes */
 };
 
 struct ipc {
@@ -54,7 +53,11 @@ struct ipc {
 
 static int client_send(void *t, const char *msg, size_t len);
 
-static const struct rpc_transport transport = { .send = client_send };
+static void client_drop(void *t, const char *why);
+static const struct rpc_transport transport = {
+	.send = client_send,
+	.drop = client_drop,
+};
 
 static void client_free(struct client *c)
 {
@@ -69,7 +72,6 @@ static void client_free(struct client *c)
 	ipc->n_clients--;
 	if (c->trusted)
 		ipc->n_trusted--;
-	tmr_cancel(&c->login_tmr);
 	rpc_peer_free(c->peer);
 	fd_close(c->fd);
 	close(c->fd);
@@ -98,6 +100,11 @@ static void client_kill(struct client *c, const char *why)
 	c->dead = true;
 	fd_close(c->fd);
 	tmr_start(&c->ipc->reap_tmr, 0, reap, c->ipc);
+}
+
+static void client_drop(void *t, const char *why)
+{
+	client_kill(t, why);
 }
 
 static void client_fd(int flags, void *arg);
@@ -229,23 +236,6 @@ static void client_fd(int flags, void *arg)
 	handle_lines(c);
 }
 
-/* A client that is not logged in when its time is up goes; one that is
- * is checked again as long after, so that logging out does not keep a
- * slot either. */
-static void login_due(void *arg)
-{
-	struct client *c = arg;
-	unsigned secs = c->ipc->conf->login_timeout;
-
-	if (c->dead)
-		return;
-	if (rpc_peer_logged_in(c->peer)) {
-		tmr_start(&c->login_tmr, secs * 1000ULL, login_due, c);
-		return;
-	}
-	client_kill(c, "not logged in in time");
-}
-
 /* Root and ccpd's own user have max_clients slots of their own, so that
  * other users who fill theirs never lock an administrator out. */
 static bool refuse(struct ipc *ipc, int fd, bool trusted)
@@ -304,7 +294,6 @@ static void accept_fd(int flags, void *arg)
 	c->fd = fd;
 	c->cred = cred;
 	c->trusted = info.trusted;
-	tmr_init(&c->login_tmr);
 	if (rpc_peer_new(&c->peer, ipc->rpc, &transport, c, &info) < 0) {
 		close(fd);
 		free(c);
@@ -317,9 +306,6 @@ static void accept_fd(int flags, void *arg)
 	ipc->n_clients++;
 	if (c->trusted)
 		ipc->n_trusted++;
-	else if (ipc->conf->login_timeout)
-		tmr_start(&c->login_tmr, ipc->conf->login_timeout * 1000ULL,
-			  login_due, c);
 	update_listen(c);
 	log_debug("ipc: client pid %d uid %d connected", (int)c->cred.pid,
 		  (int)c->cred.uid);

@@ -24,6 +24,32 @@ static int with_contact(struct ctx *x,
 	return rpc_desk_result(x, r);
 }
 
+/* contactId and an optional connectionId */
+static int get_contact_conn(struct ctx *x, const char **id, const char **conn)
+{
+	int r = rpc_get_str(x, "contactId", true, 64, id);
+
+	if (r == 0)
+		r = rpc_get_str(x, "connectionId", false, 64, conn);
+	return r;
+}
+
+/* The same, with an action on them. */
+static int with_connection(struct ctx *x,
+			   int (*fn)(struct desk *, const char *, const char *,
+				     struct desk_err *))
+{
+	const char *id, *conn;
+	int r = get_contact_conn(x, &id, &conn);
+
+	if (r < 0)
+		return r;
+	r = fn(x->peer->rpc->desk, id, conn, &x->err);
+	if (r == 0)
+		x->result = cJSON_CreateObject();
+	return rpc_desk_result(x, r);
+}
+
 int m_contact_list(struct ctx *x)
 {
 	x->result = desk_contacts_json(x->peer->rpc->desk);
@@ -38,12 +64,9 @@ int m_contact_get(struct ctx *x)
 	if (r < 0)
 		return r;
 	x->result = desk_contact_json(x->peer->rpc->desk, id);
-	if (!x->result) {
-		x->err.code = CCPD_ERR_NOT_FOUND;
-		snprintf(x->err.reason, sizeof(x->err.reason),
-			 "no contact '%s'", id);
-		return x->err.code;
-	}
+	if (!x->result)
+		return desk_fail(&x->err, CCPD_ERR_NOT_FOUND,
+				 "no contact '%s'", id);
 	return 0;
 }
 
@@ -76,53 +99,17 @@ int m_clear(struct ctx *x)
 
 int m_destroy(struct ctx *x)
 {
-	const char *id, *conn;
-	int r = rpc_get_str(x, "contactId", true, 64, &id);
-
-	if (r == 0)
-		r = rpc_get_str(x, "connectionId", false, 64, &conn);
-	if (r < 0)
-		return r;
-	r = desk_hangup(x->peer->rpc->desk, id, conn, &x->err);
-	if (r == 0)
-		x->result = cJSON_CreateObject();
-	return rpc_desk_result(x, r);
-}
-
-/* contactId and an optional connectionId */
-static int get_contact_conn(struct ctx *x, const char **id, const char **conn)
-{
-	int r = rpc_get_str(x, "contactId", true, 64, id);
-
-	if (r == 0)
-		r = rpc_get_str(x, "connectionId", false, 64, conn);
-	return r;
+	return with_connection(x, desk_hangup);
 }
 
 int m_hold(struct ctx *x)
 {
-	const char *id, *conn;
-	int r = get_contact_conn(x, &id, &conn);
-
-	if (r < 0)
-		return r;
-	r = desk_hold(x->peer->rpc->desk, id, conn, &x->err);
-	if (r == 0)
-		x->result = cJSON_CreateObject();
-	return rpc_desk_result(x, r);
+	return with_connection(x, desk_hold);
 }
 
 int m_resume(struct ctx *x)
 {
-	const char *id, *conn;
-	int r = get_contact_conn(x, &id, &conn);
-
-	if (r < 0)
-		return r;
-	r = desk_resume(x->peer->rpc->desk, id, conn, &x->err);
-	if (r == 0)
-		x->result = cJSON_CreateObject();
-	return rpc_desk_result(x, r);
+	return with_connection(x, desk_resume);
 }
 
 int m_swap(struct ctx *x)

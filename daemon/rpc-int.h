@@ -47,6 +47,7 @@ struct rpc_peer {
 	struct rpc_peer_info info;
 	/* the session this connection acts in, "" for none */
 	char token[65];
+	struct tmr login_tmr;   /* a stranger who does not log in goes */
 };
 
 struct method;

@@ -15,6 +15,7 @@
 #include "admin.h"
 #include "auth.h"
 #include "ccpd-protocol.h"
+#include "conf.h"
 #include "desk.h"
 #include "events.h"
 #include "json.h"
@@ -391,6 +392,21 @@ static void send_line(struct rpc_peer *p, char *line)
 	free(line);
 }
 
+/* A peer that is not logged in when its time is up goes; one that is is
+ * checked again as long after, so that logging out does not keep a slot
+ * either. */
+static void login_due(void *arg)
+{
+	struct rpc_peer *p = arg;
+
+	if (rpc_peer_logged_in(p)) {
+		tmr_start(&p->login_tmr, p->rpc->conf->login_timeout * 1000ULL,
+			  login_due, p);
+		return;
+	}
+	p->tp->drop(p->t, "not logged in in time");
+}
+
 int rpc_peer_new(struct rpc_peer **ret, struct rpc *rpc,
 		 const struct rpc_transport *tp, void *t,
 		 const struct rpc_peer_info *info)
@@ -403,6 +419,10 @@ int rpc_peer_new(struct rpc_peer **ret, struct rpc *rpc,
 	p->tp = tp;
 	p->t = t;
 	p->info = *info;
+	tmr_init(&p->login_tmr);
+	if (!info->trusted && tp->drop && rpc->conf->login_timeout)
+		tmr_start(&p->login_tmr, rpc->conf->login_timeout * 1000ULL,
+			  login_due, p);
 	*ret = p;
 	return 0;
 }
@@ -411,6 +431,7 @@ struct rpc_peer *rpc_peer_free(struct rpc_peer *p)
 {
 	if (!p)
 		return NULL;
+	tmr_cancel(&p->login_tmr);
 	events_unsubscribe(p->sub);
 	explicit_bzero(p->token, sizeof(p->token));
 	free(p);

@@ -30,6 +30,11 @@ struct rpc_transport {
 	/* Optional: queue an event, shared with every other peer; the
 	 * transport takes its own reference. Without it, send() gets a copy. */
 	int (*send_shared)(void *t, struct events_msg *msg);
+	/* Optional: close the peer. A peer that is not an administrator by
+	 * its credentials and has not logged in login_timeout seconds after
+	 * it came (or after its last check) is closed so; without drop, the
+	 * transport keeps its peers. */
+	void (*drop)(void *t, const char *why);
 };
 
 int rpc_new(struct rpc **ret, const struct conf *conf, struct desk *d,

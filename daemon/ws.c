@@ -63,7 +63,6 @@ struct conn {
 	bool up;                /* established: counted and listed */
 	bool dead;              /* being dropped; sends are refused */
 	struct le ready;        /* in ws->ready: has a write to make */
-	struct tmr login_tmr;   /* a client that does not log in goes */
 	char name[96];          /* the peer's address, for the log */
 	/* the message being assembled from fragments */
 	char *rx;
@@ -391,9 +390,12 @@ static int conn_send_shared(void *t, struct events_msg *m)
 	return enqueue(t, m);
 }
 
+static void drop_peer(void *t, const char *why);
+
 static const struct rpc_transport transport = {
 	.send = conn_send,
 	.send_shared = conn_send_shared,
+	.drop = drop_peer,
 };
 
 static void conn_clear(struct conn *c)
@@ -496,21 +498,14 @@ static bool peer_is_loopback(struct lws *wsi)
 	return false;
 }
 
-/* A client that is not logged in when its time is up goes; one that is
- * is checked again as long after, so that logging out does not keep a
- * slot either. */
-static void login_due(void *arg)
+/* rpc's verdict on a client that did not log in in time. */
+static void drop_peer(void *t, const char *why)
 {
-	struct conn *c = arg;
-	unsigned secs = c->ws->conf->login_timeout;
+	struct conn *c = t;
 
-	if (c->dead || !c->up)
+	if (!c->up)
 		return;
-	if (rpc_peer_logged_in(c->peer)) {
-		tmr_start(&c->login_tmr, secs * 1000ULL, login_due, c);
-		return;
-	}
-	drop(c, "not logged in in time");
+	drop(c, why);
 	/* from a timer of ours lws's own timeout may wait for its next
 	 * wake-up; asked to write, it finds the client dead and closes */
 	lws_callback_on_writable(c->wsi);
@@ -533,10 +528,6 @@ static int established(struct ws *ws, struct conn *c, struct lws *wsi)
 			 sizeof(c->name) - strlen(c->name), " for %s", addr);
 	if (rpc_peer_new(&c->peer, ws->rpc, &transport, c, &info) < 0)
 		return -1;
-	tmr_init(&c->login_tmr);
-	if (ws->conf->login_timeout)
-		tmr_start(&c->login_tmr, ws->conf->login_timeout * 1000ULL,
-			  login_due, c);
 	c->up = true;
 	c->next = ws->conns;
 	if (ws->conns)
@@ -559,7 +550,6 @@ static void closed(struct ws *ws, struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	ws->n_conns--;
-	tmr_cancel(&c->login_tmr);
 	c->peer = rpc_peer_free(c->peer);
 	conn_clear(c);
 	log_debug("ws: client %s gone (%u now)", c->name, ws->n_conns);

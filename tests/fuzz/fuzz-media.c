@@ -24,7 +24,8 @@
 #include "media-int.h"
 #include "netstring.h"
 #include "store.h"
-#include "tmpdir.h"
+
+#include "daemon.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -39,49 +40,16 @@ static void die(const char *what, int r)
 	exit(1);
 }
 
-static void set(const char *key, const char *value)
-{
-	char err[256];
-
-	if (conf_set(&conf, key, value, err, sizeof(err)) < 0) {
-		fprintf(stderr, "fuzz-media: %s: %s\n", key, err);
-		exit(1);
-	}
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *dir;
-	char err[256], db[64];
-	int r;
+	static const char *const settings[] = {
+		"dial_template", "sip:{e164}@127.0.0.1", "statuses", "Break",
+		NULL,
+	};
 
 	(void)argc;
 	(void)argv;
-	dir = fuzz_tmpdir("media");
-	if (!dir)
-		die("mkdtemp", -1);
-	snprintf(db, sizeof(db), "%s/ccpd.db", dir);
-	if (libre_init())
-		die("libre_init", -1);
-	if (conf_init(&conf) < 0)
-		die("conf_init", -1);
-	set("state_dir", dir);
-	set("runtime_dir", dir);
-	set("database", db);
-	set("log_level", "crit");
-	set("dial_template", "sip:{e164}@127.0.0.1");
-	set("statuses", "Break");
-	if (conf_finish(&conf, err, sizeof(err)) < 0) {
-		fprintf(stderr, "fuzz-media: %s\n", err);
-		exit(1);
-	}
-	log_setup(LOG_CRIT);
-	r = store_open(&st, db, err, sizeof(err));
-	if (r < 0)
-		die("store_open", r);
-	r = events_new(&ev, conf.event_buffer);
-	if (r < 0)
-		die("events_new", r);
+	fuzz_daemon("media", &conf, settings, &st, &ev);
 	return 0;
 }
 

@@ -26,7 +26,8 @@
 #include "log.h"
 #include "rpc.h"
 #include "store.h"
-#include "tmpdir.h"
+
+#include "daemon.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -109,40 +110,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 					    .name = "uid:0" };
 	struct rpc_peer_info anon = { .uid = (unsigned)-1,
 				      .name = "ws:192.0.2.1" };
-	const char *dir;
-	char err[256], db[64];
 	int r;
 
 	(void)argc;
 	(void)argv;
-	dir = fuzz_tmpdir("rpc");
-	if (!dir)
-		die("mkdtemp", -1);
-	snprintf(db, sizeof(db), "%s/ccpd.db", dir);
-	if (libre_init())
-		die("libre_init", -1);
-	r = conf_init(&conf);
-	if (r == 0)
-		r = conf_set(&conf, "state_dir", dir, err, sizeof(err));
-	if (r == 0)
-		r = conf_set(&conf, "runtime_dir", dir, err, sizeof(err));
-	if (r == 0)
-		r = conf_set(&conf, "database", db, err, sizeof(err));
-	if (r == 0)
-		r = conf_set(&conf, "log_level", "crit", err, sizeof(err));
-	if (r == 0)
-		r = conf_finish(&conf, err, sizeof(err));
-	if (r < 0) {
-		fprintf(stderr, "fuzz-rpc: %s\n", err);
-		exit(1);
-	}
-	log_setup(LOG_CRIT);
-	if ((r = store_open(&st, db, err, sizeof(err))) < 0)
-		die("store_open", r);
+	fuzz_daemon("rpc", &conf, NULL, &st, &ev);
 	if ((r = auth_new(&auth, st, &as)) < 0 || (r = auth_seed(auth)) < 0)
 		die("auth", r);
-	if ((r = events_new(&ev, conf.event_buffer)) < 0)
-		die("events_new", r);
 	if ((r = desk_new(&desk, &conf, ev, st, ready, NULL)) < 0)
 		die("desk_new", r);
 	if ((r = admin_new(&admin, st, auth, desk, &conf)) < 0)

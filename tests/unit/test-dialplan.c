@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ccpd-protocol.h"
+#include "desk.h"
 #include "dialplan.h"
 #include "tap.h"
 
@@ -87,10 +88,11 @@ static const struct resolve_case cases[] = {
 static void check_resolve(const struct resolve_case *rc)
 {
 	struct tap_case c = { 0 };
-	char uri[CCPD_MAX_ENDPOINT + 128] = "", e164[32] = "x", why[256] = "";
+	char uri[CCPD_MAX_ENDPOINT + 128] = "", e164[32] = "x";
+	struct desk_err e = { 0 };
+	const char *why = e.reason;
 	int r = dialplan_resolve(rc->plan, rc->endpoint, rc->region, uri,
-				 sizeof(uri), e164, sizeof(e164), why,
-				 sizeof(why));
+				 sizeof(uri), e164, sizeof(e164), &e);
 
 	if (r != rc->code)
 		tap_fail(&c, "returned %d (%s), expected %d\n", r, why,
@@ -107,17 +109,19 @@ static void check_resolve(const struct resolve_case *rc)
 static void check_long_endpoint(void)
 {
 	struct tap_case c = { 0 };
-	char endpoint[CCPD_MAX_ENDPOINT + 2], uri[64], e164[32], why[256];
+	char endpoint[CCPD_MAX_ENDPOINT + 2], uri[64], e164[32];
+	struct desk_err e = { 0 };
+	const char *why = e.reason;
 	int r;
 
 	memset(endpoint, '1', sizeof(endpoint) - 1);
 	endpoint[sizeof(endpoint) - 1] = '\0';
 	r = dialplan_resolve(&open_plan, endpoint, "GB", uri, sizeof(uri),
-			     e164, sizeof(e164), why, sizeof(why));
+			     e164, sizeof(e164), &e);
 	if (r != CCPD_ERR_INVALID_PHONE_NUMBER || !strstr(why, "longer than"))
 		tap_fail(&c, "an endpoint past the bound: %d (%s)\n", r, why);
 	r = dialplan_resolve(&open_plan, "+442079460000", "", uri, 10, e164,
-			     sizeof(e164), why, sizeof(why));
+			     sizeof(e164), &e);
 	if (r != CCPD_ERR_INVALID_PHONE_NUMBER || !strstr(why, "too long"))
 		tap_fail(&c, "a URI past the buffer: %d (%s)\n", r, why);
 	tap_report("bounds", &c);
