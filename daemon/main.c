@@ -22,6 +22,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "rpc.h"
+#include "outbox.h"
 #include "store.h"
 #include "util.h"
 #include "ws.h"
@@ -29,6 +30,7 @@
 struct daemon {
 	struct conf conf;
 	struct store *store;
+	struct outbox *outbox;
 	struct auth *auth;
 	struct admin *admin;
 	struct events *ev;
@@ -307,6 +309,31 @@ static int check_sip_ports(const struct conf *c)
 	return r;
 }
 
+/* The one durable queue for records bound for shared servers (the
+ * instance's database, the bus): state_dir/outbox.db. */
+static int open_outbox(struct daemon *dm)
+{
+	char err[512] = "", path[4200];
+	int r;
+
+	r = util_mkdir_p(dm->conf.state_dir, 0700);
+	if (r < 0) {
+		log_error("main: cannot create %s: %s", dm->conf.state_dir,
+			  strerror(-r));
+		return r;
+	}
+	snprintf(path, sizeof(path), "%s/outbox.db", dm->conf.state_dir);
+	r = outbox_open(&dm->outbox, path, err, sizeof(err));
+	if (r < 0) {
+		log_error("outbox: cannot open: %s", err);
+		return r;
+	}
+	log_debug("outbox: %s, desk %s, %llu records waiting", path,
+		  outbox_desk_id(dm->outbox),
+		  (unsigned long long)outbox_waiting(dm->outbox, NULL));
+	return 0;
+}
+
 static int start(struct daemon *dm)
 {
 	int unix_fd, tcp_fd, r;
@@ -322,6 +349,9 @@ static int start(struct daemon *dm)
 			  strerror(-r));
 		return r;
 	}
+	r = open_outbox(dm);
+	if (r < 0)
+		return r;
 	r = open_store(dm);
 	if (r < 0)
 		return r;
@@ -381,6 +411,7 @@ static void stop(struct daemon *dm)
 	dm->ev = events_free(dm->ev);
 	dm->auth = auth_free(dm->auth);
 	dm->store = store_close(dm->store);
+	dm->outbox = outbox_close(dm->outbox);
 }
 
 int main(int argc, char **argv)
