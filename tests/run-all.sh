@@ -15,7 +15,9 @@ packages=(
 	build-essential g++ meson ninja-build pkg-config
 	libre-dev librem-dev libcjson-dev libsystemd-dev libphonenumber-dev libsqlite3-dev
 	libcrypt-dev libwebsockets-dev libuv1-dev
-	baresip-core sip-tester kamailio systemd openssl libasound2-dev coturn
+	baresip-core sip-tester kamailio kamailio-presence-modules systemd openssl
+	libasound2-dev coturn
+	postgresql-15 libpq-dev python3-psycopg2 nats-server libnats-dev
 	tcpdump
 	nodejs chromium
 	python3 python3-pytest python3-jsonschema python3-websockets
