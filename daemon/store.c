@@ -1110,3 +1110,21 @@ int store_audio_set(struct store *s, const char *username,
 	sqlite3_finalize(st);
 	return r;
 }
+
+cJSON *store_contact_find(struct store *s, const char *contact_id)
+{
+	sqlite3_stmt *st;
+	cJSON *c = NULL;
+
+	if (prepare(s, "SELECT instance, data FROM contacts WHERE "
+		    "contact_id = ?1 ORDER BY id DESC LIMIT 1", &st) < 0)
+		return NULL;
+	bind_text(st, 1, contact_id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		c = cJSON_Parse(col_text(st, 1));
+		if (c)
+			cJSON_AddStringToObject(c, "instance", col_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	return c;
+}

@@ -142,4 +142,8 @@ int store_audio_get(struct store *s, const char *username,
 int store_audio_set(struct store *s, const char *username,
 		    const struct store_audio *a);
 
+/* The record of a contact by its id alone, whatever run of ccpd wrote it
+ * (ids are UUIDs, unique across the instance); NULL if there is none. */
+cJSON *store_contact_find(struct store *s, const char *contact_id);
+
 #endif
