@@ -1,0 +1,331 @@
+/* The agents report: one SQL text for SQLite and PostgreSQL, and the
+ * rows it returns made into JSON. The figures agree with metrics.get
+ * (metrics.c), which computes the same from the journal in C:
+ * - time in a state runs from the journal row that entered it to the
+ *   desk's next row, clipped to [from, to); a row with no state (ccpd
+ *   stopped) counts nothing; the last row counts up to min(now, to);
+ * - missed and refused: the journal's contact.missed and contact.refused
+ *   rows in the window, for the user at the desk;
+ * - handled: contact records connected in the window;
+ * - handle time (talk, hold included, plus after-contact work) and
+ *   after-contact work: contact records cleared in the window, rounded
+ *   averages as metrics.c rounds them;
+ * - occupancy, as Amazon Connect defines it: time on contacts / (time on
+ *   contacts + idle time), here (Busy + CallingCustomer +
+ *   AfterContactWork) / (those + Available), in basis points.
+ * Portable SQL only: CASE rather than MIN/MAX of two values or
+ * LEAST/GREATEST, sums cast to BIGINT (PostgreSQL's SUM of bigint is
+ * numeric, whose division does not truncate), parameters as $N (SQLite
+ * takes them as names). */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report.h"
+#include "store.h"
+
+/* Everything but the first lines, where the back ends name the desk. */
+#define REPORT_HEAD \
+	"WITH p AS (" \
+	"  SELECT CAST($1 AS BIGINT) AS t0, CAST($2 AS BIGINT) AS t1," \
+	"         CAST($3 AS BIGINT) AS tnow)," \
+	" j AS ("
+
+#define REPORT_BODY \
+	"   FROM journal)," \
+	/* the window's rows, and each desk's last row before it: the state \
+	 * the window opens in */ \
+	" w AS (" \
+	"  SELECT j.id, j.time, j.username, j.state, j.desk FROM j, p" \
+	"   WHERE j.time >= p.t0 AND j.time < p.t1" \
+	"  UNION ALL" \
+	"  SELECT j.id, j.time, j.username, j.state, j.desk FROM j" \
+	"   WHERE j.id IN (SELECT MAX(b.id) FROM j b, p WHERE b.time < p.t0" \
+	"                   GROUP BY b.desk))," \
+	" seg AS (" \
+	"  SELECT username, state, time AS a," \
+	"         LEAD(time) OVER (PARTITION BY desk ORDER BY id) AS b" \
+	"   FROM w)," \
+	" clip AS (" \
+	"  SELECT s.username, s.state," \
+	"         CASE WHEN s.a < p.t0 THEN p.t0 ELSE s.a END AS a," \
+	"         CASE WHEN s.b IS NULL THEN" \
+	"                CASE WHEN p.tnow < p.t1 THEN p.tnow ELSE p.t1 END" \
+	"              WHEN s.b > p.t1 THEN p.t1 ELSE s.b END AS b" \
+	"   FROM seg s, p WHERE s.state IS NOT NULL)," \
+	" st AS (" \
+	"  SELECT username, state, CAST(SUM(b - a) AS BIGINT) AS ms" \
+	"   FROM clip WHERE b > a GROUP BY username, state)," \
+	" occ AS (" \
+	"  SELECT username," \
+	"   CAST(SUM(CASE WHEN state IN ('Busy', 'CallingCustomer'," \
+	"                                'AfterContactWork')" \
+	"                 THEN ms ELSE 0 END) AS BIGINT) AS busy," \
+	"   CAST(SUM(CASE WHEN state = 'Available' THEN ms ELSE 0 END)" \
+	"        AS BIGINT) AS idle" \
+	"   FROM st GROUP BY username)," \
+	" ev AS (" \
+	"  SELECT j.username, j.type, COUNT(*) AS n FROM j, p" \
+	"   WHERE j.type IN ('contact.missed', 'contact.refused')" \
+	"     AND j.time >= p.t0 AND j.time < p.t1" \
+	"   GROUP BY j.username, j.type)," \
+	" hd AS (" \
+	"  SELECT c.username, COUNT(*) AS n FROM contacts c, p" \
+	"   WHERE c.connected >= p.t0 AND c.connected < p.t1" \
+	"   GROUP BY c.username)," \
+	/* cleared: after-contact work ended, or the call ended without it */ \
+	" ht AS (" \
+	"  SELECT c.username, COUNT(*) AS n," \
+	"         CAST(SUM(c.handle_ms) AS BIGINT) AS handle," \
+	"         CAST(SUM(COALESCE(c.acw_ms, 0)) AS BIGINT) AS acw" \
+	"   FROM contacts c, p" \
+	"   WHERE c.state = 'destroyed' AND c.handle_ms IS NOT NULL" \
+	"     AND COALESCE(c.acw_ended, c.ended) >= p.t0" \
+	"     AND COALESCE(c.acw_ended, c.ended) < p.t1" \
+	"   GROUP BY c.username)" \
+	" SELECT username, 'state' AS figure, state AS name, ms AS value" \
+	"   FROM st" \
+	" UNION ALL SELECT username, 'onContactMs', NULL, busy FROM occ" \
+	" UNION ALL SELECT username, 'availableMs', NULL, idle FROM occ" \
+	" UNION ALL SELECT username, 'occupancyBp', NULL," \
+	"   CASE WHEN busy + idle > 0" \
+	"        THEN (10000 * busy + (busy + idle) / 2) / (busy + idle) END" \
+	"   FROM occ" \
+	" UNION ALL SELECT username, CASE type WHEN 'contact.missed'" \
+	"   THEN 'missed' ELSE 'refused' END, NULL, n FROM ev" \
+	" UNION ALL SELECT username, 'handled', NULL, n FROM hd" \
+	" UNION ALL SELECT username, 'handleCount', NULL, n FROM ht" \
+	" UNION ALL SELECT username, 'averageHandleMs', NULL," \
+	"   (handle + n / 2) / n FROM ht" \
+	" UNION ALL SELECT username, 'averageAcwMs', NULL," \
+	"   (acw + n / 2) / n FROM ht"
+
+/* A desk's rows are the whole of an embedded store. */
+const char report_agents_sql_sqlite[] = REPORT_HEAD
+	"  SELECT id, time, username, state, type, '' AS desk"
+	REPORT_BODY;
+
+/* In an instance, every desk writes to one journal. */
+const char report_agents_sql_pg[] = REPORT_HEAD
+	"  SELECT id, time, username, state, type, desk_id AS desk"
+	REPORT_BODY;
+
+/* The figures report_add_row takes, besides "state". */
+static const char *const figures[] = {
+	"handled", "missed", "refused", "handleCount", "averageHandleMs",
+	"averageAcwMs", "onContactMs", "availableMs",
+};
+#define N_FIGURES (sizeof(figures) / sizeof(figures[0]))
+
+struct agent_r {
+	char *username;
+	long long fig[N_FIGURES];
+	long long occupancy_bp;         /* -1: no time on contacts or idle */
+	cJSON *states;                  /* {state: ms}, sorted by name */
+};
+
+struct report {
+	uint64_t from, to;
+	struct agent_r *agents;
+	size_t n_agents;
+};
+
+int report_new(struct report **ret, uint64_t from, uint64_t to)
+{
+	struct report *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	r->from = from;
+	r->to = to;
+	*ret = r;
+	return 0;
+}
+
+struct report *report_free(struct report *r)
+{
+	size_t i;
+
+	if (!r)
+		return NULL;
+	for (i = 0; i < r->n_agents; i++) {
+		free(r->agents[i].username);
+		cJSON_Delete(r->agents[i].states);
+	}
+	free(r->agents);
+	free(r);
+	return NULL;
+}
+
+/* The agent's place, made in username order (strcmp: both back ends
+ * give the same report whatever their collation). */
+static struct agent_r *agent_of(struct report *r, const char *username)
+{
+	struct agent_r *a;
+	size_t i;
+	int c = 1;
+
+	for (i = 0; i < r->n_agents; i++) {
+		c = strcmp(r->agents[i].username, username);
+		if (c >= 0)
+			break;
+	}
+	if (i < r->n_agents && c == 0)
+		return &r->agents[i];
+	a = realloc(r->agents, (r->n_agents + 1) * sizeof(*a));
+	if (!a)
+		return NULL;
+	r->agents = a;
+	memmove(&a[i + 1], &a[i], (r->n_agents - i) * sizeof(*a));
+	memset(&a[i], 0, sizeof(*a));
+	a[i].occupancy_bp = -1;
+	a[i].username = strdup(username);
+	a[i].states = cJSON_CreateObject();
+	r->n_agents++;
+	if (!a[i].username || !a[i].states)
+		return NULL;
+	return &a[i];
+}
+
+static int parse_value(const char *value, long long *ret)
+{
+	char *end;
+
+	if (!value || !*value)
+		return -EINVAL;
+	errno = 0;
+	*ret = strtoll(value, &end, 10);
+	return errno || *end || *ret < 0 ? -EINVAL : 0;
+}
+
+/* Kept in name order, so the two back ends list states alike. */
+static int add_state(cJSON *states, const char *name, long long ms)
+{
+	cJSON *item = cJSON_CreateNumber((double)ms), *e;
+	int i = 0;
+
+	if (!item || !(item->string = strdup(name))) {
+		cJSON_Delete(item);
+		return -ENOMEM;
+	}
+	cJSON_ArrayForEach(e, states) {
+		if (strcmp(e->string, name) > 0)
+			break;
+		i++;
+	}
+	if (e ? !cJSON_InsertItemInArray(states, i, item)
+	      : !cJSON_AddItemToArray(states, item)) {
+		cJSON_Delete(item);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int report_add_row(struct report *r, const char *username,
+		   const char *figure, const char *name, const char *value)
+{
+	struct agent_r *a;
+	long long v = -1;
+	size_t i;
+
+	if (!username || !figure)
+		return -EINVAL;
+	/* occupancy is NULL without time on contacts or idle */
+	if (!(value == NULL && strcmp(figure, "occupancyBp") == 0) &&
+	    parse_value(value, &v) < 0)
+		return -EINVAL;
+	if (strcmp(figure, "state") == 0 && !name)
+		return -EINVAL;
+	a = agent_of(r, username);
+	if (!a)
+		return -ENOMEM;
+	if (strcmp(figure, "state") == 0)
+		return add_state(a->states, name, v);
+	if (strcmp(figure, "occupancyBp") == 0) {
+		a->occupancy_bp = v;
+		return 0;
+	}
+	for (i = 0; i < N_FIGURES; i++) {
+		if (strcmp(figure, figures[i]) == 0) {
+			a->fig[i] = v;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static cJSON *agent_json(const struct agent_r *a)
+{
+	cJSON *o = cJSON_CreateObject();
+	size_t i;
+
+	if (!o)
+		return NULL;
+	cJSON_AddStringToObject(o, "username", a->username);
+	for (i = 0; i < N_FIGURES; i++)
+		cJSON_AddNumberToObject(o, figures[i], (double)a->fig[i]);
+	cJSON_AddItemToObject(o, "timeInStateMs",
+			      cJSON_Duplicate(a->states, true));
+	if (a->occupancy_bp < 0)
+		cJSON_AddNullToObject(o, "occupancy");
+	else
+		cJSON_AddNumberToObject(o, "occupancy",
+					(double)a->occupancy_bp / 10000.0);
+	return o;
+}
+
+cJSON *report_to_json(const struct report *r)
+{
+	cJSON *o = cJSON_CreateObject(), *agents;
+	size_t i;
+
+	if (!o)
+		return NULL;
+	cJSON_AddNumberToObject(o, "from", (double)r->from);
+	cJSON_AddNumberToObject(o, "to", (double)r->to);
+	agents = cJSON_AddArrayToObject(o, "agents");
+	for (i = 0; agents && i < r->n_agents; i++) {
+		cJSON *a = agent_json(&r->agents[i]);
+
+		if (!a || !cJSON_AddItemToArray(agents, a)) {
+			cJSON_Delete(a);
+			cJSON_Delete(o);
+			return NULL;
+		}
+	}
+	if (!agents) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+static int on_row(const char *const *cols, int n, void *arg)
+{
+	if (n != 4)
+		return -EINVAL;
+	return report_add_row(arg, cols[0], cols[1], cols[2], cols[3]);
+}
+
+int report_agents(struct store *st, uint64_t from, uint64_t to, uint64_t now,
+		  cJSON **ret)
+{
+	const int64_t params[] = { (int64_t)from, (int64_t)to, (int64_t)now };
+	struct report *r;
+	cJSON *o = NULL;
+	int e = report_new(&r, from, to);
+
+	if (e < 0)
+		return e;
+	e = store_select(st, report_agents_sql_sqlite, params, 3, on_row, r);
+	if (e == 0) {
+		o = report_to_json(r);
+		if (!o)
+			e = -ENOMEM;
+	}
+	report_free(r);
+	if (e == 0)
+		*ret = o;
+	return e;
+}
