@@ -118,11 +118,17 @@ static const char *const figures[] = {
 };
 #define N_FIGURES (sizeof(figures) / sizeof(figures[0]))
 
+struct state_r {
+	char *name;
+	long long ms;
+};
+
 struct agent_r {
 	char *username;
 	long long fig[N_FIGURES];
 	long long occupancy_bp;         /* -1: no time on contacts or idle */
-	cJSON *states;                  /* {state: ms}, sorted by name */
+	struct state_r *states;         /* sorted by name */
+	size_t n_states;
 };
 
 struct report {
@@ -150,8 +156,13 @@ struct report *report_free(struct report *r)
 	if (!r)
 		return NULL;
 	for (i = 0; i < r->n_agents; i++) {
-		free(r->agents[i].username);
-		cJSON_Delete(r->agents[i].states);
+		struct agent_r *a = &r->agents[i];
+		size_t k;
+
+		free(a->username);
+		for (k = 0; k < a->n_states; k++)
+			free(a->states[k].name);
+		free(a->states);
 	}
 	free(r->agents);
 	free(r);
@@ -181,10 +192,9 @@ static struct agent_r *agent_of(struct report *r, const char *username)
 	memset(&a[i], 0, sizeof(*a));
 	a[i].occupancy_bp = -1;
 	a[i].username = strdup(username);
-	a[i].states = cJSON_CreateObject();
-	r->n_agents++;
-	if (!a[i].username || !a[i].states)
+	if (!a[i].username)
 		return NULL;
+	r->n_agents++;
 	return &a[i];
 }
 
@@ -200,25 +210,28 @@ static int parse_value(const char *value, long long *ret)
 }
 
 /* Kept in name order, so the two back ends list states alike. */
-static int add_state(cJSON *states, const char *name, long long ms)
+static int add_state(struct agent_r *a, const char *name, long long ms)
 {
-	cJSON *item = cJSON_CreateNumber((double)ms), *e;
-	int i = 0;
+	struct state_r *st;
+	size_t i;
 
-	if (!item || !(item->string = strdup(name))) {
-		cJSON_Delete(item);
+	for (i = 0; i < a->n_states && strcmp(a->states[i].name, name) < 0;
+	     i++)
+		;
+	if (i < a->n_states && strcmp(a->states[i].name, name) == 0)
+		return -EINVAL;         /* the query gives a state once */
+	st = realloc(a->states, (a->n_states + 1) * sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	a->states = st;
+	memmove(&st[i + 1], &st[i], (a->n_states - i) * sizeof(*st));
+	st[i].name = strdup(name);
+	if (!st[i].name) {
+		memmove(&st[i], &st[i + 1], (a->n_states - i) * sizeof(*st));
 		return -ENOMEM;
 	}
-	cJSON_ArrayForEach(e, states) {
-		if (strcmp(e->string, name) > 0)
-			break;
-		i++;
-	}
-	if (e ? !cJSON_InsertItemInArray(states, i, item)
-	      : !cJSON_AddItemToArray(states, item)) {
-		cJSON_Delete(item);
-		return -ENOMEM;
-	}
+	st[i].ms = ms;
+	a->n_states++;
 	return 0;
 }
 
@@ -241,7 +254,7 @@ int report_add_row(struct report *r, const char *username,
 	if (!a)
 		return -ENOMEM;
 	if (strcmp(figure, "state") == 0)
-		return add_state(a->states, name, v);
+		return add_state(a, name, v);
 	if (strcmp(figure, "occupancyBp") == 0) {
 		a->occupancy_bp = v;
 		return 0;
@@ -257,7 +270,7 @@ int report_add_row(struct report *r, const char *username,
 
 static cJSON *agent_json(const struct agent_r *a)
 {
-	cJSON *o = cJSON_CreateObject();
+	cJSON *o = cJSON_CreateObject(), *t;
 	size_t i;
 
 	if (!o)
@@ -265,8 +278,10 @@ static cJSON *agent_json(const struct agent_r *a)
 	cJSON_AddStringToObject(o, "username", a->username);
 	for (i = 0; i < N_FIGURES; i++)
 		cJSON_AddNumberToObject(o, figures[i], (double)a->fig[i]);
-	cJSON_AddItemToObject(o, "timeInStateMs",
-			      cJSON_Duplicate(a->states, true));
+	t = cJSON_AddObjectToObject(o, "timeInStateMs");
+	for (i = 0; t && i < a->n_states; i++)
+		cJSON_AddNumberToObject(t, a->states[i].name,
+					(double)a->states[i].ms);
 	if (a->occupancy_bp < 0)
 		cJSON_AddNullToObject(o, "occupancy");
 	else
