@@ -25,24 +25,14 @@
 #include "report.h"
 #include "store.h"
 
-/* Everything but the first lines, where the back ends name the desk. */
+/* The text both back ends share: REPORT_HEAD, then each one's w (which
+ * rows, and which desk wrote them), then REPORT_BODY. */
 #define REPORT_HEAD \
 	"WITH p AS (" \
 	"  SELECT CAST($1 AS BIGINT) AS t0, CAST($2 AS BIGINT) AS t1," \
-	"         CAST($3 AS BIGINT) AS tnow)," \
-	" j AS ("
+	"         CAST($3 AS BIGINT) AS tnow),"
 
 #define REPORT_BODY \
-	"   FROM journal)," \
-	/* the window's rows, and each desk's last row before it: the state \
-	 * the window opens in */ \
-	" w AS (" \
-	"  SELECT j.id, j.time, j.username, j.state, j.desk FROM j, p" \
-	"   WHERE j.time >= p.t0 AND j.time < p.t1" \
-	"  UNION ALL" \
-	"  SELECT j.id, j.time, j.username, j.state, j.desk FROM j" \
-	"   WHERE j.id IN (SELECT MAX(b.id) FROM j b, p WHERE b.time < p.t0" \
-	"                   GROUP BY b.desk))," \
 	" seg AS (" \
 	"  SELECT username, state, time AS a," \
 	"         LEAD(time) OVER (PARTITION BY desk ORDER BY id) AS b" \
@@ -66,7 +56,7 @@
 	"        AS BIGINT) AS idle" \
 	"   FROM st GROUP BY username)," \
 	" ev AS (" \
-	"  SELECT j.username, j.type, COUNT(*) AS n FROM j, p" \
+	"  SELECT j.username, j.type, COUNT(*) AS n FROM journal j, p" \
 	"   WHERE j.type IN ('contact.missed', 'contact.refused')" \
 	"     AND j.time >= p.t0 AND j.time < p.t1" \
 	"   GROUP BY j.username, j.type)," \
@@ -101,14 +91,29 @@
 	" UNION ALL SELECT username, 'averageAcwMs', NULL," \
 	"   (acw + n / 2) / n FROM ht"
 
-/* A desk's rows are the whole of an embedded store. */
+/* w: the window's rows, and the last row before it of each desk (the
+ * state the window opens in), found through the index on time. A desk's
+ * own store is one desk. */
 const char report_agents_sql_sqlite[] = REPORT_HEAD
-	"  SELECT id, time, username, state, type, '' AS desk"
+	" w AS ("
+	"  SELECT id, time, username, state, '' AS desk FROM journal, p"
+	"   WHERE time >= p.t0 AND time < p.t1"
+	"  UNION ALL"
+	"  SELECT * FROM (SELECT id, time, username, state, '' AS desk"
+	"   FROM journal, p WHERE time < p.t0"
+	"   ORDER BY time DESC, id DESC LIMIT 1) o),"
 	REPORT_BODY;
 
-/* In an instance, every desk writes to one journal. */
+/* In an instance every desk writes to one journal; desk_id names the
+ * desk that wrote a row. */
 const char report_agents_sql_pg[] = REPORT_HEAD
-	"  SELECT id, time, username, state, type, desk_id AS desk"
+	" w AS ("
+	"  SELECT id, time, username, state, desk_id AS desk FROM journal, p"
+	"   WHERE time >= p.t0 AND time < p.t1"
+	"  UNION ALL"
+	"  SELECT * FROM (SELECT DISTINCT ON (desk_id) id, time, username,"
+	"   state, desk_id AS desk FROM journal, p WHERE time < p.t0"
+	"   ORDER BY desk_id, time DESC, id DESC) o),"
 	REPORT_BODY;
 
 /* The figures report_add_row takes, besides "state". */

@@ -10,8 +10,9 @@ BENCH_REPORT_CONTACTS (50) answered contacts with after-contact work, a
 break and a logout: about 260 journal rows and 50 contact records a day),
 then times, over the Unix socket, the median of BENCH_REPORT_ROUNDS (5)
 report.agents calls for a day, a week, a month and the whole year, and
-the median of 50 agent.getState calls. Prints each in ms and as a ratio
-to the getState round trip.
+the median of 50 agent.getState calls, and metrics.get (the same
+figures from the journal, in C) over the same windows. Prints each in ms
+and as ratios to the getState round trip and to metrics.get.
 
 Bounded: every call has a deadline of 60 s. Only 127.0.0.1. Exit status
 0 when everything was measured.
@@ -112,8 +113,11 @@ def main():
             assert got["agents"], got
             ms = median_ms(lambda: c.call("report.agents", params,
                                           timeout=60), rounds)
-            print("report.agents over %-8s %8.1f ms = %7.0fx getState"
-                  % (name + ":", ms, ms / rtt))
+            mms = median_ms(lambda: c.call("metrics.get", params,
+                                           timeout=60), rounds)
+            print("report.agents over %-8s %8.1f ms = %6.0fx getState, "
+                  "%5.2fx metrics.get (%.1f ms)"
+                  % (name + ":", ms, ms / rtt, ms / mms, mms))
     finally:
         d.stop()
     return 0
