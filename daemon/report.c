@@ -1,9 +1,12 @@
-/* The agents report: one SQL text for SQLite and PostgreSQL, and the
- * rows it returns made into JSON. The figures agree with metrics.get
+/* The agents report: one SQL text for SQLite and PostgreSQL (but for the
+ * few lines that pick the window's rows, and each desk's last row before
+ * it), and the rows it returns made into JSON. The figures agree with metrics.get
  * (metrics.c), which computes the same from the journal in C:
  * - time in a state runs from the journal row that entered it to the
  *   desk's next row, clipped to [from, to); a row with no state (ccpd
- *   stopped) counts nothing; the last row counts up to min(now, to);
+ *   stopped) counts nothing; the last row counts up to min(now, to); the
+ *   state the window opens in is the last row before it by time (metrics.c
+ *   takes the last by id: they differ only if the clock went back);
  * - missed and refused: the journal's contact.missed and contact.refused
  *   rows in the window, for the user at the desk;
  * - handled: contact records connected in the window;

@@ -1,7 +1,8 @@
 /* The agents report: per agent over [from, to), the contacts handled,
  * missed and refused, average handle and after-contact-work times, time
  * in each effective state and occupancy, computed in SQL from the contact
- * records and the journal. One query text serves SQLite and PostgreSQL;
+ * records and the journal. One query text, but for a few lines, serves
+ * SQLite and PostgreSQL;
  * the rows it returns are turned into JSON here, whichever ran it. */
 #ifndef CCPD_REPORT_H
 #define CCPD_REPORT_H
@@ -17,7 +18,8 @@ struct report;
  * (username, figure, name, value): figure "state" with the state's name,
  * or one of the figures of report_add_row, value an integer or NULL.
  * The PostgreSQL text reads journal.desk_id, the desk that wrote the row
- * (a desk's rows follow one another; rows of other desks interleave). */
+ * (a desk's rows follow one another; rows of other desks interleave),
+ * and the columns of journal and contacts that the SQLite store has. */
 extern const char report_agents_sql_sqlite[];
 extern const char report_agents_sql_pg[];
 
