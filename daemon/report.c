@@ -9,10 +9,15 @@
  *   takes the last by id: they differ only if the clock went back);
  * - missed and refused: the journal's contact.missed and contact.refused
  *   rows in the window, for the user at the desk;
- * - handled: contact records connected in the window;
+ * - handled: contacts whose contact.connected row is in the window, for
+ *   the user who connected them;
  * - handle time (talk, hold included, plus after-contact work) and
- *   after-contact work: contact records cleared in the window, rounded
- *   averages as metrics.c rounds them;
+ *   after-contact work: those contacts cleared (contact.destroyed) in the
+ *   window, from the times of their events; rounded averages as
+ *   metrics.c rounds them. The contact record's own timestamps are taken
+ *   apart from the event's time and can be a millisecond off it, so the
+ *   figures come from the journal's rows, which are the times clients
+ *   saw;
  * - occupancy, as Amazon Connect defines it: time on contacts / (time on
  *   contacts + idle time), here (Busy + CallingCustomer +
  *   AfterContactWork) / (those + Available), in basis points.
@@ -63,20 +68,40 @@
 	"   WHERE j.type IN ('contact.missed', 'contact.refused')" \
 	"     AND j.time >= p.t0 AND j.time < p.t1" \
 	"   GROUP BY j.username, j.type)," \
+	/* each contact's events, from a day before the window (as metrics.c \
+	 * looks back for the contacts it counts) */ \
+	" cj AS (" \
+	"  SELECT j.instance, j.contact_id," \
+	"   MAX(CASE WHEN j.type = 'contact.connected' THEN j.username END)" \
+	"     AS username," \
+	"   MIN(CASE WHEN j.type = 'contact.connected' THEN j.time END)" \
+	"     AS conn," \
+	"   COALESCE(MAX(CASE WHEN j.type = 'contact.ended' THEN j.time END)," \
+	"            MIN(CASE WHEN j.type = 'contact.error' THEN j.time END))" \
+	"     AS ended," \
+	"   MAX(CASE WHEN j.type = 'contact.acw' THEN 1 ELSE 0 END) AS acw," \
+	"   MAX(CASE WHEN j.type = 'contact.destroyed' THEN j.time END)" \
+	"     AS gone" \
+	"   FROM journal j, p" \
+	"   WHERE j.contact_id IS NOT NULL" \
+	"     AND j.time >= p.t0 - 86400000 AND j.time < p.t1" \
+	"   GROUP BY j.instance, j.contact_id)," \
 	" hd AS (" \
-	"  SELECT c.username, COUNT(*) AS n FROM contacts c, p" \
-	"   WHERE c.connected >= p.t0 AND c.connected < p.t1" \
-	"   GROUP BY c.username)," \
-	/* cleared: after-contact work ended, or the call ended without it */ \
+	"  SELECT username, COUNT(*) AS n FROM cj, p" \
+	"   WHERE cj.conn >= p.t0 AND cj.conn < p.t1 GROUP BY username)," \
+	/* cleared in the window: talk, and after-contact work if it had \
+	 * any, up to the clearing */ \
 	" ht AS (" \
-	"  SELECT c.username, COUNT(*) AS n," \
-	"         CAST(SUM(c.handle_ms) AS BIGINT) AS handle," \
-	"         CAST(SUM(COALESCE(c.acw_ms, 0)) AS BIGINT) AS acw" \
-	"   FROM contacts c, p" \
-	"   WHERE c.state = 'destroyed' AND c.handle_ms IS NOT NULL" \
-	"     AND COALESCE(c.acw_ended, c.ended) >= p.t0" \
-	"     AND COALESCE(c.acw_ended, c.ended) < p.t1" \
-	"   GROUP BY c.username)" \
+	"  SELECT username, COUNT(*) AS n," \
+	"   CAST(SUM(ended - conn + CASE WHEN acw = 1 THEN gone - ended" \
+	"                                ELSE 0 END) AS BIGINT) AS handle," \
+	"   CAST(SUM(CASE WHEN acw = 1 THEN gone - ended ELSE 0 END)" \
+	"        AS BIGINT) AS acw" \
+	"   FROM cj, p" \
+	"   WHERE cj.conn IS NOT NULL AND cj.ended >= cj.conn" \
+	"     AND cj.gone >= cj.ended" \
+	"     AND cj.gone >= p.t0 AND cj.gone < p.t1" \
+	"   GROUP BY username)" \
 	" SELECT username, 'state' AS figure, state AS name, ms AS value" \
 	"   FROM st" \
 	" UNION ALL SELECT username, 'onContactMs', NULL, busy FROM occ" \

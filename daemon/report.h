@@ -1,7 +1,7 @@
 /* The agents report: per agent over [from, to), the contacts handled,
  * missed and refused, average handle and after-contact-work times, time
- * in each effective state and occupancy, computed in SQL from the contact
- * records and the journal. One query text, but for a few lines, serves
+ * in each effective state and occupancy, computed in SQL from the journal's
+ * state changes and contact events. One query text, but for a few lines, serves
  * SQLite and PostgreSQL;
  * the rows it returns are turned into JSON here, whichever ran it. */
 #ifndef CCPD_REPORT_H

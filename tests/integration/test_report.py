@@ -403,6 +403,7 @@ BOB_DAY = [
     (at(15), "agent.stateChange", "bob", "Offline", None),
     (at(20), "agent.stateChange", "bob", "Available", None),
     (at(50), "contact.connected", "bob", "Busy", C6),
+    (at(55), "contact.ended", "bob", "Available", C6),
     (at(55), "contact.destroyed", "bob", "Available", C6),
     (at(70), "agent.stateChange", "system", "Offline", None),
 ]
@@ -510,3 +511,62 @@ def test_a_contact_of_an_earlier_run_is_found_by_its_uuid(day):
                     (RUN,))
     con.close()
     assert c.error("contact.get", {"contactId": "c-1"})["code"] == -32006
+
+
+def test_the_report_agrees_with_metrics_on_real_calls(make_ccpd, customer):
+    """Real calls through baresip: an answered call with after-contact
+    work, a missed one and a refused one. The report (the journal, in SQL) and metrics.get (the journal, in C) give the same
+    figures, and the handle time is what the events' times say."""
+    d = make_ccpd(options={"ring_timeout": "1"})
+    c = d.client()
+    c.call("admin.users.create", {"username": "alice", "profile": "Agent",
+                                  "password": "alice-secret-1",
+                                  "mustChangePassword": False})
+    c.call("events.subscribe")
+    c.call("session.login", {"username": "alice",
+                             "password": "alice-secret-1"})
+    start = c.call("agent.setState", {"state": "Available"})["since"]
+    customer.dial(d.sip_uri)
+    cid = c.wait_event("contact.incoming")["data"]["contact"]["contactId"]
+    c.call("contact.accept", {"contactId": cid})
+    connected = c.wait_event("contact.connected")["time"]
+    customer.wait_event("CALL_ESTABLISHED", 10)
+    time.sleep(0.5)
+    customer.hangup()
+    c.wait_event("contact.acw")
+    time.sleep(0.3)
+    c.call("contact.clear", {"contactId": cid})
+    cleared = c.wait_event("contact.destroyed")["time"]
+    customer.wait_event("CALL_CLOSED", 10)
+    customer.dial(d.sip_uri)
+    c.wait_event("contact.missed", 10)
+    customer.wait_event("CALL_CLOSED", 10)
+    c.call("agent.setState", {"state": "Break"})
+    customer.dial(d.sip_uri)
+    refused = c.wait_event("contact.refused", 10)["time"]
+    customer.wait_event("CALL_CLOSED", 10)
+    end = refused + 1
+    while int(time.time() * 1000) <= end:      # the window is over
+        time.sleep(0.01)
+
+    # alice may not read it; root, an administrator, may
+    window = {"from": start, "to": end}
+    assert c.error("report.agents", window)["code"] == -32002
+    root = d.client()
+    (r,) = root.call("report.agents", window)["agents"]
+    (m,) = root.call("metrics.get", dict(window, agent="alice"))["agents"]
+    assert r["username"] == "alice"
+    assert r["timeInStateMs"] == m["timeInStateMs"]
+    assert sum(r["timeInStateMs"].values()) == end - start
+    assert (r["handled"], r["missed"], r["refused"]) == (1, 1, 1)
+    for k in ("handled", "missed", "refused"):
+        assert r[k] == m["contacts"][k], k
+    assert r["handleCount"] == m["handleTime"]["count"] == 1
+    assert r["averageHandleMs"] == m["handleTime"]["averageMs"]
+    assert r["averageAcwMs"] == m["acwTime"]["averageMs"]
+    assert r["averageHandleMs"] == cleared - connected
+    on = sum(r["timeInStateMs"].get(s, 0) for s in
+             ("Busy", "CallingCustomer", "AfterContactWork"))
+    avail = r["timeInStateMs"]["Available"]
+    assert (r["onContactMs"], r["availableMs"]) == (on, avail)
+    assert r["occupancy"] == round(on / (on + avail), 4)
