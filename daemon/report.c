@@ -132,16 +132,17 @@ const char report_agents_sql_sqlite[] = REPORT_HEAD
 	"   ORDER BY time DESC, id DESC LIMIT 1) o),"
 	REPORT_BODY;
 
-/* In an instance every desk writes to one journal; desk_id names the
- * desk that wrote a row. */
+/* In an instance every desk writes to one journal: desk_id names the
+ * desk that wrote a row and desk_seq its order there (rows a desk kept
+ * in its outbox through an outage reach the table late). */
 const char report_agents_sql_pg[] = REPORT_HEAD
 	" w AS ("
-	"  SELECT id, time, username, state, desk_id AS desk FROM journal, p"
-	"   WHERE time >= p.t0 AND time < p.t1"
+	"  SELECT desk_seq AS id, time, username, state, desk_id AS desk"
+	"   FROM journal, p WHERE time >= p.t0 AND time < p.t1"
 	"  UNION ALL"
-	"  SELECT * FROM (SELECT DISTINCT ON (desk_id) id, time, username,"
-	"   state, desk_id AS desk FROM journal, p WHERE time < p.t0"
-	"   ORDER BY desk_id, time DESC, id DESC) o),"
+	"  SELECT * FROM (SELECT DISTINCT ON (desk_id) desk_seq AS id, time,"
+	"   username, state, desk_id AS desk FROM journal, p"
+	"   WHERE time < p.t0 ORDER BY desk_id, time DESC, desk_seq DESC) o),"
 	REPORT_BODY;
 
 /* The figures report_add_row takes, besides "state". */

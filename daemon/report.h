@@ -17,9 +17,10 @@ struct report;
  * $3 now (the state a desk is in counts up to min(now, to)). Each row is
  * (username, figure, name, value): figure "state" with the state's name,
  * or one of the figures of report_add_row, value an integer or NULL.
- * The PostgreSQL text reads journal.desk_id, the desk that wrote the row
- * (a desk's rows follow one another; rows of other desks interleave),
- * and the columns of journal and contacts that the SQLite store has. */
+ * The PostgreSQL text reads journal.desk_id, the desk that wrote the row,
+ * and journal.desk_seq, its order at that desk (rows of other desks
+ * interleave, and a desk's rows from an outage arrive late), besides the
+ * journal's columns that the SQLite store has. */
 extern const char report_agents_sql_sqlite[];
 extern const char report_agents_sql_pg[];
 

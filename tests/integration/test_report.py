@@ -454,7 +454,8 @@ def test_the_same_sql_on_postgresql(day):
             " time BIGINT NOT NULL, instance TEXT NOT NULL,"
             " event_seq BIGINT, type TEXT NOT NULL, username TEXT NOT NULL,"
             " actor TEXT, state TEXT, status TEXT, contact_id TEXT,"
-            " data TEXT, desk_id TEXT NOT NULL)")
+            " data TEXT, desk_id TEXT NOT NULL, desk_seq BIGINT NOT NULL,"
+            " UNIQUE (desk_id, desk_seq))")
         cur.execute(
             "CREATE TABLE contacts (id BIGSERIAL PRIMARY KEY,"
             " instance TEXT NOT NULL, contact_id TEXT NOT NULL,"
@@ -462,13 +463,17 @@ def test_the_same_sql_on_postgresql(day):
             " state TEXT NOT NULL, connected BIGINT, ended BIGINT,"
             " acw_ended BIGINT, acw_ms BIGINT, handle_ms BIGINT,"
             " data TEXT NOT NULL, UNIQUE (instance, contact_id))")
-        rows = [(r, "desk-a") for r in DAY] + [(r, "desk-b") for r in BOB_DAY]
-        rows.sort(key=lambda x: x[0][0])    # ids follow time, desks mix
-        for (t, typ, user, state, cid), desk in rows:
+        # each desk numbers its rows (desk_seq); alice's desk wrote as it
+        # went, bob's reached the table late and in reverse (ids against
+        # its order): only desk_seq tells a desk's order
+        rows = [(r, "desk-a", i + 1) for i, r in enumerate(DAY)]
+        rows += reversed([(r, "desk-b", i + 1)
+                          for i, r in enumerate(BOB_DAY)])
+        for (t, typ, user, state, cid), desk, seq in rows:
             cur.execute(
                 "INSERT INTO journal (time, instance, type, username, state,"
-                " contact_id, desk_id) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (t, RUN, typ, user, state, cid, desk))
+                " contact_id, desk_id, desk_seq) VALUES (%s, %s, %s, %s, %s,"
+                " %s, %s, %s)", (t, RUN, typ, user, state, cid, desk, seq))
         records = [r + ("alice",) for r in CONTACTS] + [
             (C6, "inbound", "destroyed", at(50), at(55), None, "bob")]
         for cid, direction, state, conn, ended, acw_end, user in records:
