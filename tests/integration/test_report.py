@@ -338,15 +338,34 @@ def report_sql():
 
 
 class Postgres:
-    """A PostgreSQL 15 of its own, run as the postgres user (initdb refuses
-    root), on loopback only."""
+    """A database of its own on PostgreSQL 15: on the shared server when
+    tests/servers.sh started one (CCPD_TEST_PG_*), else on a server of its
+    own, run as the postgres user (initdb refuses root), on loopback
+    only."""
 
     def __init__(self):
+        self.dir = None
+        self.host = os.environ.get("CCPD_TEST_PG_HOST")
+        self.port = os.environ.get("CCPD_TEST_PG_PORT")
+        self.user = os.environ.get("CCPD_TEST_PG_USER", "ccp")
+        self.db = "ccpd_report_%d_%d" % (os.getpid(), time.monotonic_ns())
+        if not (self.host and self.port):
+            self.start_own()
+        try:
+            con = self.connect("postgres")
+            con.autocommit = True
+            con.cursor().execute("CREATE DATABASE " + self.db)
+            con.close()
+        except BaseException:
+            self.stop()
+            raise
+
+    def start_own(self):
         self.dir = tempfile.mkdtemp(prefix="ccpd-pg-")
         shutil.chown(self.dir, "postgres", "postgres")
         self.data = os.path.join(self.dir, "data")
-        self.port = peers.free_port("tcp")
-        self.run("initdb", "-D", self.data, "-A", "trust", "-U", "ccp")
+        self.host, self.port = "127.0.0.1", peers.free_port("tcp")
+        self.run("initdb", "-D", self.data, "-A", "trust", "-U", self.user)
         self.run("pg_ctl", "-D", self.data, "-l",
                  os.path.join(self.dir, "log"), "-o",
                  "-p %d -k %s -c listen_addresses=127.0.0.1"
@@ -357,16 +376,24 @@ class Postgres:
                         os.path.join(PG_BIN, tool)] + list(args),
                        check=True, capture_output=True, timeout=60)
 
-    def connect(self):
+    def connect(self, dbname=None):
         import psycopg2
-        return psycopg2.connect(host="127.0.0.1", port=self.port, user="ccp",
-                                dbname="postgres")
+        return psycopg2.connect(host=self.host, port=self.port,
+                                user=self.user, dbname=dbname or self.db)
 
     def stop(self):
         try:
-            self.run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
+            con = self.connect("postgres")
+            con.autocommit = True
+            con.cursor().execute("DROP DATABASE IF EXISTS " + self.db)
+            con.close()
         finally:
-            shutil.rmtree(self.dir, ignore_errors=True)
+            if self.dir:
+                try:
+                    self.run("pg_ctl", "-D", self.data, "-m", "fast", "-w",
+                             "stop")
+                finally:
+                    shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def pg_report(cur, sql, window, now):
