@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "contact.h"
-#include "outbox.h"
 #include "json.h"
+#include "outbox.h"
 
 enum mark { M_INITIATED, M_OFFERED, M_ACCEPTED, M_CONNECTED, M_ENDED,
 	    M_ACW_ENDED, M_COUNT };
