@@ -33,6 +33,7 @@ struct ctl {
 	const char *to;
 	bool reset_password;
 	bool prometheus;
+	bool csv;               /* report: comma-separated values */
 	struct rpc *rpc;
 	/* Set by watch: the mask its waits run under, its signals blocked
 	 * everywhere else. */

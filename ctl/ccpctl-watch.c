@@ -93,7 +93,7 @@ static void print_event(const cJSON *event)
 	putchar('\n');
 }
 
-/* "42 snapshot Busy (system) since 12:03:04, next Lunch; c-5 connected" */
+/* "42 snapshot Busy (system) since 12:03:04, next Lunch; <id> connected" */
 static void print_snapshot(const cJSON *subscribed)
 {
 	const cJSON *snapshot = cJSON_GetObjectItemCaseSensitive(subscribed, "snapshot");

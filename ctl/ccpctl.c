@@ -79,10 +79,11 @@ static void print_help(void)
 	       "      --reset-password  admin users set: a new one-time password\n"
 	       "      --user NAME       admin numbers add/set: the number's user\n"
 	       "      --description D   admin numbers, origins, quick-connects, profiles\n"
-	       "      --from WHEN       metrics: start (ms or YYYY-MM-DD[THH:MM[:SS]])\n"
-	       "      --to WHEN         metrics: end (default now; from: a day before)\n"
+	       "      --from WHEN       metrics, report: start (ms or YYYY-MM-DD[THH:MM[:SS]])\n"
+	       "      --to WHEN         metrics: end (default now; from: a day before); report: end\n"
 	       "      --agent NAME      metrics: one user's figures\n"
 	       "      --prometheus      metrics: the live figures as Prometheus text\n"
+	       "      --csv             report: comma-separated values, a header first\n"
 	       "  -h, --help            show this help\n"
 	       "      --version         show the version of ccpctl\n"
 	       "\n"
@@ -175,6 +176,7 @@ enum {
 	OPT_TO,
 	OPT_AGENT,
 	OPT_PROMETHEUS,
+	OPT_CSV,
 };
 
 /* Returns RUN_COMMAND, or the exit status when the options end the run. */
@@ -199,6 +201,7 @@ static int parse_options(struct ctl *ctl, int argc, char **argv)
 		{ "to", required_argument, NULL, OPT_TO },
 		{ "agent", required_argument, NULL, OPT_AGENT },
 		{ "prometheus", no_argument, NULL, OPT_PROMETHEUS },
+		{ "csv", no_argument, NULL, OPT_CSV },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -270,6 +273,9 @@ static int parse_options(struct ctl *ctl, int argc, char **argv)
 			break;
 		case OPT_PROMETHEUS:
 			ctl->prometheus = true;
+			break;
+		case OPT_CSV:
+			ctl->csv = true;
 			break;
 		case ':':
 			return usage_error("option '%s' needs an argument", argv[optind - 1]);

@@ -8,6 +8,7 @@
 
 #include "contact.h"
 #include "json.h"
+#include "outbox.h"
 
 enum mark { M_INITIATED, M_OFFERED, M_ACCEPTED, M_CONNECTED, M_ENDED,
 	    M_ACW_ENDED, M_COUNT };
@@ -19,7 +20,7 @@ static const char *const mark_names[M_COUNT] = {
 struct conn {
 	struct contact *c;
 	unsigned idx;
-	char id[32];
+	char id[CONTACT_ID_MAX + 4];    /* <contact id>-<index> */
 	enum conn_type type;
 	enum conn_party party;
 	enum conn_state state;
@@ -36,7 +37,7 @@ struct contact {
 	struct contact *prev, *next;
 	struct conn conns[CONTACT_MAX_CONNS];
 	unsigned n_conns;
-	char id[24];
+	char id[CONTACT_ID_MAX];
 	enum contact_dir dir;
 	enum contact_state state;
 	char *call_id;
@@ -55,7 +56,6 @@ struct contact {
 struct contacts {
 	struct contact *head, *tail;
 	unsigned count;
-	unsigned long next_id;
 	struct contact **hist;   /* ring, newest at hist_pos - 1 */
 	unsigned hist_cap, hist_len, hist_pos;
 };
@@ -158,7 +158,9 @@ int contact_new(struct contacts *cs, struct contact **ret,
 
 	if (!c)
 		return -ENOMEM;
-	snprintf(c->id, sizeof(c->id), "c-%lu", ++cs->next_id);
+	/* unique across the instance, not only this run: records of
+	 * every desk meet in one database */
+	outbox_uuid(c->id);
 	snprintf(c->conns[0].id, sizeof(c->conns[0].id), "%s-0", c->id);
 	snprintf(c->conns[1].id, sizeof(c->conns[1].id), "%s-1", c->id);
 	c->dir = dir;

@@ -50,6 +50,11 @@ enum conn_party { PARTY_AGENT, PARTY_CUSTOMER, PARTY_THIRD_PARTY };
 #define CONN_AGENT_IDX 0
 #define CONN_CUSTOMER_IDX 1
 
+/* Room for a contact's id and its NUL: a UUID (version 4, lower case)
+ * since ids must be unique across the instance; records written before
+ * that keep their c-N ids. */
+#define CONTACT_ID_MAX 37
+
 struct conn;
 
 struct contact;

@@ -1096,9 +1096,14 @@ cJSON *desk_contact_json(const struct desk *d, const char *id)
 
 	if (c)
 		return contact_to_json(c);
-	/* gone from the history in memory: the store still has it */
-	return d->st ? store_contact_get(d->st, events_instance(d->ev), id)
-		     : NULL;
+	/* gone from the history in memory: the store still has it. A UUID
+	 * names one contact whatever run wrote it; an old c-N id only
+	 * within this run. */
+	if (!d->st)
+		return NULL;
+	if (strncmp(id, "c-", 2) == 0)
+		return store_contact_get(d->st, events_instance(d->ev), id);
+	return store_contact_find(d->st, id);
 }
 
 static bool held_in_memory(const char *instance, const char *id, void *arg)

@@ -73,7 +73,7 @@ int m_set_config(struct ctx *x)
 int m_move_to_desk(struct ctx *x)
 {
 	struct desk *d = x->peer->rpc->desk;
-	char id[32];
+	char id[48];
 	int r = desk_move_to_desk_phone(d, id, sizeof(id), &x->err);
 
 	if (r == 0) {
@@ -97,7 +97,7 @@ int m_move_to_desk(struct ctx *x)
 int m_connect(struct ctx *x)
 {
 	const char *endpoint;
-	char id[32];
+	char id[48];
 	int r = rpc_get_str(x, "endpoint", true, CCPD_MAX_ENDPOINT, &endpoint);
 
 	if (r < 0)

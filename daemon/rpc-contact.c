@@ -143,7 +143,7 @@ int m_send_digits(struct ctx *x)
 int m_add_connection(struct ctx *x)
 {
 	const char *id, *endpoint;
-	char conn[40];
+	char conn[48];
 	int r = rpc_get_str(x, "contactId", true, 64, &id);
 
 	if (r == 0)

@@ -156,5 +156,6 @@ void rpc_session_sweep_stop(struct rpc *rpc);
 
 method_h m_metrics;
 method_h m_prometheus;
+method_h m_report_agents;
 
 #endif

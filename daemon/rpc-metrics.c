@@ -7,6 +7,7 @@
 #include "ccpd-protocol.h"
 #include "desk.h"
 #include "metrics.h"
+#include "report.h"
 #include "rpc-int.h"
 #include "store.h"
 #include "util.h"
@@ -91,5 +92,35 @@ int m_prometheus(struct ctx *x)
 		cJSON_AddStringToObject(x->result, "text", text);
 	}
 	free(text);
+	return 0;
+}
+
+/* report.agents: every agent's figures over [from, to), both required: a
+ * report names its window. */
+int m_report_agents(struct ctx *x)
+{
+	unsigned long long from, to;
+	bool has_from, has_to;
+	cJSON *result = NULL;
+	int r;
+
+	r = rpc_get_uint(x, "from", 0, 1ULL << 53, &has_from, &from);
+	if (r == 0)
+		r = rpc_get_uint(x, "to", 0, 1ULL << 53, &has_to, &to);
+	if (r < 0)
+		return r;
+	if (!has_from || !has_to)
+		return rpc_bad_params(x, "\"from\" and \"to\" are required "
+				      "(Unix milliseconds)");
+	if (from >= to)
+		return rpc_bad_params(x, "\"from\" must be before \"to\"");
+	if (!x->peer->rpc->st)
+		return rpc_refuse(x, CCPD_ERR_INTERNAL, "no store: nothing "
+				  "is recorded");
+	r = report_agents(x->peer->rpc->st, from, to, util_now_ms(), &result);
+	if (r < 0)
+		return rpc_refuse(x, CCPD_ERR_INTERNAL, "cannot compute the "
+				  "report: %s", strerror(-r));
+	x->result = result;
 	return 0;
 }

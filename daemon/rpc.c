@@ -277,6 +277,7 @@ static const struct method methods[] = {
 	{ "session.changePassword",  m_change_password, PERM_PUBLIC },
 	{ "metrics.get",             m_metrics,     PERM_METRICS_VIEW },
 	{ "metrics.getPrometheus",   m_prometheus,  PERM_METRICS_VIEW_ALL },
+	{ "report.agents",           m_report_agents, PERM_METRICS_VIEW_ALL },
 	{ "admin.users.list",        m_admin,       PERM_USERS_VIEW },
 	{ "admin.users.get",         m_admin,       PERM_USERS_VIEW },
 	{ "admin.users.create",      m_admin,       PERM_USERS_MANAGE },

@@ -1110,3 +1110,58 @@ int store_audio_set(struct store *s, const char *username,
 	sqlite3_finalize(st);
 	return r;
 }
+
+cJSON *store_contact_find(struct store *s, const char *contact_id)
+{
+	sqlite3_stmt *st;
+	cJSON *c = NULL;
+
+	if (prepare(s, "SELECT instance, data FROM contacts WHERE "
+		    "contact_id = ?1 ORDER BY id DESC LIMIT 1", &st) < 0)
+		return NULL;
+	bind_text(st, 1, contact_id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		c = cJSON_Parse(col_text(st, 1));
+		if (c)
+			cJSON_AddStringToObject(c, "instance", col_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	return c;
+}
+
+int store_select(struct store *s, const char *sql, const int64_t *params,
+		 unsigned n_params, store_row_h *h, void *arg)
+{
+	const char *cols[16];
+	sqlite3_stmt *st;
+	char name[16];
+	unsigned i;
+	int r = prepare(s, sql, &st), rc, n, k;
+
+	if (r < 0)
+		return r;
+	for (i = 0; i < n_params; i++) {
+		snprintf(name, sizeof(name), "$%u", i + 1);
+		k = sqlite3_bind_parameter_index(st, name);
+		if (k > 0)
+			sqlite3_bind_int64(st, k, params[i]);
+	}
+	n = sqlite3_column_count(st);
+	if (n > (int)(sizeof(cols) / sizeof(cols[0]))) {
+		sqlite3_finalize(st);
+		return -E2BIG;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (k = 0; k < n; k++)
+			cols[k] = col_text(st, k);
+		r = h(cols, n, arg);
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE) {
+		log_error("store: query failed: %s", sqlite3_errmsg(s->db));
+		r = sql_errno(rc) ? sql_errno(rc) : -EIO;
+	}
+	sqlite3_finalize(st);
+	return r;
+}

@@ -142,4 +142,16 @@ int store_audio_get(struct store *s, const char *username,
 int store_audio_set(struct store *s, const char *username,
 		    const struct store_audio *a);
 
+/* The record of a contact by its id alone, whatever run of ccpd wrote it
+ * (ids are UUIDs, unique across the instance); NULL if there is none. */
+cJSON *store_contact_find(struct store *s, const char *contact_id);
+
+/* A read-only query whose parameters are named $1 .. $n (the form
+ * PostgreSQL takes too), bound to params[0 .. n - 1]. h gets each row's
+ * columns as text, NULL for SQL NULL; a negative return stops the scan
+ * and is returned. */
+typedef int (store_row_h)(const char *const *cols, int n, void *arg);
+int store_select(struct store *s, const char *sql, const int64_t *params,
+		 unsigned n_params, store_row_h *h, void *arg);
+
 #endif

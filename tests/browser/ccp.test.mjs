@@ -220,7 +220,7 @@ test("only allowlisted origins connect; the demo CRM pops the caller's record", 
 		await page.waitForFunction(() => document.getElementById("call-status").textContent === "Connected");
 		await h.call("peer_hangup", { name: "customer" });
 		await until(async () => (await h.rpc("agent.getState")).state === "AfterContactWork", "ACW");
-		await page.waitForFunction(() => /acw c-/.test(document.getElementById("log").textContent));
+		await page.waitForFunction((id) => document.getElementById("log").textContent.includes("acw " + id), c.contactId);
 		await shot(page, "crm-after-call");
 	} finally {
 		if (browser) await browser.close();

@@ -65,6 +65,7 @@ PERMISSION = {
     "session.changePassword": None,
     "metrics.get": "metrics.view",
     "metrics.getPrometheus": "metrics.viewAll",
+    "report.agents": "metrics.viewAll",
 }
 for _t, _view, _manage in (
         ("users", "users.view", "users.manage"),
@@ -88,11 +89,12 @@ PROFILES = {
 PARAMS = {
     "agent.setState": {"state": "Available"},
     "agent.connect": {"endpoint": "sip:nobody@127.0.0.1:9"},
-    "contact.get": {"contactId": "c-1"},
-    "contact.accept": {"contactId": "c-1"},
-    "contact.reject": {"contactId": "c-1"},
-    "contact.clear": {"contactId": "c-1"},
-    "connection.destroy": {"contactId": "c-1"},
+    "contact.get": {"contactId": "3f2b8c1e-9d4a-4e7b-a1c2-5d6e7f809a1b"},
+    "contact.accept": {"contactId": "3f2b8c1e-9d4a-4e7b-a1c2-5d6e7f809a1b"},
+    "contact.reject": {"contactId": "3f2b8c1e-9d4a-4e7b-a1c2-5d6e7f809a1b"},
+    "contact.clear": {"contactId": "3f2b8c1e-9d4a-4e7b-a1c2-5d6e7f809a1b"},
+    "connection.destroy": {"contactId": "3f2b8c1e-9d4a-4e7b-a1c2-5d6e7f809a1b"},
+    "report.agents": {"from": 0, "to": 1},
 }
 
 

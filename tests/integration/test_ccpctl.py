@@ -19,6 +19,9 @@ import peers
 from ccpd import CCPCTL
 
 TIME = r"\d\d:\d\d:\d\d"
+# a contact id: a UUID, version 4
+UUID = (r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}"
+        r"-[0-9a-f]{12}")
 
 
 def ok(d, *args):
@@ -311,7 +314,7 @@ def test_dial_prints_the_contact_id(agent):
     try:
         ok(agent, "set-state", "Available")
         out = ok(agent, "dial", callee.uri)
-        assert re.fullmatch(r"c-\d+\n", out), out
+        assert re.fullmatch(UUID + r"\n", out), out
         cid = out.strip()
         live = ctl_json(agent, "contacts")
         assert [x["contactId"] for x in live] == [cid]
@@ -510,8 +513,9 @@ def test_watch_human_snapshot_then_events(agent, customer):
         assert w.line() == ("%d agent.stateChange Available -> PendingBusy, "
                             "status Available" % (seq + 2))
         line = w.line()
-        assert re.fullmatch(r"%d contact.incoming c-\d+ inbound %s"
-                            % (seq + 3, re.escape(customer.uri)), line), line
+        assert re.fullmatch((r"%d contact.incoming %s inbound %s"
+                             % (seq + 3, UUID, re.escape(customer.uri))),
+                            line), line
         ok(agent, "reject")
         customer.wait_event("CALL_CLOSED", 10)
         # SIGTERM ends it cleanly too
@@ -550,7 +554,7 @@ HELP_COMMANDS = [
     "config move-to-desk", "phone normalize NUMBER [REGION]",
     "phone format NUMBER FORMAT [REGION]", "version",
     "call METHOD [JSON-PARAMS]", "watch", "login USER", "logout", "whoami",
-    "passwd", "admin TABLE [ACTION [ARGS]]", "metrics",
+    "passwd", "admin TABLE [ACTION [ARGS]]", "metrics", "report agents",
 ]
 
 

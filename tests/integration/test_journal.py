@@ -5,6 +5,7 @@ a private mount namespace, where a directory of its own is bind-mounted over
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -15,6 +16,9 @@ import pytest
 
 import peers
 from ccpd import CCPD, Client
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}"
+                  r"-[0-9a-f]{12}")
 
 
 def have_unshare():
@@ -84,7 +88,9 @@ def test_contact_and_state_fields_reach_the_journal(tmp_path):
                          timeout=10)
         assert uac.run() == 0, uac.errors()
         deadline = time.monotonic() + 10
-        while not any(e.get("CONTACT_ID") == "c-1" for e in entries):
+        # contact ids are UUIDs: the refused offer is the only contact
+        while not any(UUID.fullmatch(e.get("CONTACT_ID", ""))
+                      for e in entries):
             assert time.monotonic() < deadline, json.dumps(entries[-10:])
             drain()
         c.close()
@@ -100,8 +106,11 @@ def test_contact_and_state_fields_reach_the_journal(tmp_path):
     states = [e for e in entries if "STATE" in e]
     assert any(e["STATE"] == "Available" and
                "Offline -> Available" in e["MESSAGE"] for e in states)
-    refused = [e for e in entries if e.get("CONTACT_ID") == "c-1"]
-    assert any("refusing offer c-1" in e["MESSAGE"] and
+    refused = [e for e in entries
+               if UUID.fullmatch(e.get("CONTACT_ID", ""))]
+    cid = refused[0]["CONTACT_ID"]
+    assert all(e["CONTACT_ID"] == cid for e in refused), refused
+    assert any("refusing offer " + cid in e["MESSAGE"] and
                e.get("STATE") == "Offline" for e in refused), refused
     # with native entries, nothing went to plain stderr but what the
     # sanitizers or libc might print

@@ -646,12 +646,15 @@ def _instance(d):
     c.call("metrics.get", {"from": 0, "agent": "system"})
     c.call("metrics.getPrometheus")
     _expect_error(c, -32602, "metrics.get", {"from": 10, "to": 5})
+    c.call("report.agents", {"from": 0, "to": 2 ** 52})
+    _expect_error(c, -32602, "report.agents", {"from": 10})
     # the same connection logs in as ann: her permissions now
     c.call("session.login", {"username": "ann", "password": "ann-secret-1"})
     c.call("session.whoami")
     c.call("agent.getConfiguration")
     _expect_error(c, -32002, "admin.users.list")
     _expect_error(c, -32002, "metrics.get")
+    _expect_error(c, -32002, "report.agents", {"from": 0, "to": 1})
     c.call("session.changePassword", {"oldPassword": "ann-secret-1",
                                       "newPassword": "ann-secret-2"})
     c.call("session.logout")
