@@ -74,3 +74,142 @@ def test_events_reach_the_stream(make_ccpd, nats_server):
              lambda: c.call("bus.getStatus")["waiting"] == 0)
     out = d.ctl("status")
     assert "bus" in out.stdout and "connected" in out.stdout, out
+
+
+def kill9(d):
+    """kill -9 a ccpd made with Ccpd() (not make_ccpd, which wants a clean
+    exit); its baresip follows it (PDEATHSIG)."""
+    d.proc.kill()
+    d.proc.wait(10)
+    if d.proc in peers._live:
+        peers._live.remove(d.proc)
+    for c in d.clients:
+        c.close()
+    d.log.close()
+    d.notify.close()
+
+
+def floor_agent(floor, name):
+    for a in floor["agents"]:
+        if a["agent"] == name:
+            return a
+    return None
+
+
+def floor_get_ready(c, timeout=15):
+    return wait_for("floor ready", lambda: (
+        lambda f: f if f["ready"] else None)(c.call("floor.get")), timeout)
+
+
+def test_the_floor_follows_every_agent(make_ccpd, nats_server):
+    alice = make_ccpd(options=bus_opts(nats_server, sip_user="alice"))
+    bob = ccpd_mod.Ccpd(options=bus_opts(nats_server, sip_user="bob.b"))
+    try:
+        sup = make_ccpd(options=bus_opts(nats_server, sip_user="sup"))
+        ca, cb, cs = alice.client(), bob.client(), sup.client()
+        for c in (ca, cb, cs):
+            wait_connected(c)
+        ca.call("agent.setState", {"state": "Available"})
+        floor = wait_for("both agents on the floor", lambda: (
+            lambda f: f if f["ready"] and floor_agent(f, "alice") and
+            floor_agent(f, "bob.b") and
+            floor_agent(f, "alice")["state"] == "Available" else None)(
+                cs.call("floor.get")))
+        a = floor_agent(floor, "alice")
+        assert a["desk"] == ca.call("bus.getStatus")["desk"]
+        assert a["unreachable"] is False and a["contacts"] == []
+        # a name that is not a subject token is escaped in key and subject
+        assert floor_agent(floor, "bob.b")["key"] == "bob=2Eb"
+        assert floor["totals"].get("Available", 0) >= 1
+        assert sum(floor["totals"].values()) == len(floor["agents"])
+        # a change on alice's desk reaches the supervisor as floor.changed
+        t0 = time.monotonic()
+        ca.call("agent.setState", {"state": "Lunch"})
+        ev = cs.wait_event("floor.changed", 10, lambda e: any(
+            x["agent"] == "alice" and x["state"] == "Lunch"
+            for x in e["data"]["agents"]))
+        took = time.monotonic() - t0
+        assert ev["data"]["totals"].get("Lunch") == 1, ev
+        assert took < 5, took
+        # ccpctl: one snapshot, the table, the changes
+        out = sup.ctl("floor", "--json")
+        assert out.returncode == 0, out
+        snap = json.loads(out.stdout)
+        assert floor_agent(snap, "alice")["state"] == "Lunch"
+        out = sup.ctl("floor")
+        assert out.returncode == 0, out
+        lines = out.stdout.splitlines()
+        assert lines[1].split()[:3] == ["AGENT", "STATE", "TIME"], lines
+        row = [ln for ln in lines if ln.startswith("alice ")]
+        assert row and row[0].split()[1] == "Lunch", lines
+        watch = subprocess.Popen(
+            [ccpd_mod.CCPCTL, "--socket", sup.socket, "floor", "--watch"],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            # the table first, then one line per change
+            head = watch.stdout.readline()
+            assert head.strip(), head
+            ca.call("agent.setState", {"state": "Break"})
+            deadline = time.monotonic() + 10
+            line = ""
+            while time.monotonic() < deadline:
+                line = watch.stdout.readline()
+                if line.split()[1:3] == ["alice", "Break"]:
+                    break
+            assert line.split()[1:3] == ["alice", "Break"], line
+        finally:
+            watch.terminate()
+            watch.wait(5)
+        # bob's desk dies: after three heartbeats bob is unreachable
+        cb.call("agent.setState", {"state": "Available"})
+        wait_for("bob Available", lambda: floor_agent(
+            cs.call("floor.get"), "bob.b")["state"] == "Available")
+        kill9(bob)
+        t0 = time.monotonic()
+        ev = cs.wait_event("floor.changed", 10, lambda e: any(
+            x["agent"] == "bob.b" and x["unreachable"]
+            for x in e["data"]["agents"]))
+        took = time.monotonic() - t0
+        b = floor_agent(ev["data"], "bob.b")
+        assert b["state"] == "Unreachable" and b["lastState"] == "Available"
+        assert ev["data"]["totals"].get("Unreachable") == 1
+        assert 2.0 <= took <= 6, took
+        out = sup.ctl("floor")
+        assert "Unreachable" in out.stdout and "last Available" in \
+            out.stdout, out.stdout
+    finally:
+        if bob.proc.poll() is None:
+            bob.stop()
+
+
+def test_floor_view_is_a_permission(make_ccpd, nats_server):
+    d = make_ccpd(options=bus_opts(nats_server))
+    root = d.client()
+    for name, profile in (("ann", "Agent"), ("sue", "Supervisor"),
+                          ("ada", "Admin")):
+        root.call("admin.users.create", {
+            "username": name, "profile": profile,
+            "password": name + "-secret-1", "mustChangePassword": False})
+    sup = root.call("admin.profiles.get", {"name": "Supervisor"})
+    assert "floor.view" in sup["permissions"], sup
+    for name, allowed in (("ann", False), ("sue", True), ("ada", True)):
+        c = d.client()
+        c.call("session.login", {"username": name,
+                                 "password": name + "-secret-1"})
+        ans = c.request("floor.get")
+        if allowed:
+            assert "result" in ans, ans
+        else:
+            assert ans["error"]["code"] == -32002, ans
+            assert ans["error"]["data"]["permission"] == "floor.view"
+
+
+def test_bus_off_by_default(make_ccpd):
+    d = make_ccpd()
+    c = d.client()
+    st = c.call("bus.getStatus")
+    assert st["enabled"] is False and st["state"] == "off"
+    err = c.error("floor.get")
+    assert err["code"] == -32003 and "bus" in err["data"]["reason"]
+    out = d.ctl("status")
+    assert "bus" not in out.stdout, out

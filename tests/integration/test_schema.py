@@ -588,10 +588,10 @@ def _instance(d):
     # profiles
     c.call("admin.profiles.list")
     c.call("admin.profiles.get", {"name": "Agent"})
-    c.call("admin.profiles.create", {"name": "Supervisor",
+    c.call("admin.profiles.create", {"name": "TeamLead",
                                      "permissions": ["metrics.view"],
                                      "description": "sees figures"})
-    c.call("admin.profiles.update", {"name": "Supervisor",
+    c.call("admin.profiles.update", {"name": "TeamLead",
                                      "permissions": ["metrics.view",
                                                      "metrics.viewAll"]})
     _expect_error(c, -32003, "admin.profiles.update",
@@ -599,7 +599,7 @@ def _instance(d):
     # users
     c.call("admin.users.list")
     made = c.call("admin.users.create", {"username": "sam",
-                                         "profile": "Supervisor"})
+                                         "profile": "TeamLead"})
     otp = made["oneTimePassword"]
     c.call("admin.users.create", {"username": "ann", "profile": "Agent",
                                   "password": "ann-secret-1",
