@@ -73,7 +73,13 @@ def test_events_reach_the_stream(make_ccpd, nats_server):
     wait_for("nothing waiting",
              lambda: c.call("bus.getStatus")["waiting"] == 0)
     out = d.ctl("status")
-    assert "bus" in out.stdout and "connected" in out.stdout, out
+    assert "bus: connected to nats://127.0.0.1:%d, 0 waiting" % \
+        nats_server.port in out.stdout, out
+    import urllib.request
+    text = urllib.request.urlopen(d.http_url + "/metrics", timeout=5).read(
+        ).decode()
+    assert "\nccpd_bus_connected 1\n" in text and \
+        "\nccpd_bus_waiting 0\n" in text, text
 
 
 def kill9(d):
@@ -213,3 +219,173 @@ def test_bus_off_by_default(make_ccpd):
     assert err["code"] == -32003 and "bus" in err["data"]["reason"]
     out = d.ctl("status")
     assert "bus" not in out.stdout, out
+
+
+def stream_run(nc, desk):
+    """The desk's messages in the stream: (msg id seq, payload)."""
+    out = []
+    for subject, hdrs, payload in nc.stream_msgs():
+        mid = hdrs.get("Nats-Msg-Id", "")
+        if mid.startswith(desk + ":"):
+            out.append((int(mid.rsplit(":", 1)[1]), subject, payload))
+    return out
+
+
+def test_outage_and_kill9_lose_nothing_and_duplicate_nothing(nats_server):
+    state = peers._mkdtemp("ccpd-bus-state-")
+    opts = bus_opts(nats_server, state_dir=state)
+    d = ccpd_mod.Ccpd(options=opts)
+    d2 = None
+    try:
+        c = d.client()
+        c.call("events.subscribe")
+        wait_connected(c)
+        desk = c.call("bus.getStatus")["desk"]
+        made = []
+
+        def change(n):
+            for i in range(n):
+                st = ["Available", "Break", "Lunch"][len(made) % 3]
+                c.call("agent.setState", {"state": st})
+                made.append(st)
+                c.wait_event("agent.stateChange", 10,
+                             lambda e: e["data"]["newState"] == st)
+        change(6)
+        wait_for("all acknowledged",
+                 lambda: c.call("bus.getStatus")["waiting"] == 0)
+        # the server goes away mid-stream: events wait in the outbox
+        nats_server.kill()
+        change(6)
+        st = wait_for("disconnected", lambda: (
+            lambda s: s if s["state"] == "disconnected" else None)(
+                c.call("bus.getStatus")))
+        assert st["connected"] is False and st["error"], st
+        assert c.event("bus.status", 5,
+                       lambda e: e["data"]["state"] == "disconnected")
+        waiting = c.call("bus.getStatus")["waiting"]
+        assert waiting >= 6, waiting
+        text = c.call("metrics.getPrometheus")["text"]
+        assert "\nccpd_bus_connected 0\n" in text, text
+        assert "\nccpd_bus_waiting %d\n" % waiting in text, text
+        # and ccpd itself dies without a word
+        kill9(d)
+        # ccpd comes back first, still without its server ...
+        d2 = ccpd_mod.Ccpd(options=opts)
+        c2 = d2.client()
+        assert c2.call("bus.getStatus")["waiting"] >= waiting
+        c2.call("agent.setState", {"state": "Available"})
+        # ... then the server, on the same store
+        nats_server.start()
+        wait_connected(c2, 30)
+        wait_for("all acknowledged after the outage",
+                 lambda: c2.call("bus.getStatus")["waiting"] == 0, 30)
+        nc = nats_server.client()
+        run = stream_run(nc, desk)
+        ids = [r[0] for r in run]
+        # exactly once, in order
+        assert len(ids) == len(set(ids)), ids
+        assert ids == sorted(ids), ids
+        # every change made before the kill is there, in the order made
+        first = [r[2]["data"]["newState"] for r in run
+                 if r[1] == "ccp.agent.agent.agent.stateChange"
+                 and r[2]["data"]["newState"] in ("Available", "Break",
+                                                  "Lunch")]
+        assert first[:len(made)] == made, (first, made)
+        assert first[len(made):] == ["Available"], first
+        # what the stream holds is what the desk made: every agent event
+        # the first run's clients saw, once each
+        seen = [e for e in c.seen if e["type"].startswith(
+            ("agent.", "contact.", "connection."))]
+        first_run = []
+        for r in run:
+            # the event numbers start again at 1 with the second run
+            if first_run and r[2]["seq"] < first_run[-1]["seq"]:
+                break
+            first_run.append(r[2])
+        mine = [p for p in first_run if p["seq"] >= seen[0]["seq"]]
+        assert [(p["seq"], p["type"]) for p in mine] == \
+            [(e["seq"], e["type"]) for e in seen], (mine, seen)
+    finally:
+        if d.proc.poll() is None:
+            kill9(d)
+        if d2:
+            d2.stop()
+
+
+def test_unreachable_server_is_a_state_not_a_failure(make_ccpd):
+    port = peers.free_port("tcp")
+    d = make_ccpd(options={"bus": "nats://127.0.0.1:%d" % port})
+    c = d.client()
+    st = wait_for("a clear error", lambda: (
+        lambda s: s if s["error"] else None)(c.call("bus.getStatus")))
+    assert st["state"] == "disconnected" and not st["connected"]
+    c.call("agent.setState", {"state": "Available"})
+    assert c.call("agent.getState")["state"] == "Available"
+    assert c.call("bus.getStatus")["waiting"] >= 1
+    assert "bus: nats://127.0.0.1:%d" % port in d.log_text()
+
+
+def test_bad_url_is_refused_and_ccpd_runs_on(make_ccpd):
+    d = make_ccpd(options={"bus": "http://127.0.0.1:4222"})
+    c = d.client()
+    st = c.call("bus.getStatus")
+    assert st["state"] == "failed" and "nats://host:port" in st["error"]
+    c.call("agent.setState", {"state": "Available"})
+    assert "ccpd runs on without the bus" in d.log_text()
+
+
+def test_bad_credentials(make_ccpd):
+    s = NatsServer(extra_conf='authorization { user: ccp, password: '
+                   '"right-pw" }\n').start()
+    try:
+        creds = os.path.join(s.dir, "bad.creds")
+        with open(creds, "w") as f:
+            f.write("ccp:wrong-pw\n")
+        d = make_ccpd(options={"bus": s.url, "bus_credentials": creds})
+        c = d.client()
+        st = wait_for("failed", lambda: (
+            lambda x: x if x["state"] == "failed" else None)(
+                c.call("bus.getStatus")))
+        assert "uthorization" in st["error"] or "auth" in st["error"], st
+        c.call("agent.setState", {"state": "Available"})
+        # the right ones work
+        with open(creds, "w") as f:
+            f.write("ccp:right-pw\n")
+        d2 = make_ccpd(options=bus_opts(s, bus_credentials=creds))
+        wait_connected(d2.client())
+    finally:
+        s.stop()
+
+
+def test_a_stream_with_other_settings(make_ccpd, nats_server):
+    nc = nats_server.client()
+    r = nc.js("STREAM.CREATE.CCP_EVENTS", {
+        "name": "CCP_EVENTS", "subjects": ["other.>"], "storage": "memory",
+        "num_replicas": 1})
+    assert "error" not in r, r
+    d = make_ccpd(options=bus_opts(nats_server))
+    c = d.client()
+    st = wait_for("failed", lambda: (
+        lambda x: x if x["state"] == "failed" else None)(
+            c.call("bus.getStatus")))
+    assert "CCP_EVENTS exists with other settings" in st["error"], st
+    c.call("agent.setState", {"state": "Available"})
+    assert c.call("agent.getState")["state"] == "Available"
+
+
+def test_a_value_in_the_bucket_that_is_not_json(make_ccpd, nats_server):
+    d = make_ccpd(options=bus_opts(nats_server, sip_user="sup"))
+    c = d.client()
+    wait_connected(c)
+    floor_get_ready(c)
+    nc = nats_server.client()
+    nc.kv_put_raw("mallory", b"this is not JSON")
+    nc.kv_put_raw("carol", json.dumps({
+        "agent": "carol", "state": "Available", "status": "Available",
+        "seen": int(time.time() * 1000), "heartbeat": 60000}).encode())
+    c.wait_event("floor.changed", 10, lambda e: any(
+        a["agent"] == "carol" for a in e["data"]["agents"]))
+    floor = c.call("floor.get")
+    assert floor_agent(floor, "mallory") is None
+    assert floor_agent(floor, "carol")["state"] == "Available"
+    assert "key mallory holds no JSON object, ignoring it" in d.log_text()
