@@ -298,6 +298,10 @@ static natsStatus make_options(struct busw *w, natsOptions **ret,
 		s = natsOptions_SetName(o, w->c.name);
 	if (s == NATS_OK)
 		s = natsOptions_SetTimeout(o, 2000);
+	/* the servers in the order given: a desk names its own zone's
+	 * node first */
+	if (s == NATS_OK)
+		s = natsOptions_SetNoRandomize(o, true);
 	/* once connected, libnats reconnects for ever; what was not sent
 	 * when the link broke is sent again from the outbox, in order, so
 	 * libnats must not buffer it behind our back */
@@ -389,7 +393,10 @@ static natsStatus ensure_stream(struct busw *w, char *why, size_t size,
 		describe(s, jerr, why, size);
 		snprintf(why + strlen(why), size - strlen(why),
 			 ": cannot create stream " BUS_STREAM);
-		*fatal = jerr != 0;
+		/* while a cluster elects its leaders this fails for a
+		 * while: try again; but another stream on our subjects
+		 * will not go away by itself */
+		*fatal = jerr == JSStreamSubjectOverlapErr;
 		return s;
 	}
 	jsStreamInfo_Destroy(si);

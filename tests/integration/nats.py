@@ -278,6 +278,18 @@ def nats_cluster():
             n.stop()
 
 
+def wait_jetstream(node, timeout=30):
+    """Until the node's JetStream answers (a cluster has its meta leader)."""
+    def ready():
+        c = node.client()
+        try:
+            r = c.js("INFO", timeout=2)
+        finally:
+            c.close()
+        return r and "error" not in r
+    return wait_for("JetStream on %s" % node.name, ready, timeout, 0.3)
+
+
 def wait_for(what, pred, timeout=20, every=0.1):
     """Poll pred until it returns a true value; fail with what."""
     deadline = time.monotonic() + timeout

@@ -389,3 +389,132 @@ def test_a_value_in_the_bucket_that_is_not_json(make_ccpd, nats_server):
     assert floor_agent(floor, "mallory") is None
     assert floor_agent(floor, "carol")["state"] == "Available"
     assert "key mallory holds no JSON object, ignoring it" in d.log_text()
+
+
+def test_a_three_node_cluster_survives_the_loss_of_a_node(make_ccpd,
+                                                          nats_cluster):
+    from nats import wait_jetstream
+    z1, z2, z3 = nats_cluster
+    for n in nats_cluster:
+        wait_jetstream(n)
+
+    def urls(*nodes):
+        return ",".join(n.url for n in nodes)
+    alice = make_ccpd(options=bus_opts(urls(z1, z2, z3), sip_user="alice",
+                                       bus_replicas="3"))
+    bob = make_ccpd(options=bus_opts(urls(z2, z3, z1), sip_user="bob",
+                                     bus_replicas="3"))
+    sup = make_ccpd(options=bus_opts(urls(z3, z1, z2), sip_user="sup",
+                                     bus_replicas="3"))
+    ca, cb, cs = alice.client(), bob.client(), sup.client()
+    for c in (ca, cb, cs):
+        wait_connected(c, 40)
+    # each on its own zone's node
+    assert ca.call("bus.getStatus")["server"].endswith(":%d" % z1.port)
+    assert cb.call("bus.getStatus")["server"].endswith(":%d" % z2.port)
+    nc = z2.client()
+    info = nc.stream_info()
+    assert info["config"]["num_replicas"] == 3, info
+    assert nc.stream_info("KV_CCP_AGENTS")["config"]["num_replicas"] == 3
+    floor_get_ready(cs)
+    made = {"alice": [], "bob": []}
+    states = ["Available", "Break", "Lunch"]
+
+    def change(c, name):
+        st = states[len(made[name]) % 3]
+        c.call("agent.setState", {"state": st})
+        made[name].append(st)
+        # the supervisor sees every change
+        cs.wait_event("floor.changed", 30, lambda e: any(
+            a["agent"] == name and a["state"] == st
+            for a in e["data"]["agents"]))
+
+    for _ in range(3):
+        change(ca, "alice")
+        change(cb, "bob")
+    # alice's node dies: she goes on through another, and the
+    # supervisor goes on seeing every change
+    z1.kill()
+    for _ in range(3):
+        change(ca, "alice")
+        change(cb, "bob")
+    wait_for("alice on another node", lambda: (
+        lambda s: s["connected"] and not s["server"].endswith(
+            ":%d" % z1.port))(ca.call("bus.getStatus")), 30)
+    # it comes back
+    z1.start()
+    wait_jetstream(z1)
+    for _ in range(3):
+        change(ca, "alice")
+        change(cb, "bob")
+    for c in (ca, cb):
+        wait_for("all acknowledged",
+                 lambda: c.call("bus.getStatus")["waiting"] == 0, 30)
+    # nothing lost, nothing twice, in order per agent; asked through the
+    # node that was down
+    for c, name in ((ca, "alice"), (cb, "bob")):
+        desk = c.call("bus.getStatus")["desk"]
+
+        def caught_up():
+            n1 = z1.client()
+            try:
+                run = stream_run(n1, desk)
+            finally:
+                n1.close()
+            got = [r[2]["data"]["newState"] for r in run
+                   if r[1] == "ccp.agent.%s.agent.stateChange" % name and
+                   r[2]["data"]["newState"] in states]
+            return (run, got) if got == made[name] else None
+        run, got = wait_for("%s's events on the revived node" % name,
+                            caught_up, 30)
+        ids = [r[0] for r in run]
+        assert len(ids) == len(set(ids)) and ids == sorted(ids), ids
+
+
+def make_cert(d):
+    """A CA and a server certificate for 127.0.0.1, made with openssl."""
+    def run(*args):
+        subprocess.run(["openssl"] + list(args), check=True,
+                       capture_output=True, cwd=d)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=ccp test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key",
+        "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    with open(os.path.join(d, "san.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey",
+        "ca.key", "-CAcreateserial", "-days", "1", "-out", "server.pem",
+        "-extfile", "san.ext")
+    return (os.path.join(d, "ca.pem"), os.path.join(d, "server.pem"),
+            os.path.join(d, "server.key"))
+
+
+def test_tls_and_user_password(make_ccpd):
+    d = peers._mkdtemp("ccpd-bus-tls-")
+    ca, cert, key = make_cert(d)
+    s = NatsServer(extra_conf=(
+        'tls { cert_file: "%s"\n key_file: "%s" }\n'
+        'authorization { user: desk, password: "s3cret-pw" }\n'
+        % (cert, key))).start()
+    try:
+        creds = os.path.join(d, "bus.creds")
+        with open(creds, "w") as f:
+            f.write("desk:s3cret-pw\n")
+        a = make_ccpd(options={
+            "bus": "tls://127.0.0.1:%d" % s.port, "bus_tls_ca": ca,
+            "bus_credentials": creds, "bus_heartbeat": "1"})
+        c = a.client()
+        wait_connected(c)
+        c.call("agent.setState", {"state": "Available"})
+        wait_for("acknowledged", lambda: c.call("bus.getStatus")[
+            "waiting"] == 0)
+        # without the CA the server's certificate is refused
+        b = make_ccpd(options={
+            "bus": "tls://127.0.0.1:%d" % s.port,
+            "bus_credentials": creds})
+        cb = b.client()
+        st = wait_for("an error", lambda: (
+            lambda x: x if x["error"] else None)(cb.call("bus.getStatus")))
+        assert not st["connected"], st
+    finally:
+        s.stop()
