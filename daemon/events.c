@@ -2,6 +2,7 @@
  * so that a client that reconnects can be replayed what it missed; the
  * same buffer, counted by reference, goes to every subscriber. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/random.h>
