@@ -44,6 +44,8 @@ enum busw_note {
 	BUSW_NACK,              /* seq, text: it was refused or lost */
 	BUSW_KV,                /* key, text (NULL: deleted), pending */
 	BUSW_WATCH_READY,       /* the watch delivered every key */
+	BUSW_HIST,              /* text: one agent.stateChange payload */
+	BUSW_HIST_DONE,         /* the history is read (text: an error) */
 };
 
 /* One note; the receiver frees it with busw_note_free. */
@@ -75,6 +77,9 @@ int busw_publish(struct busw *w, uint64_t seq, const char *subject,
 int busw_kv_put(struct busw *w, const char *key, const char *value);
 /* Start watching the bucket (once); BUSW_KV notes follow. */
 int busw_watch(struct busw *w);
+/* Read the stream's agent.stateChange events since since_ms: BUSW_HIST
+ * notes, then BUSW_HIST_DONE. */
+int busw_history(struct busw *w, uint64_t since_ms);
 
 /* A name that is one token of a subject and a valid key: letters, digits,
  * '-' and '_' as they are, every other byte as "=XX". */

@@ -15,7 +15,7 @@
 
 #include "bus-int.h"
 
-enum job_kind { JOB_PUB, JOB_KV, JOB_WATCH };
+enum job_kind { JOB_PUB, JOB_KV, JOB_WATCH, JOB_HISTORY };
 
 struct job {
 	struct job *next;
@@ -520,6 +520,61 @@ static void start_watch(struct busw *w)
 	}
 }
 
+/* The stream's state changes since since_ms, read at once on this
+ * thread (an hour of a floor is a few thousand messages); the worker's
+ * other jobs wait meanwhile. */
+static void read_history(struct busw *w, uint64_t since_ms)
+{
+	natsSubscription *sub = NULL;
+	jsMsgMetaData *meta = NULL;
+	jsConsumerInfo *ci = NULL;
+	jsErrCode jerr = 0;
+	jsSubOptions so;
+	natsMsg *msg;
+	natsStatus s;
+	char why[256] = "";
+	uint64_t pending = 1;
+	unsigned n = 0;
+
+	if (!w->js) {
+		note_text(w, BUSW_HIST_DONE, "not connected");
+		return;
+	}
+	jsSubOptions_Init(&so);
+	so.Stream = BUS_STREAM;
+	so.Ordered = true;
+	so.Config.DeliverPolicy = js_DeliverByStartTime;
+	so.Config.OptStartTime = (int64_t)since_ms * 1000000LL;
+	s = js_SubscribeSync(&sub, w->js, "ccp.agent.*.agent.stateChange",
+			     NULL, &so, &jerr);
+	if (s == NATS_OK &&
+	    natsSubscription_GetConsumerInfo(&ci, sub, NULL, &jerr) ==
+	    NATS_OK) {
+		pending = ci->NumPending + ci->Delivered.Consumer;
+		jsConsumerInfo_Destroy(ci);
+	}
+	while (s == NATS_OK && pending > 0 && n < 1000000) {
+		s = natsSubscription_NextMsg(&msg, sub, 3000);
+		if (s != NATS_OK)
+			break;
+		note(w, BUSW_HIST, 0, NULL, natsMsg_GetData(msg),
+		     (size_t)natsMsg_GetDataLength(msg));
+		n++;
+		if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
+			pending = meta->NumPending;
+			jsMsgMetaData_Destroy(meta);
+		}
+		natsMsg_Destroy(msg);
+	}
+	if (s != NATS_OK)
+		describe(s, jerr, why, sizeof(why));
+	if (sub) {
+		natsSubscription_Unsubscribe(sub);
+		natsSubscription_Destroy(sub);
+	}
+	note_text(w, BUSW_HIST_DONE, why);
+}
+
 static void run_job(struct busw *w, struct job *j)
 {
 	natsMsg *msg = NULL;
@@ -530,6 +585,9 @@ static void run_job(struct busw *w, struct job *j)
 	case JOB_WATCH:
 		w->want_watch = true;
 		start_watch(w);
+		return;
+	case JOB_HISTORY:
+		read_history(w, j->seq);
 		return;
 	case JOB_KV:
 		if (!w->js)
@@ -673,6 +731,16 @@ int busw_watch(struct busw *w)
 
 	if (!j)
 		return -ENOMEM;
+	return push(w, j);
+}
+
+int busw_history(struct busw *w, uint64_t since_ms)
+{
+	struct job *j = job_new(JOB_HISTORY, NULL, NULL, NULL);
+
+	if (!j)
+		return -ENOMEM;
+	j->seq = since_ms;
 	return push(w, j);
 }
 

@@ -49,6 +49,7 @@ struct bus {
 	struct floor *floor;
 	struct events *floor_ev;
 	bool watching, floor_ready;
+	enum { HIST_NONE, HIST_LOADING, HIST_READY } hist;
 };
 
 static const char *state_name(enum bus_state s)
@@ -383,10 +384,44 @@ static void floor_tick_h(void *arg)
 	tmr_start(&b->floor_tmr, 1000, floor_tick_h, b);
 }
 
+/* A change seen live goes into the history too. */
+static void hist_live(struct bus *b, const char *key, const char *was,
+		      const cJSON *changed)
+{
+	const char *now = floor_state(b->floor, key);
+	const cJSON *v = cJSON_GetArrayItem(changed, 0);
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(v, "agent");
+
+	if (!now || !cJSON_IsString(name) || strcmp(now, was) == 0)
+		return;
+	floor_hist_add(b->floor, name->valuestring, util_now_ms(), was, now);
+}
+
+/* One agent.stateChange from the stream. */
+static void hist_event(struct bus *b, const char *text)
+{
+	cJSON *p = text ? cJSON_Parse(text) : NULL, *data;
+	const cJSON *agent, *time, *from, *to;
+
+	data = cJSON_GetObjectItemCaseSensitive(p, "data");
+	agent = cJSON_GetObjectItemCaseSensitive(p, "agent");
+	time = cJSON_GetObjectItemCaseSensitive(p, "time");
+	from = cJSON_GetObjectItemCaseSensitive(data, "oldState");
+	to = cJSON_GetObjectItemCaseSensitive(data, "newState");
+	if (cJSON_IsString(agent) && cJSON_IsNumber(time) &&
+	    cJSON_IsString(from) && cJSON_IsString(to) &&
+	    strcmp(from->valuestring, to->valuestring) != 0)
+		floor_hist_add(b->floor, agent->valuestring,
+			       (uint64_t)time->valuedouble, from->valuestring,
+			       to->valuestring);
+	cJSON_Delete(p);
+}
+
 static void on_kv(struct bus *b, struct busw_msg *m)
 {
 	cJSON *changed = cJSON_CreateArray(), *removed = cJSON_CreateArray();
-	char note[64];
+	const char *before;
+	char note[64], was[64];
 	int r;
 
 	if (!m->key || !changed || !removed) {
@@ -394,8 +429,12 @@ static void on_kv(struct bus *b, struct busw_msg *m)
 		cJSON_Delete(removed);
 		return;
 	}
+	before = floor_state(b->floor, m->key);
+	snprintf(was, sizeof(was), "%s", before ? before : "");
 	r = floor_update(b->floor, m->key, m->text, util_now_ms(), changed,
 			 removed);
+	if (r == 1 && b->hist != HIST_NONE)
+		hist_live(b, m->key, was, changed);
 	if (r == -EINVAL &&
 	    log_limit_pass(&b->kv_limit, util_now_ms(), note, sizeof(note)))
 		log_warning("bus: bucket " BUS_BUCKET " key %s holds no JSON "
@@ -425,6 +464,30 @@ cJSON *bus_floor_json(struct bus *b)
 	o = floor_json(b->floor);
 	if (o)
 		cJSON_AddBoolToObject(o, "ready", b->floor_ready);
+	return o;
+}
+
+cJSON *bus_floor_history(struct bus *b, unsigned minutes)
+{
+	cJSON *o, *f;
+
+	if (!b)
+		return NULL;
+	f = bus_floor_json(b);     /* the present comes from the watch */
+	cJSON_Delete(f);
+	if (b->hist == HIST_NONE && b->w) {
+		b->hist = HIST_LOADING;
+		busw_history(b->w, util_now_ms() - 3600000ULL);
+	}
+	o = cJSON_CreateObject();
+	if (!o)
+		return NULL;
+	cJSON_AddBoolToObject(o, "ready", b->hist == HIST_READY &&
+			      b->floor_ready);
+	json_add_int(o, "step", 60000);
+	cJSON_AddItemToObject(o, "points", floor_hist_json(b->floor,
+							   util_now_ms(),
+							   minutes));
 	return o;
 }
 
@@ -478,6 +541,18 @@ static void on_note(struct bus *b, struct busw_msg *m)
 		break;
 	case BUSW_KV:
 		on_kv(b, m);
+		break;
+	case BUSW_HIST:
+		hist_event(b, m->text);
+		break;
+	case BUSW_HIST_DONE:
+		if (m->text && *m->text) {
+			log_warning("bus: cannot read the floor's history "
+				    "from " BUS_STREAM ": %s", m->text);
+			b->hist = HIST_NONE;
+		} else {
+			b->hist = HIST_READY;
+		}
 		break;
 	case BUSW_WATCH_READY:
 		if (!b->floor_ready) {

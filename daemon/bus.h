@@ -28,6 +28,10 @@ int bus_prometheus(const struct bus *b, char **text);
 /* The floor: starts the bucket's watch at the first call. NULL when the
  * bus is off. {agents, totals, ready} */
 cJSON *bus_floor_json(struct bus *b);
+/* floor.history: {ready, step, points: [{t, totals}]} over the last
+ * minutes; the first call reads the last hour of the stream. NULL when
+ * the bus is off. */
+cJSON *bus_floor_history(struct bus *b, unsigned minutes);
 /* floor.changed events go out on this stream (its own numbering). */
 struct events *bus_floor_events(struct bus *b);
 

@@ -28,5 +28,18 @@ cJSON *floor_totals_json(const struct floor *f);
 /* [views, by name] */
 cJSON *floor_agents_json(const struct floor *f);
 unsigned floor_count(const struct floor *f);
+/* The state key shows now (Unreachable included), or NULL. */
+const char *floor_state(const struct floor *f, const char *key);
+
+/* The history: one agent's change of state at t (Unix ms). Changes older
+ * than an hour before the newest are dropped. */
+int floor_hist_add(struct floor *f, const char *agent, uint64_t t,
+		   const char *old_state, const char *new_state);
+/* [{t, totals}] at each minute of the last minutes before now: each
+ * agent in the state of its last change before t, else the old state of
+ * its first change after t, else (no change in the history) its state
+ * now. */
+cJSON *floor_hist_json(const struct floor *f, uint64_t now,
+		       unsigned minutes);
 
 #endif

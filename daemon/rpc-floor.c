@@ -67,6 +67,23 @@ int m_floor_get(struct ctx *x)
 	return 0;
 }
 
+int m_floor_history(struct ctx *x)
+{
+	unsigned long long minutes = 60;
+	bool present;
+	int r = rpc_get_uint(x, "minutes", 1, 60, &present, &minutes);
+
+	if (r < 0)
+		return r;
+	if (!x->peer->rpc->bus)
+		return rpc_refuse(x, CCPD_ERR_INVALID_STATE, "the bus is off: "
+				  "the floor needs the bus setting (NATS "
+				  "JetStream)");
+	x->result = bus_floor_history(x->peer->rpc->bus, (unsigned)minutes);
+	return x->result ? 0 : rpc_refuse(x, CCPD_ERR_INTERNAL,
+					  "out of memory");
+}
+
 int m_bus_status(struct ctx *x)
 {
 	x->result = bus_status_json(x->peer->rpc->bus);

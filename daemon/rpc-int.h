@@ -162,6 +162,7 @@ method_h m_prometheus;
 /* ---- floor.* and bus.* (rpc-floor.c) ---- */
 
 method_h m_floor_get;
+method_h m_floor_history;
 method_h m_bus_status;
 
 #endif

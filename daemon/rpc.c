@@ -309,6 +309,7 @@ static const struct method methods[] = {
 	{ "admin.quickConnects.update", m_admin,    PERM_QUICK_CONNECTS_MANAGE },
 	{ "admin.quickConnects.delete", m_admin,    PERM_QUICK_CONNECTS_MANAGE },
 	{ "floor.get",               m_floor_get,   PERM_FLOOR_VIEW },
+	{ "floor.history",           m_floor_history, PERM_FLOOR_VIEW },
 	{ "bus.getStatus",           m_bus_status,  PERM_CCP_USE },
 };
 

@@ -66,6 +66,7 @@ PERMISSION = {
     "metrics.get": "metrics.view",
     "metrics.getPrometheus": "metrics.viewAll",
     "floor.get": "floor.view",
+    "floor.history": "floor.view",
     "bus.getStatus": "ccp.use",
 }
 for _t, _view, _manage in (

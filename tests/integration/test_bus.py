@@ -518,3 +518,30 @@ def test_tls_and_user_password(make_ccpd):
         assert not st["connected"], st
     finally:
         s.stop()
+
+
+def test_floor_history_is_rebuilt_from_the_stream(make_ccpd, nats_server):
+    alice = make_ccpd(options=bus_opts(nats_server, sip_user="alice"))
+    ca = alice.client()
+    wait_connected(ca)
+    for st in ("Available", "Lunch"):
+        ca.call("agent.setState", {"state": st})
+    wait_for("acknowledged", lambda: ca.call("bus.getStatus")[
+        "waiting"] == 0)
+    # a supervisor's desk that was not there: all it knows is the stream
+    sup = make_ccpd(options=bus_opts(nats_server, sip_user="sup"))
+    cs = sup.client()
+    wait_connected(cs)
+    hist = wait_for("history read", lambda: (
+        lambda h: h if h["ready"] else None)(cs.call("floor.history")))
+    pts = hist["points"]
+    assert len(pts) == 60 and hist["step"] == 60000
+    assert all(b["t"] > a["t"] for a, b in zip(pts, pts[1:]))
+    floor = cs.call("floor.get")
+    assert pts[-1]["totals"] == floor["totals"], (pts[-1], floor)
+    assert pts[-1]["totals"].get("Lunch") == 1
+    # an hour ago alice was in the state her first change left
+    assert "Lunch" not in pts[0]["totals"], pts[0]
+    assert sum(pts[0]["totals"].values()) == len(floor["agents"])
+    assert len(cs.call("floor.history", {"minutes": 5})["points"]) == 5
+    assert cs.error("floor.history", {"minutes": 61})["code"] == -32602

@@ -614,7 +614,7 @@ def _instance(d):
     c.call("admin.users.update", {"username": "ann",
                                   "sipAccount": "sip:ann@127.0.0.1"})
     _expect_error(c, -32003, "admin.profiles.delete",
-                  {"name": "Supervisor"})
+                  {"name": "TeamLead"})
     # numbers, origins, quick connects
     c.call("admin.numbers.create", {"number": "+442071838750",
                                     "username": "ann"})
@@ -675,7 +675,7 @@ def _instance(d):
     c.call("admin.numbers.delete", {"number": "+442071838750"})
     c.call("admin.users.delete", {"username": "sam"})
     c.call("admin.users.delete", {"username": "ann"})
-    c.call("admin.profiles.delete", {"name": "Supervisor"})
+    c.call("admin.profiles.delete", {"name": "TeamLead"})
     return c
 
 
