@@ -679,10 +679,30 @@ def _instance(d):
     return c
 
 
+def _bus_daemon(make_ccpd, server):
+    """A daemon on the bus: its status, the floor, its history."""
+    from nats import wait_for
+    d = make_ccpd(options={"bus": server.url, "bus_heartbeat": "1"})
+    c = _client(d)
+    c.call("events.subscribe")
+    wait_for("connected", lambda: c.call("bus.getStatus")["connected"])
+    c.call("agent.setState", {"state": "Available"})
+    wait_for("floor", lambda: c.call("floor.get")["ready"])
+    c.wait_event("floor.changed", 10)
+    wait_for("history", lambda: c.call("floor.history")["ready"])
+    _expect_error(c, -32602, "floor.get", {"watch": 1})
+    server.kill()
+    c.wait_event("bus.status", 10,
+                 lambda e: e["data"]["state"] == "disconnected")
+    return d
+
+
 def test_everything_ccpd_sends_matches_the_schema(make_ccpd):
+    from nats import NatsServer
     schema = Schema(load_schema())
     checker = Checker(schema)
     kam = peers.Kamailio(password="s3cret").start()
+    nats = NatsServer().start()
     customer = callee = caller = None
     try:
         # both daemons start at once; each must then be ready
@@ -710,10 +730,11 @@ def test_everything_ccpd_sends_matches_the_schema(make_ccpd):
             _kill_baresip(a, ac)
             _takeover(a, ac, customer)
             clients.append(_instance(a))
+            e = _bus_daemon(make_ccpd, nats)
         finally:
             # an answer comes after every event sent before it: once these
             # are in, each client has received all it will be checked on
-            for d in (a, b):
+            for d in (a, b) + ((e,) if "e" in dir() else ()):
                 for c in d.clients:
                     if isinstance(c, CheckedClient):
                         try:
@@ -726,6 +747,7 @@ def test_everything_ccpd_sends_matches_the_schema(make_ccpd):
             if p is not None:
                 p.stop()
         kam.stop()
+        nats.stop()
 
     assert not checker.problems, \
         "%d messages differ from the schema:\n%s" % (
