@@ -75,6 +75,8 @@ int busw_publish(struct busw *w, uint64_t seq, const char *subject,
 		 const char *msg_id, const char *payload);
 /* Queue a new value of key in the bucket (the latest wins). */
 int busw_kv_put(struct busw *w, const char *key, const char *value);
+/* Delete key from the bucket (a marker the watchers see). */
+int busw_kv_delete(struct busw *w, const char *key);
 /* Start watching the bucket (once); BUSW_KV notes follow. */
 int busw_watch(struct busw *w);
 /* Read the stream's agent.stateChange events since since_ms: BUSW_HIST

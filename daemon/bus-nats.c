@@ -15,7 +15,7 @@
 
 #include "bus-int.h"
 
-enum job_kind { JOB_PUB, JOB_KV, JOB_WATCH, JOB_HISTORY };
+enum job_kind { JOB_PUB, JOB_KV, JOB_KV_DEL, JOB_WATCH, JOB_HISTORY };
 
 struct job {
 	struct job *next;
@@ -41,6 +41,7 @@ struct busw {
 	jsCtx *js;
 	natsSubscription *watch;
 	bool want_watch;
+	bool closed;                    /* under lock: closed CB ran */
 };
 
 void busw_note_free(struct busw_msg *m)
@@ -126,6 +127,18 @@ static void on_disconnected(natsConnection *nc, void *closure)
 {
 	(void)nc;
 	note_text(closure, BUSW_DISCONNECTED, "the connection was lost");
+}
+
+/* The last callback libnats makes for a connection. */
+static void on_closed(natsConnection *nc, void *closure)
+{
+	struct busw *w = closure;
+
+	(void)nc;
+	pthread_mutex_lock(&w->lock);
+	w->closed = true;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)
@@ -315,6 +328,8 @@ static natsStatus make_options(struct busw *w, natsOptions **ret,
 		s = natsOptions_SetDisconnectedCB(o, on_disconnected, w);
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectedCB(o, on_reconnected, w);
+	if (s == NATS_OK)
+		s = natsOptions_SetClosedCB(o, on_closed, w);
 	if (s == NATS_OK && *w->c.tls_ca)
 		s = natsOptions_LoadCATrustedCertificates(o, w->c.tls_ca);
 	if (s == NATS_OK && strstr(w->c.servers, "tls://"))
@@ -441,8 +456,26 @@ static void disconnect(struct busw *w)
 	}
 	jsCtx_Destroy(w->js);
 	w->js = NULL;
-	natsConnection_Destroy(w->nc);
-	w->nc = NULL;
+	if (w->nc) {
+		struct timespec ts;
+
+		/* close, and wait for libnats's last callback, so that none
+		 * runs once w is gone */
+		pthread_mutex_lock(&w->lock);
+		w->closed = false;
+		pthread_mutex_unlock(&w->lock);
+		natsConnection_Close(w->nc);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 3;
+		pthread_mutex_lock(&w->lock);
+		while (!w->closed)
+			if (pthread_cond_timedwait(&w->cond, &w->lock, &ts) ==
+			    ETIMEDOUT)
+				break;
+		pthread_mutex_unlock(&w->lock);
+		natsConnection_Destroy(w->nc);
+		w->nc = NULL;
+	}
 }
 
 /* Connect, then make sure the stream and the bucket are there. */
@@ -590,10 +623,14 @@ static void run_job(struct busw *w, struct job *j)
 		read_history(w, j->seq);
 		return;
 	case JOB_KV:
+	case JOB_KV_DEL:
 		if (!w->js)
 			return;
 		s = natsMsg_Create(&msg, j->subject, NULL, j->data,
 				   (int)strlen(j->data));
+		/* what kvStore_Delete sends: a marker the watchers see */
+		if (s == NATS_OK && j->kind == JOB_KV_DEL)
+			s = natsMsgHeader_Set(msg, "KV-Operation", "DEL");
 		if (s == NATS_OK)
 			s = js_PublishMsgAsync(w->js, &msg, NULL);
 		natsMsg_Destroy(msg);
@@ -660,12 +697,21 @@ static void *worker(void *arg)
 		jobs = take_jobs(w, w->js ? 1000 : backoff, &stop);
 		if (!w->js && backoff < 4000)
 			backoff *= 2;
+		/* what was queued before the stop still goes out: the last
+		 * events, the agent leaving the floor */
 		for (; jobs; jobs = j) {
 			j = jobs->next;
-			if (!stop)
+			if (!stop || jobs->kind != JOB_HISTORY)
 				run_job(w, jobs);
 			job_free(jobs);
 		}
+	}
+	if (w->js) {
+		jsPubOptions po;
+
+		jsPubOptions_Init(&po);
+		po.MaxWait = 1000;
+		js_PublishAsyncComplete(w->js, &po);
 	}
 	disconnect(w);
 	return NULL;
@@ -720,6 +766,18 @@ int busw_kv_put(struct busw *w, const char *key, const char *value)
 
 	snprintf(subject, sizeof(subject), "$KV." BUS_BUCKET ".%s", key);
 	j = job_new(JOB_KV, subject, NULL, value);
+	if (!j)
+		return -ENOMEM;
+	return push(w, j);
+}
+
+int busw_kv_delete(struct busw *w, const char *key)
+{
+	char subject[512];
+	struct job *j;
+
+	snprintf(subject, sizeof(subject), "$KV." BUS_BUCKET ".%s", key);
+	j = job_new(JOB_KV_DEL, subject, NULL, "");
 	if (!j)
 		return -ENOMEM;
 	return push(w, j);
@@ -806,9 +864,9 @@ struct busw *busw_stop(struct busw *w)
 		w->head = j->next;
 		job_free(j);
 	}
-	/* libnats's own threads and memory go too, so that nothing of
-	 * theirs runs once the mqueue is gone */
-	nats_CloseAndWait(2000);
+	/* no nats_Close: it cleans OpenSSL up, and OpenSSL's own exit
+	 * handler then does it again (a crash at exit after tls://); the
+	 * connection's last callback has run (disconnect) */
 	for (m = busw_notes_take(w); m; m = next) {
 		next = m->next;
 		busw_note_free(m);

@@ -222,20 +222,13 @@ static uint64_t contact_since(const cJSON *c)
 	return (uint64_t)best;
 }
 
-static cJSON *snapshot(struct bus *b, const char *agent, bool gone)
+static cJSON *snapshot(struct bus *b, const char *agent)
 {
-	cJSON *o = gone ? cJSON_CreateObject() : desk_agent_json(b->desk);
-	cJSON *live = gone ? NULL : desk_contacts_json(b->desk), *c, *list;
+	cJSON *o = desk_agent_json(b->desk);
+	cJSON *live = desk_contacts_json(b->desk), *c, *list;
 
 	if (!o)
 		goto out;
-	if (gone) {
-		/* the user logged out of this desk */
-		cJSON_AddStringToObject(o, "status", "Offline");
-		cJSON_AddStringToObject(o, "state", "Offline");
-		cJSON_AddStringToObject(o, "type", "offline");
-		json_add_int(o, "since", (long long)util_now_ms());
-	}
 	cJSON_AddStringToObject(o, "agent", agent);
 	cJSON_AddStringToObject(o, "desk", outbox_desk_id(b->ob));
 	list = cJSON_AddArrayToObject(o, "contacts");
@@ -260,30 +253,26 @@ out:
 	return o;
 }
 
-static void put_snapshot(struct bus *b, const char *agent, const char *key,
-			 bool gone)
-{
-	cJSON *o = snapshot(b, agent, gone);
-	char *text = o ? cJSON_PrintUnformatted(o) : NULL;
-
-	if (text && b->state == BUS_CONNECTED)
-		busw_kv_put(b->w, key, text);
-	free(text);
-	cJSON_Delete(o);
-}
-
 static void put_now(void *arg)
 {
 	struct bus *b = arg;
 	const char *name = agent_name(b);
-	char key[256];
+	cJSON *o;
+	char key[256], *text;
 
 	bus_token(name, key, sizeof(key));
-	/* a user who logged out leaves an Offline agent, not a stale one */
+	if (b->state != BUS_CONNECTED)
+		return;
+	/* a user who logged out of this desk leaves the floor */
 	if (*b->agent && strcmp(b->agent, key) != 0)
-		put_snapshot(b, b->agent, b->agent, true);
+		busw_kv_delete(b->w, b->agent);
 	snprintf(b->agent, sizeof(b->agent), "%s", key);
-	put_snapshot(b, name, key, false);
+	o = snapshot(b, name);
+	text = o ? cJSON_PrintUnformatted(o) : NULL;
+	if (text)
+		busw_kv_put(b->w, key, text);
+	free(text);
+	cJSON_Delete(o);
 }
 
 static void heartbeat(void *arg)
@@ -433,7 +422,8 @@ static void on_kv(struct bus *b, struct busw_msg *m)
 	snprintf(was, sizeof(was), "%s", before ? before : "");
 	r = floor_update(b->floor, m->key, m->text, util_now_ms(), changed,
 			 removed);
-	if (r == 1 && b->hist != HIST_NONE)
+	/* an agent new to the floor has no change to tell */
+	if (r == 1 && b->hist != HIST_NONE && *was)
 		hist_live(b, m->key, was, changed);
 	if (r == -EINVAL &&
 	    log_limit_pass(&b->kv_limit, util_now_ms(), note, sizeof(note)))
@@ -687,6 +677,10 @@ struct bus *bus_free(struct bus *b)
 	if (!b)
 		return NULL;
 	b->sub = events_unsubscribe(b->sub);
+	/* an orderly stop: the agent leaves the floor (a desk that dies
+	 * goes quiet and shows as unreachable instead) */
+	if (b->w && b->state == BUS_CONNECTED && *b->agent)
+		busw_kv_delete(b->w, b->agent);
 	/* the worker's notes go with it */
 	b->w = busw_stop(b->w);
 	tmr_cancel(&b->pump_tmr);
