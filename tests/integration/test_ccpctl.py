@@ -550,7 +550,7 @@ HELP_COMMANDS = [
     "config move-to-desk", "phone normalize NUMBER [REGION]",
     "phone format NUMBER FORMAT [REGION]", "version",
     "call METHOD [JSON-PARAMS]", "watch", "login USER", "logout", "whoami",
-    "passwd", "admin TABLE [ACTION [ARGS]]", "metrics",
+    "passwd", "admin TABLE [ACTION [ARGS]]", "metrics", "floor",
 ]
 
 
