@@ -140,6 +140,20 @@ static cJSON *view(const struct agent_row *r)
 	return o;
 }
 
+/* Whether two snapshots differ in nothing but seen. */
+static bool same_but_seen(cJSON *a, cJSON *b)
+{
+	cJSON *sa = cJSON_DetachItemFromObjectCaseSensitive(a, "seen");
+	cJSON *sb = cJSON_DetachItemFromObjectCaseSensitive(b, "seen");
+	bool same = cJSON_Compare(a, b, 1);
+
+	if (sa)
+		cJSON_AddItemToObject(a, "seen", sa);
+	if (sb)
+		cJSON_AddItemToObject(b, "seen", sb);
+	return same;
+}
+
 int floor_update(struct floor *f, const char *key, const char *value,
 		 uint64_t now, cJSON *changed, cJSON *removed)
 {
@@ -194,6 +208,13 @@ int floor_update(struct floor *f, const char *key, const char *value,
 		}
 	}
 	r = &f->rows[i];
+	if (found && same_but_seen(r->snap, snap) &&
+	    r->unreachable == is_unreachable(f, snap, now)) {
+		/* a heartbeat: kept, but nothing a viewer would see */
+		cJSON_Delete(r->snap);
+		r->snap = snap;
+		return 0;
+	}
 	cJSON_Delete(r->snap);
 	r->snap = snap;
 	r->unreachable = is_unreachable(f, snap, now);

@@ -15,7 +15,7 @@ struct floor *floor_free(struct floor *f);
 
 /* A new value of key (NULL: deleted). Returns 1 and appends the agent's
  * view to changed (or its name to removed) when the floor changed, 0 when
- * not, -EINVAL when the value is not a JSON object (the floor keeps what
+ * not (a heartbeat: only seen is new, and it is kept), -EINVAL when the value is not a JSON object (the floor keeps what
  * it had). */
 int floor_update(struct floor *f, const char *key, const char *value,
 		 uint64_t now_ms, cJSON *changed, cJSON *removed);

@@ -82,6 +82,11 @@ static void test_values_views_totals(void)
 	cJSON_Delete(ch);
 	if (total(f, "Busy") != 0 || total(f, "AfterContactWork") != 1)
 		tap_fail(&c, "totals not moved by an update\n");
+	/* a heartbeat (only seen is new) is no change */
+	if (put(f, "alice", "AfterContactWork", 6000, 6000, &ch) != 0 ||
+	    cJSON_GetArraySize(ch) != 0)
+		tap_fail(&c, "a heartbeat is a change\n");
+	cJSON_Delete(ch);
 	floor_free(f);
 	tap_report("values become views, by name, with totals", &c);
 }
