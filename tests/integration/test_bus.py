@@ -253,7 +253,11 @@ def test_outage_and_kill9_lose_nothing_and_duplicate_nothing(nats_server):
         change(6)
         wait_for("all acknowledged",
                  lambda: c.call("bus.getStatus")["waiting"] == 0)
-        # the server goes away mid-stream: events wait in the outbox
+        # the server goes away mid-stream, with events on the wire and
+        # unacknowledged: they wait in the outbox
+        for st in ["Available", "Break", "Lunch"] * 4:
+            c.call("agent.setState", {"state": st})
+            made.append(st)
         nats_server.kill()
         change(6)
         st = wait_for("disconnected", lambda: (
@@ -267,7 +271,11 @@ def test_outage_and_kill9_lose_nothing_and_duplicate_nothing(nats_server):
         text = c.call("metrics.getPrometheus")["text"]
         assert "\nccpd_bus_connected 0\n" in text, text
         assert "\nccpd_bus_waiting %d\n" % waiting in text, text
-        # and ccpd itself dies without a word
+        # and ccpd itself dies without a word (what its client was sent
+        # is all in hand first)
+        c.call("agent.getState")
+        while not c.events.empty():
+            c.seen.append(c.events.get())
         kill9(d)
         # ccpd comes back first, still without its server ...
         d2 = ccpd_mod.Ccpd(options=opts)
