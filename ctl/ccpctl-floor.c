@@ -70,13 +70,14 @@ static void print_agent_row(const cJSON *a)
 		since = 0;
 	format_age(since, age, sizeof(age));
 	contact_cell(a, contact, sizeof(contact));
+	/* a desk's id is a UUID: its first 8 digits tell desks apart */
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "unreachable")))
-		printf("%-20.20s %-18.18s %9s  %-22.22s %s (last %s)\n",
+		printf("%-20.20s %-18.18s %9s  %-22.22s %.8s (last %s)\n",
 		       or_dash(json_str(a, "agent")), or_dash(state), age,
 		       contact, or_dash(json_str(a, "desk")),
 		       or_dash(json_str(a, "lastState")));
 	else
-		printf("%-20.20s %-18.18s %9s  %-22.22s %s\n",
+		printf("%-20.20s %-18.18s %9s  %-22.22s %.8s\n",
 		       or_dash(json_str(a, "agent")), or_dash(state), age,
 		       contact, or_dash(json_str(a, "desk")));
 }
