@@ -656,7 +656,8 @@ int bus_new(struct bus **ret, const struct conf *c, struct outbox *ob,
 	r = busw_start(&b->w, &wc, b->mq);
 	if (r < 0)
 		goto fail;
-	r = events_subscribe(ev, &b->sub, on_event, b);
+	/* on the disk before any client hears of it */
+	r = events_observe(ev, &b->sub, on_event, b);
 	if (r < 0)
 		goto fail;
 	tmr_start(&b->hb_tmr, (uint64_t)c->bus_heartbeat * 1000, heartbeat,
