@@ -139,7 +139,7 @@ def main():
         # cost from here on
         time.sleep(1)
         base = {d: (cpu_s(d.proc.pid), rss_kib(d.proc.pid))
-                for d in on + off}
+                for d in on + off + [sup]}
         t_start_wall = time.time() * 1000
         t_phase = time.monotonic()
         # the changes: at random, paced, the agents off the bus too
@@ -168,6 +168,7 @@ def main():
             cpu = [cpu_s(d.proc.pid) - base[d][0] for d in ds]
             rss = [rss_kib(d.proc.pid) for d in ds]
             cost[group] = (statistics.mean(cpu), statistics.mean(rss))
+        sup_cost = (cpu_s(sup.proc.pid) - base[sup][0], rss_kib(sup.proc.pid))
         for d in on:
             wait_for("acknowledged", lambda: d.c.call("bus.getStatus")[
                 "waiting"] == 0, 60)
@@ -201,6 +202,10 @@ def main():
                   100 * (cost["on"][0] - cost["off"][0]) / phase,
                   cost["on"][1] - cost["off"][1],
                   cost["on"][1] / cost["off"][1]))
+        print("the supervisor's ccpd, watching %d agents: %.3f s CPU "
+              "(%.2f%% of a core), %d KiB RSS" % (
+                  len(floor["agents"]), sup_cost[0],
+                  100 * sup_cost[0] / phase, sup_cost[1]))
         print("stream CCP_EVENTS: %d agent.stateChange messages for %d "
               "changes made: %s" % (count, made, "equal" if count == made
                                     else "NOT equal"))
