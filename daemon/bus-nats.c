@@ -409,9 +409,11 @@ static natsStatus ensure_stream(struct busw *w, char *why, size_t size,
 		snprintf(why + strlen(why), size - strlen(why),
 			 ": cannot create stream " BUS_STREAM);
 		/* while a cluster elects its leaders this fails for a
-		 * while: try again; but another stream on our subjects
-		 * will not go away by itself */
-		*fatal = jerr == JSStreamSubjectOverlapErr;
+		 * while: try again; but another stream on our subjects,
+		 * or replicas on a server without a cluster, will not go
+		 * away by themselves */
+		*fatal = jerr == JSStreamSubjectOverlapErr ||
+			 jerr == JSStreamReplicasNotSupportedErr;
 		return s;
 	}
 	jsStreamInfo_Destroy(si);

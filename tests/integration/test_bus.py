@@ -381,6 +381,16 @@ def test_a_stream_with_other_settings(make_ccpd, nats_server):
     assert c.call("agent.getState")["state"] == "Available"
 
 
+def test_replicas_without_a_cluster(make_ccpd, nats_server):
+    d = make_ccpd(options=bus_opts(nats_server, bus_replicas="3"))
+    c = d.client()
+    st = wait_for("failed", lambda: (
+        lambda x: x if x["state"] == "failed" else None)(
+            c.call("bus.getStatus")))
+    assert "replicas" in st["error"] and "CCP_EVENTS" in st["error"], st
+    c.call("agent.setState", {"state": "Available"})
+
+
 def test_a_value_in_the_bucket_that_is_not_json(make_ccpd, nats_server):
     d = make_ccpd(options=bus_opts(nats_server, sip_user="sup"))
     c = d.client()
