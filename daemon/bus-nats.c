@@ -110,8 +110,11 @@ static void note_text(struct busw *w, enum busw_note id, const char *text)
 /* The words for a failed call: libnats's last error, else the status. */
 static void describe(natsStatus s, jsErrCode jerr, char *out, size_t size)
 {
-	const char *last = nats_GetLastError(NULL);
+	const char *last = nats_GetLastError(NULL), *end;
 
+	/* libnats starts its text with "(file.c:line): ", ours not */
+	if (last && *last == '(' && (end = strstr(last, "): ")))
+		last = end + 3;
 	if (last && *last)
 		snprintf(out, size, "%s", last);
 	else
