@@ -311,3 +311,94 @@ def wait_for(what, pred, timeout=20, every=0.1):
         time.sleep(every)
     raise AssertionError("%s not within %ss; last: %r" % (what, timeout,
                                                           last))
+
+
+# ---- decentralized auth: an operator, an account and a user, as nsc
+# would make them (NKeys and JWTs signed with ed25519), so that a .creds
+# file can be tested without nsc ----
+
+def _crc16(data):
+    crc = 0
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xffff
+    return crc
+
+
+def _b32(raw):
+    return base64.b32encode(raw).decode().rstrip("=")
+
+
+def _nkey(prefix, raw):
+    data = bytes([prefix]) + raw
+    c = _crc16(data)
+    return _b32(data + bytes([c & 0xff, c >> 8]))
+
+
+def _seed(prefix, raw):
+    data = bytes([(18 << 3) | (prefix >> 5), (prefix & 31) << 3]) + raw
+    c = _crc16(data)
+    return _b32(data + bytes([c & 0xff, c >> 8]))
+
+
+class _Key:
+    def __init__(self, prefix):
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+        from cryptography.hazmat.primitives import serialization as ser
+        self.priv = ed25519.Ed25519PrivateKey.generate()
+        raw_priv = self.priv.private_bytes(ser.Encoding.Raw,
+                                           ser.PrivateFormat.Raw,
+                                           ser.NoEncryption())
+        raw_pub = self.priv.public_key().public_bytes(ser.Encoding.Raw,
+                                                      ser.PublicFormat.Raw)
+        self.public = _nkey(prefix, raw_pub)
+        self.seed = _seed(prefix, raw_priv)
+
+
+def _jwt(signer, sub, name, nats):
+    def enc(o):
+        return base64.urlsafe_b64encode(json.dumps(
+            o, separators=(",", ":")).encode()).decode().rstrip("=")
+    claims = {"jti": _b32(os.urandom(32)), "iat": int(time.time()),
+              "iss": signer.public, "name": name, "sub": sub, "nats": nats}
+    head = enc({"typ": "JWT", "alg": "ed25519-nkey"}) + "." + enc(claims)
+    sig = signer.priv.sign(head.encode())
+    return head + "." + base64.urlsafe_b64encode(sig).decode().rstrip("=")
+
+
+def make_creds(directory):
+    """(server configuration, path of a user's .creds file): an operator
+    with one account, JetStream allowed, and one user in it."""
+    op, acc, user, sys_acc = _Key(14 << 3), _Key(0), _Key(20 << 3), _Key(0)
+    # JetStream needs the server's own system account
+    op_jwt = _jwt(op, op.public, "ccp", {
+        "system_account": sys_acc.public, "type": "operator",
+        "version": 2})
+    unlimited = {"subs": -1, "data": -1, "payload": -1, "imports": -1,
+                 "exports": -1, "wildcards": True, "conn": -1, "leaf": -1,
+                 "mem_storage": -1, "disk_storage": -1, "streams": -1,
+                 "consumer": -1}
+    acc_jwt = _jwt(op, acc.public, "desks", {
+        "limits": unlimited, "type": "account", "version": 2})
+    sys_jwt = _jwt(op, sys_acc.public, "SYS", {
+        "limits": {"subs": -1, "data": -1, "payload": -1, "imports": -1,
+                   "exports": -1, "wildcards": True, "conn": -1,
+                   "leaf": -1},
+        "type": "account", "version": 2})
+    user_jwt = _jwt(acc, user.public, "desk", {
+        "pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1,
+        "type": "user", "version": 2})
+    creds = os.path.join(directory, "desk.creds")
+    with open(creds, "w") as f:
+        f.write("-----BEGIN NATS USER JWT-----\n%s\n"
+                "------END NATS USER JWT------\n\n"
+                "-----BEGIN USER NKEY SEED-----\n%s\n"
+                "------END USER NKEY SEED------\n" % (user_jwt, user.seed))
+    os.chmod(creds, 0o600)
+    conf = ('operator: "%s"\nsystem_account: %s\nresolver: MEMORY\n'
+            'resolver_preload: { %s: "%s", %s: "%s" }\n' % (
+                op_jwt, sys_acc.public, acc.public, acc_jwt,
+                sys_acc.public, sys_jwt))
+    return conf, creds

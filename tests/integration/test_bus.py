@@ -563,3 +563,27 @@ def test_floor_history_is_rebuilt_from_the_stream(make_ccpd, nats_server):
     assert sum(pts[0]["totals"].values()) == len(floor["agents"])
     assert len(cs.call("floor.history", {"minutes": 5})["points"]) == 5
     assert cs.error("floor.history", {"minutes": 61})["code"] == -32602
+
+
+def test_a_creds_file(make_ccpd):
+    """Decentralized auth, as a contact center's NATS would have it: an
+    operator, an account with JetStream, a user's .creds file."""
+    from nats import make_creds
+    d = peers._mkdtemp("ccpd-bus-creds-")
+    conf, creds = make_creds(d)
+    s = NatsServer(extra_conf=conf).start()
+    try:
+        a = make_ccpd(options=bus_opts(s, bus_credentials=creds))
+        c = a.client()
+        wait_connected(c)
+        c.call("agent.setState", {"state": "Available"})
+        wait_for("acknowledged", lambda: c.call("bus.getStatus")[
+            "waiting"] == 0)
+        # a stranger without credentials is refused by the same server
+        b = make_ccpd(options=bus_opts(s))
+        st = wait_for("refused", lambda: (
+            lambda x: x if x["state"] == "failed" else None)(
+                b.client().call("bus.getStatus")))
+        assert "uthoriz" in st["error"], st
+    finally:
+        s.stop()
