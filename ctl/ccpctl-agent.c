@@ -138,7 +138,7 @@ static int run_config(struct ctl *ctl, const struct command *cmd,
 }
 
 const struct command agent_state_commands[] = {
-	{ "status", "", "show the agent state", 0, 0, .method = "agent.getState", .print = agent_show },
+	{ "status", "", "show the agent state (and the bus's, when it is on)", 0, 0, .run = status_run },
 	{ "states", "", "list the statuses the agent may choose", 0, 0, .method = "agent.listStates", .print = show_states },
 	{ "set-state", "NAME", "choose a status (next one while on a contact)", 1, 1, .method = "agent.setState", .param = "state", .print = agent_show },
 	{ "clear-next", "", "drop the status waiting for the end of a contact", 0, 0, .method = "agent.clearNextState", .print = agent_show },

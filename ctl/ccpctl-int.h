@@ -34,6 +34,7 @@ struct ctl {
 	bool reset_password;
 	bool prometheus;
 	bool csv;               /* report: comma-separated values */
+	bool watch;      /* floor --watch */
 	struct rpc *rpc;
 	/* Set by watch: the mask its waits run under, its signals blocked
 	 * everywhere else. */
@@ -137,4 +138,8 @@ void registration_print_line(const cJSON *reg);
 extern const struct command agent_state_commands[], agent_config_commands[],
 	contact_commands[], daemon_status_commands[], daemon_tool_commands[],
 	watch_commands[], session_commands[], admin_commands[],
-	metrics_commands[];
+	metrics_commands[], floor_commands[];
+
+/* ccpctl-floor: status, the agent's state and the bus's. */
+int status_run(struct ctl *ctl, const struct command *cmd, int argc,
+               char **argv);

@@ -33,7 +33,7 @@
 static const struct command *const tables[] = {
 	agent_state_commands, contact_commands, daemon_status_commands,
 	agent_config_commands, daemon_tool_commands, watch_commands,
-	session_commands, admin_commands, metrics_commands,
+	session_commands, admin_commands, metrics_commands, floor_commands,
 };
 
 #define N_TABLES (sizeof(tables) / sizeof(tables[0]))
@@ -84,6 +84,7 @@ static void print_help(void)
 	       "      --agent NAME      metrics: one user's figures\n"
 	       "      --prometheus      metrics: the live figures as Prometheus text\n"
 	       "      --csv             report: comma-separated values, a header first\n"
+	       "      --watch           floor: print the changes, one agent a line\n"
 	       "  -h, --help            show this help\n"
 	       "      --version         show the version of ccpctl\n"
 	       "\n"
@@ -177,6 +178,7 @@ enum {
 	OPT_AGENT,
 	OPT_PROMETHEUS,
 	OPT_CSV,
+	OPT_WATCH,
 };
 
 /* Returns RUN_COMMAND, or the exit status when the options end the run. */
@@ -202,6 +204,7 @@ static int parse_options(struct ctl *ctl, int argc, char **argv)
 		{ "agent", required_argument, NULL, OPT_AGENT },
 		{ "prometheus", no_argument, NULL, OPT_PROMETHEUS },
 		{ "csv", no_argument, NULL, OPT_CSV },
+		{ "watch", no_argument, NULL, OPT_WATCH },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -277,6 +280,9 @@ static int parse_options(struct ctl *ctl, int argc, char **argv)
 		case OPT_CSV:
 			ctl->csv = true;
 			break;
+		case OPT_WATCH:
+			ctl->watch = true;
+			break;
 		case ':':
 			return usage_error("option '%s' needs an argument", argv[optind - 1]);
 		case '?':
@@ -311,6 +317,8 @@ int main(int argc, char **argv)
 		return usage_error("too many arguments for %s", cmd->name);
 	if (ctl.since >= 0 && cmd != watch_commands)
 		return usage_error("--since is only for watch");
+	if (ctl.watch && cmd != floor_commands)
+		return usage_error("--watch is only for floor");
 
 	/* the command line before the environment, and a path before a
 	 * name at each level */

@@ -208,22 +208,21 @@ struct auth *auth_free(struct auth *a)
 int auth_seed(struct auth *a)
 {
 	const struct perms_profile *p;
-	cJSON *list = NULL;
 	size_t n, i;
 	int r, k;
 
-	r = store_list(a->st, &store_profiles, &list);
-	if (r < 0)
-		return r;
-	n = (size_t)cJSON_GetArraySize(list);
-	cJSON_Delete(list);
-	if (n > 0)
-		return 0;
 	p = perms_defaults(&n);
 	r = store_begin(a->st);
 	for (i = 0; i < n && r == 0; i++) {
-		cJSON *row = cJSON_CreateObject(), *perms;
+		cJSON *row, *perms;
 
+		/* a database made before a default profile was added gets
+		 * it too; one that exists is the operator's */
+		if (store_get(a->st, &store_profiles, p[i].name, &row) == 0) {
+			cJSON_Delete(row);
+			continue;
+		}
+		row = cJSON_CreateObject();
 		if (!row) {
 			r = -ENOMEM;
 			break;
@@ -257,6 +256,12 @@ int auth_profile_perms(struct auth *a, const char *profile, perm_set *out)
 
 	if (r < 0)
 		return r;
+	/* Admin holds every permission, those added since it was made too */
+	if (strcmp(profile, PERMS_ADMIN_PROFILE) == 0) {
+		cJSON_Delete(row);
+		*out = PERMS_ALL;
+		return 0;
+	}
 	list = cJSON_GetObjectItemCaseSensitive(row, "permissions");
 	cJSON_ArrayForEach(e, list) {
 		int p = cJSON_IsString(e) ? perm_find(e->valuestring) : -1;

@@ -106,6 +106,14 @@ static const struct setting settings[] = {
 	S(ws_max_message,   K_UINT, 1024, 16777216, "65536"),
 	S(ws_max_queue,     K_UINT, 65536, 268435456, "1048576"),
 	S(ws_ping_interval, K_UINT, 0, 3600, "30"),
+	S(bus,              K_STR,  0, 0, ""),
+	S(bus_credentials,  K_STR,  0, 0, ""),
+	S(bus_tls_ca,       K_STR,  0, 0, ""),
+	S(bus_heartbeat,    K_UINT, 1, 3600, "5"),
+	S(bus_replicas,     K_UINT, 1, 5, "1"),
+	S(bus_max_age,      K_UINT, 1, 87600, "168"),
+	S(bus_max_mb,       K_UINT, 0, 1048576, "1024"),
+	S(bus_dup_window,   K_UINT, 1, 86400, "600"),
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -90,6 +90,15 @@ struct conf {
 	unsigned ws_max_message;
 	unsigned ws_max_queue;
 	unsigned ws_ping_interval;
+	/* the bus: NATS JetStream (bus.c) */
+	char *bus;                  /* "": off */
+	char *bus_credentials;      /* .creds, or a file "user:password" */
+	char *bus_tls_ca;
+	unsigned bus_heartbeat;     /* s */
+	unsigned bus_replicas;
+	unsigned bus_max_age;       /* h the stream keeps events */
+	unsigned bus_max_mb;        /* MiB the stream keeps, 0: no limit */
+	unsigned bus_dup_window;    /* s the stream drops a resend */
 };
 
 /* Fill every setting with its default. */

@@ -2,6 +2,7 @@
  * so that a client that reconnects can be replayed what it missed; the
  * same buffer, counted by reference, goes to every subscriber. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/random.h>
@@ -28,6 +29,7 @@ struct held {
 struct events_sub {
 	struct events_sub *prev, *next;
 	struct events *ev;
+	bool observer;          /* on the observers' list */
 	events_sink_h *h;
 	void *arg;
 };
@@ -37,6 +39,7 @@ struct events {
 	struct held *ring;
 	unsigned cap;
 	uint64_t seq;
+	struct events_sub *observers;   /* called before the subscribers */
 	struct events_sub *subs;
 };
 
@@ -117,6 +120,8 @@ struct events *events_free(struct events *ev)
 		return NULL;
 	while (ev->subs)
 		events_unsubscribe(ev->subs);
+	while (ev->observers)
+		events_unsubscribe(ev->observers);
 	for (i = 0; i < ev->cap; i++)
 		events_msg_unref(ev->ring[i].msg);
 	free(ev->ring);
@@ -149,6 +154,10 @@ uint64_t events_emit_at(struct events *ev, const char *type, cJSON *data,
 	events_msg_unref(h->msg);
 	h->seq = ev->seq;
 	h->msg = m;
+	for (s = ev->observers; s; s = next) {
+		next = s->next;
+		s->h(m, s->arg);
+	}
 	for (s = ev->subs; s; s = next) {
 		next = s->next;
 		s->h(m, s->arg);
@@ -161,8 +170,8 @@ uint64_t events_last_seq(const struct events *ev)
 	return ev->seq;
 }
 
-int events_subscribe(struct events *ev, struct events_sub **ret,
-		     events_sink_h *h, void *arg)
+static int add_sub(struct events *ev, struct events_sub **head,
+		   struct events_sub **ret, events_sink_h *h, void *arg)
 {
 	struct events_sub *s = calloc(1, sizeof(*s));
 
@@ -171,12 +180,25 @@ int events_subscribe(struct events *ev, struct events_sub **ret,
 	s->ev = ev;
 	s->h = h;
 	s->arg = arg;
-	s->next = ev->subs;
-	if (ev->subs)
-		ev->subs->prev = s;
-	ev->subs = s;
+	s->observer = head == &ev->observers;
+	s->next = *head;
+	if (*head)
+		(*head)->prev = s;
+	*head = s;
 	*ret = s;
 	return 0;
+}
+
+int events_subscribe(struct events *ev, struct events_sub **ret,
+		     events_sink_h *h, void *arg)
+{
+	return add_sub(ev, &ev->subs, ret, h, arg);
+}
+
+int events_observe(struct events *ev, struct events_sub **ret,
+		   events_sink_h *h, void *arg)
+{
+	return add_sub(ev, &ev->observers, ret, h, arg);
 }
 
 struct events_sub *events_unsubscribe(struct events_sub *s)
@@ -185,6 +207,8 @@ struct events_sub *events_unsubscribe(struct events_sub *s)
 		return NULL;
 	if (s->prev)
 		s->prev->next = s->next;
+	else if (s->observer)
+		s->ev->observers = s->next;
 	else
 		s->ev->subs = s->next;
 	if (s->next)

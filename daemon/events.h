@@ -45,6 +45,11 @@ const char *events_instance(const struct events *ev);
 int events_subscribe(struct events *ev, struct events_sub **ret,
 		     events_sink_h *h, void *arg);
 struct events_sub *events_unsubscribe(struct events_sub *sub);
+/* The same for a part of ccpd that must have each event before any
+ * client sees it (the bus puts it on the disk first); undone with
+ * events_unsubscribe. */
+int events_observe(struct events *ev, struct events_sub **ret,
+		   events_sink_h *h, void *arg);
 
 /* Send every held event after since through h. Returns how many, or
  * -ESPIPE when event since+1 has left the buffer (the client must take a

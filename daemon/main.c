@@ -16,6 +16,7 @@
 
 #include "admin.h"
 #include "auth.h"
+#include "bus.h"
 #include "conf.h"
 #include "desk.h"
 #include "events.h"
@@ -31,6 +32,7 @@ struct daemon {
 	struct conf conf;
 	struct store *store;
 	struct outbox *outbox;
+	struct bus *bus;
 	struct auth *auth;
 	struct admin *admin;
 	struct events *ev;
@@ -247,10 +249,14 @@ static int open_store(struct daemon *dm)
 	return r;
 }
 
-/* /metrics: the desk's live figures after the transport's own */
+/* /metrics: the desk's live figures after the transport's own, then
+ * the bus's */
 static int metrics_text(char **text, void *arg)
 {
-	return desk_prometheus(arg, text);
+	struct daemon *dm = arg;
+	int r = desk_prometheus(dm->desk, text);
+
+	return r < 0 ? r : bus_prometheus(dm->bus, text);
 }
 
 /* Whether one of the ports baresip is about to open (UDP and TCP on
@@ -368,6 +374,12 @@ static int start(struct daemon *dm)
 		    dm->auth, dm->admin);
 	if (r < 0)
 		return r;
+	/* off when the bus setting is empty; a server that cannot be
+	 * reached is a state of the bus, not a failure to start */
+	r = bus_new(&dm->bus, &dm->conf, dm->outbox, dm->ev, dm->desk);
+	if (r < 0)
+		return r;
+	rpc_set_bus(dm->rpc, dm->bus);
 	inherited_sockets(&unix_fd, &tcp_fd);
 	r = ipc_new(&dm->ipc, &dm->conf, dm->rpc, unix_fd);
 	if (r < 0)
@@ -379,7 +391,7 @@ static int start(struct daemon *dm)
 		r = ws_new(&dm->ws, &dm->conf, dm->rpc, dm->store, tcp_fd);
 		if (r < 0)
 			return r;
-		ws_set_metrics(dm->ws, metrics_text, dm->desk);
+		ws_set_metrics(dm->ws, metrics_text, dm);
 	}
 	dm->ipc_ready = true;
 	r = desk_start(dm->desk);
@@ -405,6 +417,7 @@ static void stop(struct daemon *dm)
 	dm->ws = ws_free(dm->ws);
 	dm->ipc = ipc_free(dm->ipc);
 	desk_shutdown(dm->desk);
+	dm->bus = bus_free(dm->bus);
 	dm->rpc = rpc_free(dm->rpc);
 	dm->admin = admin_free(dm->admin);
 	dm->desk = desk_free(dm->desk);

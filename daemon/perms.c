@@ -17,6 +17,7 @@ static const char *const names[PERM_COUNT] = {
 	[PERM_NUMBERS_MANAGE] = "numbers.manage",
 	[PERM_ORIGINS_MANAGE] = "origins.manage",
 	[PERM_QUICK_CONNECTS_MANAGE] = "quickConnects.manage",
+	[PERM_FLOOR_VIEW] = "floor.view",
 };
 
 const char *perm_name(enum perm p)
@@ -63,6 +64,9 @@ static const struct perms_profile defaults[] = {
 	  PERM_BIT(PERM_METRICS_VIEW) | PERM_BIT(PERM_METRICS_VIEW_ALL) |
 	  PERM_BIT(PERM_USERS_VIEW) },
 	{ PERMS_ADMIN_PROFILE, "Everything", PERMS_ALL },
+	{ "Supervisor", "An agent who also sees the whole floor live",
+	  PERM_BIT(PERM_CCP_USE) | PERM_BIT(PERM_OUTBOUND_CALL) |
+	  PERM_BIT(PERM_FLOOR_VIEW) },
 };
 
 const struct perms_profile *perms_defaults(size_t *n)

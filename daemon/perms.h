@@ -19,8 +19,9 @@ enum perm {
 	PERM_NUMBERS_MANAGE,
 	PERM_ORIGINS_MANAGE,
 	PERM_QUICK_CONNECTS_MANAGE,
+	PERM_FLOOR_VIEW,
 };
-#define PERM_COUNT 11
+#define PERM_COUNT 12
 /* A method anyone may call, logged in or not. */
 #define PERM_PUBLIC (-1)
 
@@ -44,7 +45,7 @@ struct perms_profile {
 	perm_set set;
 };
 
-/* Agent, CallCenterManager, Admin. */
+/* Agent, CallCenterManager, Admin, Supervisor. */
 const struct perms_profile *perms_defaults(size_t *n);
 /* The profile that may never change or go: Admin. */
 #define PERMS_ADMIN_PROFILE "Admin"

@@ -37,6 +37,7 @@ struct rpc {
 	struct admin *admin;
 	struct netcheck *netcheck;
 	struct tmr sweep_tmr;
+	struct bus *bus;                /* NULL: the bus is off */
 };
 
 struct rpc_peer {
@@ -44,6 +45,7 @@ struct rpc_peer {
 	const struct rpc_transport *tp;
 	void *t;
 	struct events_sub *sub;
+	struct events_sub *floor_sub;   /* floor.changed (rpc-floor.c) */
 	struct rpc_peer_info info;
 	/* the session this connection acts in, "" for none */
 	char token[65];
@@ -157,5 +159,11 @@ void rpc_session_sweep_stop(struct rpc *rpc);
 method_h m_metrics;
 method_h m_prometheus;
 method_h m_report_agents;
+
+/* ---- floor.* and bus.* (rpc-floor.c) ---- */
+
+method_h m_floor_get;
+method_h m_floor_history;
+method_h m_bus_status;
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus.h"
 #include "ccpd-protocol.h"
 #include "desk.h"
 #include "metrics.h"
@@ -83,6 +84,9 @@ int m_prometheus(struct ctx *x)
 	char *text = NULL;
 	int r = desk_prometheus(x->peer->rpc->desk, &text);
 
+	/* the same text as /metrics: the bus's gauges after the desk's */
+	if (r == 0)
+		r = bus_prometheus(x->peer->rpc->bus, &text);
 	if (r < 0)
 		return rpc_refuse(x, CCPD_ERR_INTERNAL, "out of memory");
 	x->result = cJSON_CreateObject();

@@ -172,8 +172,10 @@ int m_logout(struct ctx *x)
 		log_info("rpc: '%s' logged out", auth_session_user(x->sess));
 	end_own_session(x);
 	x->peer->token[0] = '\0';
-	if (!x->peer->info.trusted)
+	if (!x->peer->info.trusted) {
 		x->peer->sub = events_unsubscribe(x->peer->sub);
+		x->peer->floor_sub = events_unsubscribe(x->peer->floor_sub);
+	}
 	x->result = cJSON_CreateObject();
 	return 0;
 }

@@ -201,6 +201,7 @@ static int m_subscribe(struct ctx *x)
 static int m_unsubscribe(struct ctx *x)
 {
 	x->peer->sub = events_unsubscribe(x->peer->sub);
+	x->peer->floor_sub = events_unsubscribe(x->peer->floor_sub);
 	x->result = cJSON_CreateObject();
 	return 0;
 }
@@ -308,6 +309,9 @@ static const struct method methods[] = {
 	{ "admin.quickConnects.create", m_admin,    PERM_QUICK_CONNECTS_MANAGE },
 	{ "admin.quickConnects.update", m_admin,    PERM_QUICK_CONNECTS_MANAGE },
 	{ "admin.quickConnects.delete", m_admin,    PERM_QUICK_CONNECTS_MANAGE },
+	{ "floor.get",               m_floor_get,   PERM_FLOOR_VIEW },
+	{ "floor.history",           m_floor_history, PERM_FLOOR_VIEW },
+	{ "bus.getStatus",           m_bus_status,  PERM_CCP_USE },
 };
 
 /* Who is calling, and may they call this method? */
@@ -434,6 +438,7 @@ struct rpc_peer *rpc_peer_free(struct rpc_peer *p)
 		return NULL;
 	tmr_cancel(&p->login_tmr);
 	events_unsubscribe(p->sub);
+	events_unsubscribe(p->floor_sub);
 	explicit_bzero(p->token, sizeof(p->token));
 	free(p);
 	return NULL;
@@ -579,6 +584,11 @@ int rpc_new(struct rpc **ret, const struct conf *conf, struct desk *d,
 	rpc_session_sweep_start(rpc);
 	*ret = rpc;
 	return 0;
+}
+
+void rpc_set_bus(struct rpc *rpc, struct bus *bus)
+{
+	rpc->bus = bus;
 }
 
 struct rpc *rpc_free(struct rpc *rpc)

@@ -8,6 +8,7 @@
 
 struct admin;
 struct auth;
+struct bus;
 struct conf;
 struct desk;
 struct events;
@@ -41,6 +42,8 @@ int rpc_new(struct rpc **ret, const struct conf *conf, struct desk *d,
 	    struct events *ev, struct store *st, struct auth *auth,
 	    struct admin *admin);
 struct rpc *rpc_free(struct rpc *rpc);
+/* The bus, for floor.get and bus.getStatus (NULL: off). */
+void rpc_set_bus(struct rpc *rpc, struct bus *bus);
 
 int rpc_peer_new(struct rpc_peer **ret, struct rpc *rpc,
 		 const struct rpc_transport *tp, void *t,

@@ -132,7 +132,7 @@ export CCPD_ARTIFACTS="${CCPD_ARTIFACTS:-$top/build-san/artifacts/browser}"
 mkdir -p "$CCPD_ARTIFACTS"
 if (cd tests/browser && { npm ci --no-audit --no-fund || npm install --no-audit --no-fund; }) \
 	>"$results/npm.log" 2>&1; then
-	(cd tests/browser && node --test --test-reporter=tap ccp.test.mjs) \
+	(cd tests/browser && node --test --test-reporter=tap ccp.test.mjs floor.test.mjs) \
 		2>&1 | tee "$results/browser.log"
 	b_pass=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$results/browser.log" | tail -1)
 	b_fail=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$results/browser.log" | tail -1)

@@ -289,6 +289,152 @@
 		ccp.logout().then(function () { location.reload(); });
 	});
 
+
+	/* ---- the floor (floor.view, and ccpd on the bus) ---- */
+
+	var floor = { on: false, agents: {}, totals: {}, sort: "agent", dir: 1, hist: null };
+	var COLORS = ["#1a7f37", "#0b5cad", "#b42318", "#9a6700", "#8250df", "#57606a",
+		"#bf3989", "#1b7c83", "#953800", "#24292f"];
+	var colorOf = {};
+	function stateColor(s) {
+		if (!colorOf[s]) colorOf[s] = COLORS[Object.keys(colorOf).length % COLORS.length];
+		return colorOf[s];
+	}
+	function el(tag, attrs, textContent) {
+		var e = document.createElement(tag);
+		Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+		if (textContent != null) e.textContent = textContent;
+		return e;
+	}
+	function floorContact(a) {
+		var c = (a.contacts || [])[0];
+		return c ? c.state : "";
+	}
+	function floorKey(a) {
+		switch (floor.sort) {
+		case "state": return a.state || "";
+		case "since": return -(a.since || 0);
+		case "contact": return floorContact(a);
+		case "desk": return a.desk || "";
+		default: return (a.agent || "").toLowerCase();
+		}
+	}
+	function renderFloor() {
+		var box = $("floor-totals");
+		box.innerHTML = "";
+		Object.keys(floor.totals).sort().forEach(function (s) {
+			var span = el("span", { "data-state": s });
+			span.appendChild(el("strong", null, floor.totals[s]));
+			span.appendChild(document.createTextNode(" " + s));
+			box.appendChild(span);
+		});
+		var rows = Object.keys(floor.agents).map(function (k) { return floor.agents[k]; });
+		rows.sort(function (x, y) {
+			var a = floorKey(x), b = floorKey(y);
+			if (a === b) return (x.agent || "") < (y.agent || "") ? -1 : 1;
+			return (a < b ? -1 : 1) * floor.dir;
+		});
+		var body = $("floor-rows");
+		body.innerHTML = "";
+		rows.forEach(function (a) {
+			var tr = el("tr", { "data-agent": a.agent, "data-state": a.state,
+				"data-unreachable": a.unreachable ? "true" : "false" });
+			tr.appendChild(el("td", null, a.agent));
+			tr.appendChild(el("td", null, a.unreachable ? "Unreachable (last " + (a.lastState || "?") + ")" : a.state));
+			tr.appendChild(el("td", { "class": "time", "data-since": a.since || 0 }, since(a.since)));
+			tr.appendChild(el("td", null, floorContact(a)));
+			tr.appendChild(el("td", { title: a.desk || "" }, (a.desk || "").slice(0, 8)));
+			body.appendChild(tr);
+		});
+		document.querySelectorAll("#floor-table th").forEach(function (th) {
+			if (th.dataset.sort === floor.sort)
+				th.setAttribute("aria-sort", floor.dir > 0 ? "ascending" : "descending");
+			else th.removeAttribute("aria-sort");
+		});
+	}
+	function tickFloor() {
+		document.querySelectorAll("#floor-rows td.time").forEach(function (td) {
+			td.textContent = since(Number(td.dataset.since));
+		});
+	}
+	setInterval(tickFloor, 1000);
+	document.querySelectorAll("#floor-table th button").forEach(function (b) {
+		b.addEventListener("click", function () {
+			var key = b.parentNode.dataset.sort;
+			floor.dir = floor.sort === key ? -floor.dir : 1;
+			floor.sort = key;
+			renderFloor();
+		});
+	});
+
+	/* the counts per state over the last hour, one line per state */
+	function renderChart(points) {
+		var svg = $("floor-chart"), ns = "http://www.w3.org/2000/svg";
+		var states = {}, max = 1;
+		points.forEach(function (p) {
+			Object.keys(p.totals).forEach(function (s) {
+				states[s] = true;
+				if (p.totals[s] > max) max = p.totals[s];
+			});
+		});
+		svg.innerHTML = "";
+		svg.dataset.points = points.length;
+		var legend = $("floor-legend");
+		legend.innerHTML = "";
+		Object.keys(states).sort().forEach(function (s) {
+			var line = document.createElementNS(ns, "polyline");
+			line.setAttribute("data-state", s);
+			line.setAttribute("fill", "none");
+			line.setAttribute("stroke", stateColor(s));
+			line.setAttribute("stroke-width", "2");
+			line.setAttribute("points", points.map(function (p, i) {
+				var x = points.length > 1 ? i * 600 / (points.length - 1) : 0;
+				var y = 125 - (p.totals[s] || 0) * 115 / max;
+				return x.toFixed(1) + "," + y.toFixed(1);
+			}).join(" "));
+			line.setAttribute("data-last", points.length ? (points[points.length - 1].totals[s] || 0) : 0);
+			svg.appendChild(line);
+			var key = el("span", { "data-state": s, style: "color:" + stateColor(s) }, "— " + s + " ");
+			legend.appendChild(key);
+		});
+	}
+	function loadHistory() {
+		clearTimeout(floor.hist);
+		ccp.call("floor.history").then(function (h) {
+			if (!h.ready) { floor.hist = setTimeout(loadHistory, 1000); return; }
+			renderChart(h.points);
+			document.body.dataset.floorHistory = "ready";
+			floor.hist = setTimeout(loadHistory, 60000);
+		}, err("floor-error"));
+	}
+	function floorStart() {
+		ccp.call("floor.get").then(function (f) {
+			floor.on = true;
+			floor.agents = {};
+			f.agents.forEach(function (a) { floor.agents[a.key] = a; });
+			floor.totals = f.totals;
+			document.body.dataset.floor = f.ready ? "ready" : "loading";
+			show("floor", true);
+			renderFloor();
+			loadHistory();
+		}, function () {
+			/* no floor.view, or the bus is off: no floor */
+			show("floor", false);
+		});
+	}
+	ccp.onFloor(function (d) {
+		if (d.full) floor.agents = {};
+		(d.agents || []).forEach(function (a) { floor.agents[a.key] = a; });
+		(d.removed || []).forEach(function (k) { delete floor.agents[k]; });
+		floor.totals = d.totals || {};
+		document.body.dataset.floor = "ready";
+		renderFloor();
+	});
+	/* a new connection must ask for the floor again */
+	ccp.onConnection(function (s) {
+		if (s === "connected" && floor.on) floorStart();
+	});
+
 	/* ---- start ---- */
 
 	function offerMethods() {
@@ -347,6 +493,7 @@
 			$("login-pass").value = "";
 			offerMethods();
 			show("panel", true);
+			if (ccp.has("floor.get")) floorStart();
 			return loadStates();
 		}).then(render).catch(function (e) {
 			text("login-error", e && e.message ? e.message : String(e));

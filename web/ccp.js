@@ -353,6 +353,8 @@
 	};
 
 	P._event = function (e) {
+		/* the floor's events have numbers of their own (floor.get) */
+		if (e.type === "floor.changed") { this.ev.emit("floor", e.data || {}); return; }
 		if (this.seq !== null && e.seq <= this.seq) return;
 		this.seq = e.seq;
 		var d = e.data || {};
@@ -401,6 +403,8 @@
 	P.onConnection = function (fn) { return this.ev.on("connection", fn); };
 	P.onSession = function (fn) { return this.ev.on("session", fn); };
 	P.onEvent = function (fn) { return this.ev.on("event", fn); };
+	/* floor.changed, after floor.get: {agents, removed, totals, full} */
+	P.onFloor = function (fn) { return this.ev.on("floor", fn); };
 	/* A number as the daemon would dial it, formatted for people; the
 	 * text as typed when the daemon has no phone.format. */
 	P.formatNumber = function (number, format) {
@@ -446,6 +450,7 @@
 		onConnection: function (fn) { return core.onConnection(fn); },
 		onSession: function (fn) { return core.onSession(fn); },
 		onEvent: function (fn) { return core.onEvent(fn); },
+		onFloor: function (fn) { return core.onFloor(fn); },
 		formatNumber: function (n, f) { return core.formatNumber(n, f); },
 		changePassword: function (o, n) { return core.changePassword(o, n); },
 		logout: function () { return core.logout(); },

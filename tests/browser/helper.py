@@ -105,6 +105,33 @@ class Helper:
     def free_port(self):
         return peers.free_port("tcp")
 
+    # ---- the bus: a nats-server and other agents' desks ----
+
+    def nats(self):
+        import nats
+        self.nats_server = nats.NatsServer().start()
+        return {"url": self.nats_server.url}
+
+    def start_agent(self, options):
+        """Another agent's ccpd on the same bus; returns its index."""
+        d = ccpd_mod.Ccpd(options=options)
+        self.daemons.append(d)
+        self.others = getattr(self, "others", []) + [(d, d.client())]
+        return len(self.others) - 1
+
+    def agent_rpc(self, i, method, params=None):
+        return self.others[i][1].call(method, params)
+
+    def kill_agent(self, i):
+        """kill -9 an agent's ccpd: its agent goes quiet."""
+        d = self.others[i][0]
+        self.daemons.remove(d)
+        d.proc.kill()
+        d.proc.wait(10)
+        if d.proc in peers._live:
+            peers._live.remove(d.proc)
+        return {}
+
     def shutdown(self):
         errors = []
         for p in self.peers.values():
@@ -117,6 +144,8 @@ class Helper:
             except AssertionError as e:
                 errors.append(str(e))
         self.daemons = []
+        if getattr(self, "nats_server", None):
+            self.nats_server.stop()
         if errors:
             raise AssertionError("\n".join(errors))
         return {}

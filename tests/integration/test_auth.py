@@ -66,6 +66,9 @@ PERMISSION = {
     "metrics.get": "metrics.view",
     "metrics.getPrometheus": "metrics.viewAll",
     "report.agents": "metrics.viewAll",
+    "floor.get": "floor.view",
+    "floor.history": "floor.view",
+    "bus.getStatus": "ccp.use",
 }
 for _t, _view, _manage in (
         ("users", "users.view", "users.manage"),
@@ -83,6 +86,7 @@ PROFILES = {
     "Agent": {"ccp.use", "outbound.call"},
     "CallCenterManager": {"ccp.use", "outbound.call", "metrics.view",
                           "metrics.viewAll", "users.view"},
+    "Supervisor": {"ccp.use", "outbound.call", "floor.view"},
 }
 
 # params that would be valid, so that a refusal can only be the permission
@@ -341,12 +345,12 @@ def test_grants_are_bounded_by_what_the_caller_holds(make_ccpd):
     d = auth_daemon(make_ccpd)
     root = d.client()
     root.call("admin.profiles.create", {
-        "name": "Supervisor", "permissions": [
+        "name": "TeamLead", "permissions": [
             "ccp.use", "outbound.call", "users.view", "users.manage"]})
     root.call("admin.profiles.create", {
         "name": "ProfileKeeper", "permissions": ["profiles.manage",
                                                  "users.view"]})
-    add_user(root, "sue", profile="Supervisor")
+    add_user(root, "sue", profile="TeamLead")
     add_user(root, "pat", profile="ProfileKeeper")
     add_user(root, "boss", profile="Admin")
     c = nobody(d)
@@ -369,7 +373,7 @@ def test_grants_are_bounded_by_what_the_caller_holds(make_ccpd):
     assert root.call("admin.users.get", {"username": "boss"})[
         "profile"] == "Admin"
     assert root.call("admin.users.get", {"username": "sue"})[
-        "profile"] == "Supervisor"
+        "profile"] == "TeamLead"
     c.call("session.logout")
     # a profile keeper cannot grow their own profile into more
     login(c, "pat")

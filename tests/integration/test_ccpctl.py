@@ -555,6 +555,7 @@ HELP_COMMANDS = [
     "phone format NUMBER FORMAT [REGION]", "version",
     "call METHOD [JSON-PARAMS]", "watch", "login USER", "logout", "whoami",
     "passwd", "admin TABLE [ACTION [ARGS]]", "metrics", "report agents",
+    "floor",
 ]
 
 

@@ -588,10 +588,10 @@ def _instance(d):
     # profiles
     c.call("admin.profiles.list")
     c.call("admin.profiles.get", {"name": "Agent"})
-    c.call("admin.profiles.create", {"name": "Supervisor",
+    c.call("admin.profiles.create", {"name": "TeamLead",
                                      "permissions": ["metrics.view"],
                                      "description": "sees figures"})
-    c.call("admin.profiles.update", {"name": "Supervisor",
+    c.call("admin.profiles.update", {"name": "TeamLead",
                                      "permissions": ["metrics.view",
                                                      "metrics.viewAll"]})
     _expect_error(c, -32003, "admin.profiles.update",
@@ -599,7 +599,7 @@ def _instance(d):
     # users
     c.call("admin.users.list")
     made = c.call("admin.users.create", {"username": "sam",
-                                         "profile": "Supervisor"})
+                                         "profile": "TeamLead"})
     otp = made["oneTimePassword"]
     c.call("admin.users.create", {"username": "ann", "profile": "Agent",
                                   "password": "ann-secret-1",
@@ -614,7 +614,7 @@ def _instance(d):
     c.call("admin.users.update", {"username": "ann",
                                   "sipAccount": "sip:ann@127.0.0.1"})
     _expect_error(c, -32003, "admin.profiles.delete",
-                  {"name": "Supervisor"})
+                  {"name": "TeamLead"})
     # numbers, origins, quick connects
     c.call("admin.numbers.create", {"number": "+442071838750",
                                     "username": "ann"})
@@ -678,14 +678,34 @@ def _instance(d):
     c.call("admin.numbers.delete", {"number": "+442071838750"})
     c.call("admin.users.delete", {"username": "sam"})
     c.call("admin.users.delete", {"username": "ann"})
-    c.call("admin.profiles.delete", {"name": "Supervisor"})
+    c.call("admin.profiles.delete", {"name": "TeamLead"})
     return c
 
 
+def _bus_daemon(make_ccpd, server):
+    """A daemon on the bus: its status, the floor, its history."""
+    from nats import wait_for
+    d = make_ccpd(options={"bus": server.url, "bus_heartbeat": "1"})
+    c = _client(d)
+    c.call("events.subscribe")
+    wait_for("connected", lambda: c.call("bus.getStatus")["connected"])
+    c.call("agent.setState", {"state": "Available"})
+    wait_for("floor", lambda: c.call("floor.get")["ready"])
+    c.wait_event("floor.changed", 10)
+    wait_for("history", lambda: c.call("floor.history")["ready"])
+    _expect_error(c, -32602, "floor.get", {"watch": 1})
+    server.kill()
+    c.wait_event("bus.status", 10,
+                 lambda e: e["data"]["state"] == "disconnected")
+    return d
+
+
 def test_everything_ccpd_sends_matches_the_schema(make_ccpd):
+    from nats import NatsServer
     schema = Schema(load_schema())
     checker = Checker(schema)
     kam = peers.Kamailio(password="s3cret").start()
+    nats = NatsServer().start()
     customer = callee = caller = None
     try:
         # both daemons start at once; each must then be ready
@@ -713,10 +733,11 @@ def test_everything_ccpd_sends_matches_the_schema(make_ccpd):
             _kill_baresip(a, ac)
             _takeover(a, ac, customer)
             clients.append(_instance(a))
+            e = _bus_daemon(make_ccpd, nats)
         finally:
             # an answer comes after every event sent before it: once these
             # are in, each client has received all it will be checked on
-            for d in (a, b):
+            for d in (a, b) + ((e,) if "e" in dir() else ()):
                 for c in d.clients:
                     if isinstance(c, CheckedClient):
                         try:
@@ -729,6 +750,7 @@ def test_everything_ccpd_sends_matches_the_schema(make_ccpd):
             if p is not None:
                 p.stop()
         kam.stop()
+        nats.stop()
 
     assert not checker.problems, \
         "%d messages differ from the schema:\n%s" % (

@@ -96,9 +96,9 @@ def test_profiles_every_method_and_check(make_ccpd):
     d = make_ccpd()
     c = d.client()
     names = [p["name"] for p in c.call("admin.profiles.list")]
-    assert names == ["Agent", "CallCenterManager", "Admin"]
+    assert names == ["Agent", "CallCenterManager", "Admin", "Supervisor"]
     admin = c.call("admin.profiles.get", {"name": "Admin"})
-    assert len(admin["permissions"]) == 11 and admin["builtin"]
+    assert len(admin["permissions"]) == 12 and admin["builtin"]
     p = c.call("admin.profiles.create", {
         "name": "Team Lead", "description": "leads",
         "permissions": ["ccp.use", "metrics.view", "ccp.use"]})

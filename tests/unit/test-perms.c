@@ -39,6 +39,7 @@ static const struct {
 	{ PERM_NUMBERS_MANAGE,        { F, F, O, O, L, P, F } },
 	{ PERM_ORIGINS_MANAGE,        { F, F, O, O, L, P, F } },
 	{ PERM_QUICK_CONNECTS_MANAGE, { F, F, O, O, L, P, F } },
+	{ PERM_FLOOR_VIEW,            { F, F, O, O, L, P, F } },
 	{ PERM_PUBLIC,                { O, O, O, O, O, O, O } },
 };
 
@@ -179,11 +180,15 @@ static void test_defaults(void)
 	size_t n;
 
 	p = perms_defaults(&n);
-	if (n != 3 || strcmp(p[0].name, "Agent") ||
+	if (n != 4 || strcmp(p[0].name, "Agent") ||
 	    strcmp(p[1].name, "CallCenterManager") ||
-	    strcmp(p[2].name, PERMS_ADMIN_PROFILE))
+	    strcmp(p[2].name, PERMS_ADMIN_PROFILE) ||
+	    strcmp(p[3].name, "Supervisor"))
 		tap_fail(&c, "the defaults are not Agent, "
-			 "CallCenterManager, Admin\n");
+			 "CallCenterManager, Admin, Supervisor\n");
+	else if (p[3].set != (p[0].set | PERM_BIT(PERM_FLOOR_VIEW)))
+		tap_fail(&c, "Supervisor is not an agent who views the "
+			 "floor\n");
 	else if (p[0].set != (PERM_BIT(PERM_CCP_USE) |
 			      PERM_BIT(PERM_OUTBOUND_CALL)))
 		tap_fail(&c, "Agent is more than ccp.use and outbound.call\n");
