@@ -1,7 +1,9 @@
 /* ccpctl-agent: the agent's commands: its state and its configuration. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "ccpctl-int.h"
+#include "ccpctl-rpc.h"
 
 void agent_print_line(const cJSON *agent)
 {
@@ -137,8 +139,43 @@ static int run_config(struct ctl *ctl, const struct command *cmd,
 	                         show_config);
 }
 
+/* The agent's state, and the instance's database when ccpd has one: its
+ * state and the records waiting for it (store.getStatus; a ccpd without
+ * the method, or with SQLite, adds nothing). */
+static int run_status(struct ctl *ctl, const struct command *cmd, int argc,
+                      char **argv)
+{
+	cJSON *agent, *db = NULL, *err = NULL;
+	const char *summary;
+	int q = ctl_call(ctl, "agent.getState", NULL, &agent);
+
+	(void)cmd;
+	(void)argc;
+	(void)argv;
+	if (!agent)
+		return q;
+	if (rpc_call(ctl->rpc, "store.getStatus", NULL, &db, &err) < 0)
+		db = NULL;
+	cJSON_Delete(err);
+	summary = json_str(db, "summary");
+	if (summary && strcmp(or_dash(json_str(db, "backend")), "postgresql"))
+		summary = NULL;
+	if (ctl->json) {
+		if (db)
+			cJSON_AddItemToObject(agent, "database", db);
+		show_json(agent);
+	} else {
+		agent_show(agent);
+		if (summary)
+			printf("database: %s\n", summary);
+		cJSON_Delete(db);
+	}
+	cJSON_Delete(agent);
+	return EXIT_SUCCESS;
+}
+
 const struct command agent_state_commands[] = {
-	{ "status", "", "show the agent state", 0, 0, .method = "agent.getState", .print = agent_show },
+	{ "status", "", "show the agent state (and the instance's database)", 0, 0, .run = run_status },
 	{ "states", "", "list the statuses the agent may choose", 0, 0, .method = "agent.listStates", .print = show_states },
 	{ "set-state", "NAME", "choose a status (next one while on a contact)", 1, 1, .method = "agent.setState", .param = "state", .print = agent_show },
 	{ "clear-next", "", "drop the status waiting for the end of a contact", 0, 0, .method = "agent.clearNextState", .print = agent_show },

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 
 #include "conf.h"
+#include "dburl.h"
 #include "phone.h"
 
 enum kind { K_STR, K_UINT, K_ADDR, K_MODE, K_BOOL };
@@ -106,6 +107,7 @@ static const struct setting settings[] = {
 	S(ws_max_message,   K_UINT, 1024, 16777216, "65536"),
 	S(ws_max_queue,     K_UINT, 65536, 268435456, "1048576"),
 	S(ws_ping_interval, K_UINT, 0, 3600, "30"),
+	S(database_password_file, K_STR, 0, 0, ""),
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -1164,6 +1166,13 @@ void conf_dump(const struct conf *c, void *file)
 		switch (s->kind) {
 		case K_STR:
 		case K_ADDR:
+			if (strcmp(s->name, "database") == 0) {
+				char masked[4200];
+
+				dburl_mask(c->database, masked, sizeof(masked));
+				fprintf(f, "%s = %s\n", s->name, masked);
+				break;
+			}
 			fprintf(f, "%s = %s\n", s->name,
 				strcmp(s->name, "sip_password") == 0 &&
 				**(char *const *)p ? "(set)" :

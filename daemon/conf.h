@@ -90,6 +90,8 @@ struct conf {
 	unsigned ws_max_message;
 	unsigned ws_max_queue;
 	unsigned ws_ping_interval;
+	/* the PostgreSQL instance (instance.c): libpq's passfile */
+	char *database_password_file;
 };
 
 /* Fill every setting with its default. */

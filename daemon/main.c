@@ -17,12 +17,15 @@
 #include "admin.h"
 #include "auth.h"
 #include "conf.h"
+#include "dburl.h"
 #include "desk.h"
 #include "events.h"
+#include "instance.h"
 #include "ipc.h"
 #include "log.h"
 #include "rpc.h"
 #include "outbox.h"
+#include "pg.h"
 #include "store.h"
 #include "util.h"
 #include "ws.h"
@@ -31,6 +34,8 @@ struct daemon {
 	struct conf conf;
 	struct store *store;
 	struct outbox *outbox;
+	struct instance *instance;    /* database= names PostgreSQL */
+	char store_path[4200];        /* the SQLite file: the store or its copy */
 	struct auth *auth;
 	struct admin *admin;
 	struct events *ev;
@@ -217,11 +222,25 @@ static int open_store(struct daemon *dm)
 		.login_lockout = dm->conf.login_lockout,
 		.password_min = dm->conf.password_min_length,
 	};
-	char err[512] = "", dir[4096], *slash;
+	char err[512] = "", dir[4200], *slash;
 	int r;
 
+	/* PostgreSQL: the SQLite file in state_dir is this desk's copy of
+	 * the instance; a URI is never taken for a path */
+	if (dburl_is_postgres(dm->conf.database)) {
+		r = pg_check_conninfo(dm->conf.database, err, sizeof(err));
+		if (r < 0) {
+			log_error("main: database: %s", err);
+			return r;
+		}
+		snprintf(dm->store_path, sizeof(dm->store_path),
+			 "%s/instance-cache.db", dm->conf.state_dir);
+	} else {
+		snprintf(dm->store_path, sizeof(dm->store_path), "%s",
+			 dm->conf.database);
+	}
 	/* the database's directory: state_dir unless database says else */
-	snprintf(dir, sizeof(dir), "%s", dm->conf.database);
+	snprintf(dir, sizeof(dir), "%s", dm->store_path);
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
@@ -232,12 +251,12 @@ static int open_store(struct daemon *dm)
 			return r;
 		}
 	}
-	r = store_open(&dm->store, dm->conf.database, err, sizeof(err));
+	r = store_open(&dm->store, dm->store_path, err, sizeof(err));
 	if (r < 0) {
 		log_error("store: cannot open the database: %s", err);
 		return r;
 	}
-	log_debug("store: %s, schema version %d", dm->conf.database,
+	log_debug("store: %s, schema version %d", dm->store_path,
 		  store_schema_version(dm->store));
 	r = auth_new(&dm->auth, dm->store, &as);
 	if (r == 0)
@@ -247,10 +266,76 @@ static int open_store(struct daemon *dm)
 	return r;
 }
 
-/* /metrics: the desk's live figures after the transport's own */
+/* /metrics: the desk's live figures after the transport's own, then the
+ * instance's database */
 static int metrics_text(char **text, void *arg)
 {
-	return desk_prometheus(arg, text);
+	struct daemon *dm = arg;
+	char *desk = NULL, *db = NULL;
+	int r = desk_prometheus(dm->desk, &desk);
+
+	if (r < 0 || !dm->instance) {
+		*text = desk;
+		return r;
+	}
+	r = instance_prometheus(dm->instance, &db);
+	if (r == 0 && asprintf(text, "%s%s", desk, db) < 0)
+		r = -ENOMEM;
+	free(desk);
+	free(db);
+	return r;
+}
+
+/* Another desk changed the instance, and the local copy now says so: the
+ * parts that keep settings in memory take them again. */
+static void instance_changed(enum instance_change what, const char *table,
+			     const char *key, void *arg)
+{
+	struct daemon *dm = arg;
+	char **names;
+	size_t n;
+
+	switch (what) {
+	case INSTANCE_TABLE:
+		if (strcmp(table, "users") == 0 ||
+		    strcmp(table, "profiles") == 0)
+			auth_refresh(dm->auth);
+		if (strcmp(table, "statuses") == 0 &&
+		    store_status_names(dm->store, &names, &n) == 0) {
+			desk_set_statuses(dm->desk,
+					  (const char *const *)names, n);
+			store_free_names(names, n);
+		}
+		break;
+	case INSTANCE_PASSWORD:
+	case INSTANCE_USER_GONE:
+		/* a new password or no user: their sessions end, as when
+		 * the change is made here */
+		log_info("main: '%s' was %s at another desk: their sessions "
+			 "end", key, what == INSTANCE_PASSWORD ?
+			 "given a new password" : "deleted");
+		auth_end_user(dm->auth, key);
+		admin_sessions_ended(dm->admin, key);
+		break;
+	}
+}
+
+static int open_instance(struct daemon *dm)
+{
+	int r;
+
+	if (!dburl_is_postgres(dm->conf.database))
+		return 0;
+	r = instance_new(&dm->instance, dm->conf.database,
+			 dm->conf.database_password_file, dm->store,
+			 dm->outbox, dm->ev);
+	if (r < 0) {
+		log_error("instance: cannot start: %s", strerror(-r));
+		return r;
+	}
+	instance_watch(dm->instance, instance_changed, dm);
+	rpc_set_instance(dm->rpc, dm->instance);
+	return 0;
 }
 
 /* Whether one of the ports baresip is about to open (UDP and TCP on
@@ -368,6 +453,11 @@ static int start(struct daemon *dm)
 		    dm->auth, dm->admin);
 	if (r < 0)
 		return r;
+	/* after every part that seeds the store: the first desk of a new
+	 * instance seeds it from there */
+	r = open_instance(dm);
+	if (r < 0)
+		return r;
 	inherited_sockets(&unix_fd, &tcp_fd);
 	r = ipc_new(&dm->ipc, &dm->conf, dm->rpc, unix_fd);
 	if (r < 0)
@@ -379,7 +469,7 @@ static int start(struct daemon *dm)
 		r = ws_new(&dm->ws, &dm->conf, dm->rpc, dm->store, tcp_fd);
 		if (r < 0)
 			return r;
-		ws_set_metrics(dm->ws, metrics_text, dm->desk);
+		ws_set_metrics(dm->ws, metrics_text, dm);
 	}
 	dm->ipc_ready = true;
 	r = desk_start(dm->desk);
@@ -408,6 +498,8 @@ static void stop(struct daemon *dm)
 	dm->rpc = rpc_free(dm->rpc);
 	dm->admin = admin_free(dm->admin);
 	dm->desk = desk_free(dm->desk);
+	/* the last records of the desk are in the outbox by now */
+	dm->instance = instance_free(dm->instance);
 	dm->ev = events_free(dm->ev);
 	dm->auth = auth_free(dm->auth);
 	dm->store = store_close(dm->store);

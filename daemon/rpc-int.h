@@ -37,6 +37,7 @@ struct rpc {
 	struct admin *admin;
 	struct netcheck *netcheck;
 	struct tmr sweep_tmr;
+	struct instance *inst;      /* the PostgreSQL instance, or NULL */
 };
 
 struct rpc_peer {
@@ -156,5 +157,7 @@ void rpc_session_sweep_stop(struct rpc *rpc);
 
 method_h m_metrics;
 method_h m_prometheus;
+/* rpc-store.c */
+method_h m_store_status;
 
 #endif

@@ -277,6 +277,7 @@ static const struct method methods[] = {
 	{ "session.changePassword",  m_change_password, PERM_PUBLIC },
 	{ "metrics.get",             m_metrics,     PERM_METRICS_VIEW },
 	{ "metrics.getPrometheus",   m_prometheus,  PERM_METRICS_VIEW_ALL },
+	{ "store.getStatus",         m_store_status, PERM_CCP_USE },
 	{ "admin.users.list",        m_admin,       PERM_USERS_VIEW },
 	{ "admin.users.get",         m_admin,       PERM_USERS_VIEW },
 	{ "admin.users.create",      m_admin,       PERM_USERS_MANAGE },

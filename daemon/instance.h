@@ -1,0 +1,56 @@
+/* The instance on PostgreSQL, shared by every ccpd of a contact center.
+ *
+ * Local first: the daemon keeps reading and writing its SQLite store
+ * (store.h), which is then this desk's copy of the instance. This module
+ * keeps the two in step: what is written here goes through the outbox
+ * (channel "store") to PostgreSQL, exactly once and in order; what other
+ * desks change comes back by LISTEN/NOTIFY and is written into the local
+ * copy, whose watchers hear of it (instance_watch). While the server is
+ * unreachable the desk goes on from its copy and the outbox fills. */
+#ifndef CCPD_INSTANCE_H
+#define CCPD_INSTANCE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+struct instance;
+struct store;
+struct outbox;
+struct events;
+struct pg;
+
+enum instance_change {
+	INSTANCE_TABLE,           /* rows of a shared table changed */
+	INSTANCE_PASSWORD,        /* key's password hash changed */
+	INSTANCE_USER_GONE,       /* key was deleted */
+};
+
+/* Rows of table (store_users.name, ...) changed on another desk and are
+ * now in the local copy. key: the user, for the last two. */
+typedef void (instance_changed_h)(enum instance_change what,
+				  const char *table, const char *key,
+				  void *arg);
+
+/* Start keeping store in step with the PostgreSQL instance at conninfo.
+ * Returns at once: the connection is made on the loop. */
+int instance_new(struct instance **ret, const char *conninfo,
+		 const char *passfile, struct store *st, struct outbox *ob,
+		 struct events *ev);
+struct instance *instance_free(struct instance *in);
+
+/* One watcher of changes from other desks. */
+void instance_watch(struct instance *in, instance_changed_h *h, void *arg);
+
+/* The state as store.getStatus and the store.status event show it:
+ * {"backend", "state", "waiting", "reason"?, "synced"}. */
+cJSON *instance_status_json(const struct instance *in);
+/* "connected" or "unreachable, N records waiting" */
+void instance_status_line(const struct instance *in, char *buf, size_t size);
+/* Prometheus lines: the outbox's records waiting, the connection. */
+int instance_prometheus(const struct instance *in, char **ret);
+
+/* The connection, for modules that read the instance themselves. */
+struct pg *instance_pg(struct instance *in);
+
+#endif
