@@ -106,10 +106,10 @@ static void mask_keywords(const char *v, struct out *o)
 		if (keyword_at(v, p, "password")) {
 			const char *eq = strchr(p, '=') + 1;
 
+			while (*eq == ' ' || *eq == '\t')
+				eq++;
 			put(o, p, (size_t)(eq - p));
 			p = eq;
-			while (*p == ' ' || *p == '\t')
-				p++;
 			if (*p == '\'') {
 				for (p++; *p && *p != '\''; p++)
 					if (*p == '\\' && p[1])
