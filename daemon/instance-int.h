@@ -30,4 +30,11 @@ const char *schema_journal_sql(void);
 /* $1 desk, $2 instance, $3 username, $4 the record's JSON. */
 const char *schema_contact_sql(void);
 
+/* Hot-desking. Claim: $1 user, $2 desk, $3 since (a later claim wins).
+ * Release: $1 user, $2 desk (only this desk's claim). Busy: $1 user, $2
+ * desk, $3 on a live contact (0/1). */
+const char *schema_claim_sql(void);
+const char *schema_release_sql(void);
+const char *schema_busy_sql(void);
+
 #endif

@@ -10,6 +10,7 @@
  *   - journal.desk_id, journal.local_id: the desk (outbox_desk_id) and the
  *     row's id in its local journal; together the row's idempotent key;
  *   - contacts.desk_id: the desk that wrote the record;
+ *   - user_desks: the desk each user is active at (hot-desking);
  *   - ccp_schema: the versions applied;
  *   - triggers that NOTIFY ccp_changes with '<table>:<key>' on every
  *     change of shared data, and 'contacts:<desk_id>:<id>' of a record. */
@@ -100,6 +101,14 @@ static const char *const migrations[] = {
 	"  data TEXT NOT NULL,"
 	"  UNIQUE (instance, contact_id));"
 	"CREATE INDEX contacts_user ON contacts(username, id);"
+	/* hot-desking: the desk each user is active at, since when (Unix
+	 * ms: a later claim wins, also one replayed after an outage), and
+	 * whether they are on a live contact there */
+	"CREATE TABLE user_desks ("
+	"  username TEXT PRIMARY KEY,"
+	"  desk_id TEXT NOT NULL,"
+	"  since BIGINT NOT NULL,"
+	"  on_contact INTEGER NOT NULL DEFAULT 0);"
 	/* the key column is the trigger's argument */
 	"CREATE FUNCTION ccp_notify() RETURNS trigger LANGUAGE plpgsql AS $$"
 	" BEGIN"
@@ -132,6 +141,8 @@ static const char *const migrations[] = {
 	" ON origins FOR EACH ROW EXECUTE FUNCTION ccp_notify('origin');"
 	"CREATE TRIGGER quick_connects_notify AFTER INSERT OR UPDATE OR DELETE"
 	" ON quick_connects FOR EACH ROW EXECUTE FUNCTION ccp_notify('name');"
+	"CREATE TRIGGER user_desks_notify AFTER INSERT OR UPDATE OR DELETE"
+	" ON user_desks FOR EACH ROW EXECUTE FUNCTION ccp_notify('username');"
 	"CREATE TRIGGER contacts_notify AFTER INSERT OR UPDATE"
 	" ON contacts FOR EACH ROW EXECUTE FUNCTION ccp_notify_contact();",
 };
@@ -284,4 +295,23 @@ const char *schema_contact_sql(void)
 	       " disconnected_by = EXCLUDED.disconnected_by,"
 	       " sip_cause = EXCLUDED.sip_cause,"
 	       " transfers = EXCLUDED.transfers, data = EXCLUDED.data";
+}
+
+const char *schema_claim_sql(void)
+{
+	return "INSERT INTO user_desks (username, desk_id, since, on_contact)"
+	       " VALUES ($1, $2, $3::bigint, 0) ON CONFLICT (username) DO"
+	       " UPDATE SET desk_id = EXCLUDED.desk_id, since = EXCLUDED.since,"
+	       " on_contact = 0 WHERE user_desks.since <= EXCLUDED.since";
+}
+
+const char *schema_release_sql(void)
+{
+	return "DELETE FROM user_desks WHERE username = $1 AND desk_id = $2";
+}
+
+const char *schema_busy_sql(void)
+{
+	return "UPDATE user_desks SET on_contact = $3::integer"
+	       " WHERE username = $1 AND desk_id = $2";
 }

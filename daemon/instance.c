@@ -44,6 +44,13 @@
 #define MAX_SHARED 8
 #define HISTORY_PULL 200
 
+/* Who is active at which desk (user_desks), as last read. */
+struct udesk {
+	char user[65];
+	char desk[40];
+	bool on_contact;
+};
+
 struct slot {
 	struct instance *in;
 	size_t i;
@@ -70,7 +77,10 @@ struct instance {
 	struct tmr reread_tmr;
 	struct tmr retry_tmr;
 	unsigned version;         /* the migration being applied */
-	char user[65];            /* the user the desk's journal names */
+	char user[65];            /* the user at this desk, "" none */
+	bool on_contact;          /* ... on a live contact */
+	struct udesk *ud;
+	size_t n_ud;
 	char shown[80];           /* the last state told by store.status */
 	instance_changed_h *wh;
 	void *warg;
@@ -78,6 +88,8 @@ struct instance {
 
 static void send_next(struct instance *in);
 static void schedule_reread(struct instance *in, unsigned tables);
+static void tell(struct instance *in, enum instance_change what,
+		 const char *table, const char *key);
 
 /* ---- the state, as shown ---- */
 
@@ -276,6 +288,158 @@ static void add_str(cJSON *o, const char *k, const char *v)
 
 static void pull_history(struct instance *in);
 
+/* ---- hot-desking ---- */
+
+static void put_user(struct instance *in, const char *kind, const char *user,
+		     uint64_t time, int on)
+{
+	cJSON *body = cJSON_CreateObject();
+
+	if (!body)
+		return;
+	cJSON_AddStringToObject(body, "k", kind);
+	cJSON_AddStringToObject(body, "username", user);
+	cJSON_AddNumberToObject(body, "time", (double)time);
+	cJSON_AddNumberToObject(body, "on", on);
+	put(in, body);
+}
+
+static bool live_state(const char *state)
+{
+	static const char *const live[] = { "Busy", "PendingBusy",
+		"CallingCustomer", "AfterContactWork" };
+	size_t i;
+
+	for (i = 0; state && i < sizeof(live) / sizeof(live[0]); i++)
+		if (strcmp(state, live[i]) == 0)
+			return true;
+	return false;
+}
+
+/* The journal says who is at the desk (desk.user rows name the new
+ * user, or "system" for nobody) and whether they are on a contact: the
+ * instance's user_desks follows, through the outbox like every record. */
+static void hotdesk_journal(struct instance *in,
+			    const struct store_journal_row *j)
+{
+	bool on;
+
+	if (!j->username || !j->type)
+		return;
+	if (strcmp(j->type, "desk.user") == 0) {
+		const char *now = strcmp(j->username, "system") ? j->username
+								: "";
+
+		if (strcmp(now, in->user) == 0)
+			return;
+		if (in->user[0])
+			put_user(in, "release", in->user, j->time, 0);
+		snprintf(in->user, sizeof(in->user), "%s", now);
+		in->on_contact = false;
+		if (in->user[0]) {
+			put_user(in, "claim", in->user, j->time, 0);
+			/* their history comes along */
+			pull_history(in);
+		}
+		return;
+	}
+	if (!in->user[0] || strcmp(j->username, in->user) != 0)
+		return;
+	on = live_state(j->state);
+	if (on != in->on_contact) {
+		in->on_contact = on;
+		put_user(in, "busy", in->user, j->time, on);
+	}
+}
+
+static struct udesk *udesk_find(const struct instance *in, const char *user)
+{
+	size_t i;
+
+	for (i = 0; i < in->n_ud; i++)
+		if (strcmp(in->ud[i].user, user) == 0)
+			return &in->ud[i];
+	return NULL;
+}
+
+/* One row of user_desks as read (desk NULL: no row). The user at this
+ * desk who is now active at another has moved: their sessions here end. */
+static void udesk_set(struct instance *in, const char *user, const char *desk,
+		      bool on_contact)
+{
+	struct udesk *u = udesk_find(in, user), *grown;
+
+	if (!desk) {
+		if (u)
+			*u = in->ud[--in->n_ud];
+		return;
+	}
+	if (!u) {
+		grown = realloc(in->ud, (in->n_ud + 1) * sizeof(*grown));
+		if (!grown)
+			return;
+		in->ud = grown;
+		u = &in->ud[in->n_ud++];
+		snprintf(u->user, sizeof(u->user), "%s", user);
+	}
+	snprintf(u->desk, sizeof(u->desk), "%s", desk);
+	u->on_contact = on_contact;
+	log_debug("instance: '%s' is at desk %s%s", user, desk,
+		  on_contact ? ", on a contact" : "");
+	if (in->user[0] && strcmp(in->user, user) == 0 &&
+	    strcmp(desk, in->desk) != 0) {
+		log_info("instance: '%s' logged in at desk %s", user, desk);
+		in->user[0] = '\0';
+		in->on_contact = false;
+		tell(in, INSTANCE_USER_MOVED, store_users.name, user);
+	}
+}
+
+/* rows of (username, desk_id, on_contact); all: every row there is */
+static void udesks_read(int err, const struct pg_res *res, bool all,
+			struct instance *in)
+{
+	int i;
+
+	if (err < 0) {
+		if (err != -ECONNRESET)
+			log_warning("instance: cannot read user_desks: %s",
+				    pg_res_error(res));
+		return;
+	}
+	if (all)
+		in->n_ud = 0;
+	for (i = 0; i < pg_res_rows(res); i++)
+		if (pg_res_value(res, i, 0))
+			udesk_set(in, pg_res_value(res, i, 0),
+				  pg_res_value(res, i, 1),
+				  pg_res_value(res, i, 2) &&
+				  strcmp(pg_res_value(res, i, 2), "0") != 0);
+}
+
+static void udesks_all(int err, const struct pg_res *res, void *arg)
+{
+	udesks_read(err, res, true, arg);
+}
+
+static void udesks_one(int err, const struct pg_res *res, void *arg)
+{
+	udesks_read(err, res, false, arg);
+}
+
+bool instance_user_busy_elsewhere(const struct instance *in,
+				  const char *username, char *desk,
+				  size_t size)
+{
+	const struct udesk *u = udesk_find(in, username);
+
+	if (!u || !u->on_contact || strcmp(u->desk, in->desk) == 0)
+		return false;
+	if (desk)
+		snprintf(desk, size, "%s", u->desk);
+	return true;
+}
+
 static void on_store_change(const struct store_change *c, void *arg)
 {
 	struct instance *in = arg;
@@ -312,13 +476,9 @@ static void on_store_change(const struct store_change *c, void *arg)
 		add_str(body, "status", j->status);
 		add_str(body, "contactId", j->contact_id);
 		add_str(body, "data", j->data);
-		/* a user arriving at the desk brings their history along */
-		if (j->username && strcmp(j->username, in->user) != 0) {
-			snprintf(in->user, sizeof(in->user), "%s",
-				 j->username);
-			pull_history(in);
-		}
-		break;
+		put(in, body);
+		hotdesk_journal(in, j);
+		return;
 	case STORE_CHANGE_CONTACT:
 		cJSON_AddStringToObject(body, "k", "contact");
 		add_str(body, "instance", c->instance);
@@ -392,6 +552,18 @@ static int send_record(struct instance *in, const struct outbox_rec *rec)
 		if (p[2] && p[3] && p[5] && p[6])
 			r = pg_query(in->pg, schema_journal_sql(), p, 12, sent,
 				     in);
+	} else if (k && (strcmp(k, "claim") == 0 ||
+			 strcmp(k, "release") == 0 ||
+			 strcmp(k, "busy") == 0) && jstr(b, "username")) {
+		const char *p[3] = { jstr(b, "username"), in->desk,
+			strcmp(k, "claim") == 0 ?
+				jnum(b, "time", time, sizeof(time)) :
+				jnum(b, "on", evseq, sizeof(evseq)) };
+
+		r = pg_query(in->pg, strcmp(k, "claim") == 0 ?
+			     schema_claim_sql() : strcmp(k, "busy") == 0 ?
+			     schema_busy_sql() : schema_release_sql(), p,
+			     strcmp(k, "release") == 0 ? 2 : 3, sent, in);
 	} else if (k && strcmp(k, "contact") == 0) {
 		const cJSON *c = cJSON_GetObjectItemCaseSensitive(b,
 								  "contact");
@@ -435,6 +607,8 @@ static void maybe_resync(struct instance *in, uint64_t first_waiting)
 	if (first_waiting && first_waiting <= in->resync_at)
 		return;
 	in->resync_due = false;
+	pg_query(in->pg, "SELECT username, desk_id, on_contact FROM"
+		 " user_desks", NULL, 0, udesks_all, in);
 	schedule_reread(in, (1u << schema_n_shared()) - 1);
 }
 
@@ -810,6 +984,14 @@ static void on_notify(const char *channel, const char *payload, void *arg)
 			 " desk_id <> $3", p, 3, contacts_read, in);
 		return;
 	}
+	if (strcmp(table, "user_desks") == 0) {
+		const char *p[1] = { colon + 1 };
+
+		pg_query(in->pg, "SELECT $1::text, d.desk_id, d.on_contact FROM"
+			 " (SELECT 1) AS one LEFT JOIN user_desks d ON"
+			 " d.username = $1", p, 1, udesks_one, in);
+		return;
+	}
 	i = schema_shared_find(table);
 	if (i >= 0)
 		schedule_reread(in, 1u << i);
@@ -1023,6 +1205,7 @@ struct instance *instance_free(struct instance *in)
 	in->pg = pg_free(in->pg);
 	for (i = 0; i < MAX_SHARED; i++)
 		cJSON_Delete(in->fresh[i]);
+	free(in->ud);
 	free(in);
 	return NULL;
 }

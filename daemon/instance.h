@@ -11,6 +11,7 @@
 #define CCPD_INSTANCE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
@@ -24,6 +25,8 @@ enum instance_change {
 	INSTANCE_TABLE,           /* rows of a shared table changed */
 	INSTANCE_PASSWORD,        /* key's password hash changed */
 	INSTANCE_USER_GONE,       /* key was deleted */
+	INSTANCE_USER_MOVED,      /* key, the user at this desk, took
+				   * another desk */
 };
 
 /* Rows of table (store_users.name, ...) changed on another desk and are
@@ -49,6 +52,12 @@ cJSON *instance_status_json(const struct instance *in);
 void instance_status_line(const struct instance *in, char *buf, size_t size);
 /* Prometheus lines: the outbox's records waiting, the connection. */
 int instance_prometheus(const struct instance *in, char **ret);
+
+/* Whether username is active at another desk and on a live contact
+ * there, as the local copy says; desk (may be NULL) gets that desk's id. */
+bool instance_user_busy_elsewhere(const struct instance *in,
+				  const char *username, char *desk,
+				  size_t size);
 
 /* The connection, for modules that read the instance themselves. */
 struct pg *instance_pg(struct instance *in);

@@ -286,6 +286,27 @@ static int metrics_text(char **text, void *arg)
 	return r;
 }
 
+/* The user's sessions end because of another desk; the clients are told
+ * (session.ended), then the desk is nobody's as after a logout. */
+static void session_ended(struct daemon *dm, const char *user,
+			  const char *reason)
+{
+	cJSON *data = cJSON_CreateObject();
+
+	if (auth_user_sessions(dm->auth, user) == 0 &&
+	    (!desk_user(dm->desk) || strcmp(desk_user(dm->desk), user))) {
+		cJSON_Delete(data);
+		return;
+	}
+	if (data) {
+		cJSON_AddStringToObject(data, "username", user);
+		cJSON_AddStringToObject(data, "reason", reason);
+		events_emit(dm->ev, "session.ended", data);
+	}
+	auth_end_user(dm->auth, user);
+	admin_sessions_ended(dm->admin, user);
+}
+
 /* Another desk changed the instance, and the local copy now says so: the
  * parts that keep settings in memory take them again. */
 static void instance_changed(enum instance_change what, const char *table,
@@ -309,13 +330,18 @@ static void instance_changed(enum instance_change what, const char *table,
 		break;
 	case INSTANCE_PASSWORD:
 	case INSTANCE_USER_GONE:
-		/* a new password or no user: their sessions end, as when
-		 * the change is made here */
-		log_info("main: '%s' was %s at another desk: their sessions "
-			 "end", key, what == INSTANCE_PASSWORD ?
-			 "given a new password" : "deleted");
-		auth_end_user(dm->auth, key);
-		admin_sessions_ended(dm->admin, key);
+	case INSTANCE_USER_MOVED:
+		/* a new password, no user, or the user took another desk:
+		 * their sessions here end, as when that happens here */
+		log_info("main: '%s' %s: their sessions here end", key,
+			 what == INSTANCE_PASSWORD ?
+			 "was given a new password at another desk" :
+			 what == INSTANCE_USER_GONE ?
+			 "was deleted at another desk" :
+			 "logged in at another desk");
+		session_ended(dm, key, what == INSTANCE_PASSWORD ? "password" :
+			      what == INSTANCE_USER_GONE ? "deleted" :
+			      "elsewhere");
 		break;
 	}
 }

@@ -213,3 +213,161 @@ def test_tls_with_sslmode_require(make_ccpd):
         assert status(plain)["state"] != "connected"
     finally:
         srv.stop("fast")
+
+
+def local_rows(state_dir, sql):
+    import sqlite3
+    c = sqlite3.connect(os.path.join(state_dir, "instance-cache.db"))
+    try:
+        return c.execute(sql).fetchall()
+    finally:
+        c.close()
+
+
+def kill9(d):
+    """kill -9 of a ccpd started with Ccpd(); its baresip follows it
+    (PR_SET_PDEATHSIG)."""
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait(10)
+    for c in d.clients:
+        c.close()
+    d.log.close()
+    d.notify.close()
+    if d.proc in peers._live:
+        peers._live.remove(d.proc)
+
+
+def test_an_outage_loses_nothing(make_ccpd, customer):
+    srv = PgServer().start()
+    try:
+        url = srv.new_database()
+        db = srv.last_db
+        a = Ccpd(options={"database": url})
+        state = a.options["state_dir"]
+        wait_connected(a)
+        c = a.client()
+        add_user(c, "olga")
+        c.call("events.subscribe")
+        login(c, "olga")
+        c.call("agent.setState", {"state": "Available"})
+        for s in ("Break", "Available", "Lunch"):
+            c.call("agent.setState", {"state": s})
+
+        # the server crashes in the middle of status changes
+        srv.stop("immediate")
+        for s in ("Available", "Break", "Available"):
+            c.call("agent.setState", {"state": s})
+        wait_for(lambda: status(a)["state"] != "connected", 10,
+                 "ccpd to notice the outage")
+        ev = c.wait_event("store.status", pred=lambda e:
+                          e["data"]["state"] != "connected")
+        assert ev["data"]["backend"] == "postgresql"
+
+        # a call during the outage
+        cid = c.answered_call(customer, a.sip_uri)
+        customer.hangup()
+        c.wait_event("contact.acw")
+        c.call("contact.clear", {"contactId": cid})
+        c.wait_event("contact.destroyed")
+        customer.wait_event("CALL_CLOSED", 10)
+        c.call("agent.setState", {"state": "Break"})
+
+        s = status(a)
+        assert s["state"] == "unreachable" and s["waiting"] > 0, s
+        r = a.ctl("status")
+        assert r.returncode == 0, r.stderr
+        assert "database: unreachable, %d records waiting" % s["waiting"] \
+            in r.stdout or "database: unreachable" in r.stdout, r.stdout
+        print("records waiting in the outage: %d" % s["waiting"])
+
+        # a user who logged in here before logs in again
+        c.call("session.logout")
+        login(c, "olga")
+        c.call("agent.setState", {"state": "Available"})
+
+        # kill -9 during the outage, and a new ccpd on the same state
+        waiting = status(a)["waiting"]
+        kill9(a)
+        b = make_ccpd(options={"database": url, "state_dir": state})
+        s = status(b)
+        assert s["state"] != "connected" and s["waiting"] >= waiting, \
+            (s, waiting)
+
+        # the server comes back: everything arrives, once
+        srv.start()
+        wait_connected(b, 30)
+        local_j = local_rows(state, "SELECT instance, COALESCE(event_seq, 0), type, time"
+                             " FROM journal ORDER BY id")
+        pg_j = srv.query(db, "SELECT instance, COALESCE(event_seq, 0), type, time FROM"
+                         " journal ORDER BY id")
+        assert len(pg_j) == len(set(pg_j)), "a journal row twice"
+        assert sorted(local_j) == sorted(pg_j), \
+            (len(local_j), len(pg_j))
+        local_c = local_rows(state, "SELECT instance, contact_id, state, COALESCE("
+                             "handle_ms, -1) FROM contacts")
+        pg_c = srv.query(db, "SELECT instance, contact_id, state, COALESCE(handle_ms, -1)"
+                         " FROM contacts")
+        assert sorted(local_c) == sorted(pg_c)
+        assert any(row[1] == cid for row in pg_c)
+        print("journal rows: %d, each once in PostgreSQL" % len(pg_j))
+    finally:
+        srv.stop("fast")
+
+
+def test_hot_desking(make_ccpd, pg_server, customer):
+    url = pg_server.new_database()
+    db = pg_server.last_db
+    a = make_ccpd(options={"database": url})
+    b = make_ccpd(options={"database": url})
+    wait_connected(a)
+    wait_connected(b)
+    ca, cb = a.client(), b.client()
+    desk_a = pg_server.query(db, "SELECT 1")  # the server answers
+    assert desk_a == [(1,)]
+    add_user(ca, "hana")
+    wait_for(lambda: any(u["username"] == "hana" for u in
+                         cb.call("admin.users.list")), 2, "hana at B")
+
+    def at_desk():
+        rows = pg_server.query(db, "SELECT desk_id, on_contact FROM "
+                               "user_desks WHERE username = 'hana'")
+        return rows[0] if rows else None
+
+    ca.call("events.subscribe")
+    login(ca, "hana")
+    first = wait_for(at_desk, 5, "hana's desk in user_desks")
+
+    # at B she is moved: A's clients are told, her session at A ends
+    cb.call("events.subscribe")
+    login(cb, "hana")
+    wait_for(lambda: at_desk()[0] != first[0], 5, "hana's move to B")
+    ev = ca.wait_event("session.ended", 5)
+    assert ev["data"] == {"username": "hana", "reason": "elsewhere"}
+    assert ca.call("session.whoami")["via"] != "session"
+    assert ca.call("agent.getConfiguration").get("username") is None
+
+    # on a call at B, a login at A is refused
+    cb.call("agent.setState", {"state": "Available"})
+    cid = cb.answered_call(customer, b.sip_uri)
+    wait_for(lambda: at_desk()[1] == 1, 5, "hana on a contact at B")
+    wait_for(lambda: "'hana' is at desk %s, on a contact" % at_desk()[0]
+             in a.log_text(), 5, "desk A to know")
+    err = ca.error("session.login", {"username": "hana",
+                                     "password": "hana-secret-1"})
+    assert err["code"] == -32011, err
+    assert err["message"] == "User busy elsewhere"
+    assert "another desk" in err["data"]["reason"]
+    assert cb.call("session.whoami")["username"] == "hana"
+
+    # once the call is over she may move back
+    customer.hangup()
+    cb.wait_event("contact.acw")
+    cb.call("contact.clear", {"contactId": cid})
+    cb.wait_event("contact.destroyed")
+    customer.wait_event("CALL_CLOSED", 10)
+    wait_for(lambda: at_desk()[1] == 0, 5, "hana off the contact")
+    wait_for(lambda: "'hana' is at desk %s\n" % at_desk()[0]
+             in a.log_text(), 5, "desk A to know")
+    login(ca, "hana")
+    ev = cb.wait_event("session.ended", 5)
+    assert ev["data"]["reason"] == "elsewhere"
