@@ -25,6 +25,18 @@ import peers
 from ccpd import CCPD, Ccpd
 from pg import PgServer, wait_for
 
+with open(os.path.join(os.path.dirname(__file__), "..", "..", "proto",
+                       "ccpd-protocol.schema.json")) as _f:
+    SCHEMA = json.load(_f)
+
+
+def check_event(ev):
+    """An event's data against the protocol's schema."""
+    import jsonschema
+    jsonschema.Draft202012Validator(
+        {"$defs": SCHEMA["$defs"],
+         "$ref": "#/$defs/event." + ev["type"]}).validate(ev["data"])
+
 
 def status(d):
     return d.client().call("store.getStatus")
@@ -262,6 +274,7 @@ def test_an_outage_loses_nothing(make_ccpd, customer):
         ev = c.wait_event("store.status", pred=lambda e:
                           e["data"]["state"] != "connected")
         assert ev["data"]["backend"] == "postgresql"
+        check_event(ev)
 
         # a call during the outage
         cid = c.answered_call(customer, a.sip_uri)
@@ -343,6 +356,7 @@ def test_hot_desking(make_ccpd, pg_server, customer):
     wait_for(lambda: at_desk()[0] != first[0], 5, "hana's move to B")
     ev = ca.wait_event("session.ended", 5)
     assert ev["data"] == {"username": "hana", "reason": "elsewhere"}
+    check_event(ev)
     assert ca.call("session.whoami")["via"] != "session"
     assert ca.call("agent.getConfiguration").get("username") is None
 
