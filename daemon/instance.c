@@ -70,6 +70,10 @@ struct instance {
 	uint64_t sent_seq;
 	int sent_table;           /* a shared row's table, or -1 */
 	unsigned dirty;           /* bit i: shared table i to re-read */
+	unsigned unsynced;        /* bit i: not re-read since connecting */
+	/* this desk's changes of table i not yet on the server: a re-read
+	 * of i waits for them, else it would undo them here meanwhile */
+	unsigned pending[MAX_SHARED];
 	unsigned reading;         /* re-reads in flight */
 	bool read_bad;
 	cJSON *fresh[MAX_SHARED];
@@ -90,6 +94,7 @@ static void send_next(struct instance *in);
 static void schedule_reread(struct instance *in, unsigned tables);
 static void tell(struct instance *in, enum instance_change what,
 		 const char *table, const char *key);
+static void row_done(struct instance *in, int t);
 
 /* ---- the state, as shown ---- */
 
@@ -264,13 +269,15 @@ static int send_row(struct instance *in, const struct store_table *t,
 
 /* ---- out: the outbox, filled by the store's watcher ---- */
 
-static void put(struct instance *in, cJSON *body)
+static void put(struct instance *in, cJSON *body, int table)
 {
 	char key[37], *text = body ? cJSON_PrintUnformatted(body) : NULL;
 	int r;
 
 	outbox_uuid(key);
 	r = text ? outbox_put(in->ob, CHANNEL, key, text, NULL) : -ENOMEM;
+	if (r == 0 && table >= 0)
+		in->pending[table]++;
 	if (r < 0)
 		log_error("instance: cannot keep a record for the database: "
 			  "%s; it is in the local store only", strerror(-r));
@@ -301,7 +308,7 @@ static void put_user(struct instance *in, const char *kind, const char *user,
 	cJSON_AddStringToObject(body, "username", user);
 	cJSON_AddNumberToObject(body, "time", (double)time);
 	cJSON_AddNumberToObject(body, "on", on);
-	put(in, body);
+	put(in, body, -1);
 }
 
 static bool live_state(const char *state)
@@ -476,7 +483,7 @@ static void on_store_change(const struct store_change *c, void *arg)
 		add_str(body, "status", j->status);
 		add_str(body, "contactId", j->contact_id);
 		add_str(body, "data", j->data);
-		put(in, body);
+		put(in, body, -1);
 		hotdesk_journal(in, j);
 		return;
 	case STORE_CHANGE_CONTACT:
@@ -487,7 +494,8 @@ static void on_store_change(const struct store_change *c, void *arg)
 				      cJSON_Duplicate(c->contact, true));
 		break;
 	}
-	put(in, body);
+	put(in, body, c->kind == STORE_CHANGE_ROW ?
+	    schema_shared_find(c->table->name) : -1);
 }
 
 static const char *jstr(const cJSON *o, const char *k)
@@ -607,6 +615,7 @@ static void maybe_resync(struct instance *in, uint64_t first_waiting)
 	if (first_waiting && first_waiting <= in->resync_at)
 		return;
 	in->resync_due = false;
+	in->unsynced = (1u << schema_n_shared()) - 1;
 	pg_query(in->pg, "SELECT username, desk_id, on_contact FROM"
 		 " user_desks", NULL, 0, udesks_all, in);
 	schedule_reread(in, (1u << schema_n_shared()) - 1);
@@ -644,10 +653,20 @@ static void send_next(struct instance *in)
 			  "dropped: %.200s", (unsigned long long)f.seq,
 			  strerror(-r), f.body);
 		outbox_ack(in->ob, CHANNEL, f.seq);
+		row_done(in, in->sent_table);
 	}
 	free(f.body);
 	free(f.key);
 	tell_status(in);
+}
+
+/* A row of table t left the outbox: a re-read that waited may run. */
+static void row_done(struct instance *in, int t)
+{
+	if (t < 0 || in->pending[t] == 0)
+		return;
+	if (--in->pending[t] == 0 && (in->dirty & (1u << t)))
+		schedule_reread(in, 0);
 }
 
 static void retry_send(void *arg)
@@ -683,6 +702,7 @@ static void sent(int err, const struct pg_res *res, void *arg)
 	if (outbox_ack(in->ob, CHANNEL, in->sent_seq) < 0)
 		log_warning("instance: record %llu was not in the outbox",
 			    (unsigned long long)in->sent_seq);
+	row_done(in, in->sent_table);
 	send_next(in);
 }
 
@@ -871,14 +891,25 @@ static void table_read(int err, const struct pg_res *res, void *arg)
 	}
 	if (in->reading > 0)
 		return;
-	if (!in->read_bad)
+	/* a table with changes of ours still on the way is read again
+	 * once they have arrived */
+	for (i = 0; i < (int)schema_n_shared(); i++)
+		if (in->fresh[i] && in->pending[i]) {
+			in->fresh[i] = (cJSON_Delete(in->fresh[i]), NULL);
+			in->dirty |= 1u << i;
+		}
+	if (!in->read_bad) {
+		for (i = 0; i < (int)schema_n_shared(); i++)
+			if (in->fresh[i])
+				in->unsynced &= ~(1u << i);
 		apply_fresh(in);
-	else if (pg_state(in->pg) == PG_UP)
+	} else if (pg_state(in->pg) == PG_UP) {
 		in->dirty |= (1u << schema_n_shared()) - 1;
+	}
 	for (i = 0; i < MAX_SHARED; i++)
 		in->fresh[i] = (cJSON_Delete(in->fresh[i]), NULL);
-	if (!in->read_bad && !in->resync_due && !in->synced &&
-	    in->ready) {
+	if (!in->read_bad && !in->resync_due && !in->unsynced &&
+	    !in->synced && in->ready) {
 		in->synced = true;
 		log_info("instance: the local copy is in step with the "
 			 "instance");
@@ -899,7 +930,7 @@ static void start_reread(void *arg)
 		return;
 	in->read_bad = false;
 	for (i = 0; i < schema_n_shared(); i++) {
-		if (!(in->dirty & (1u << i)))
+		if (!(in->dirty & (1u << i)) || in->pending[i])
 			continue;
 		if (schema_select_sql(schema_shared(i), sql, sizeof(sql)) < 0 ||
 		    pg_query(in->pg, sql, NULL, 0, table_read,
@@ -1163,6 +1194,20 @@ static void on_state(enum pg_state st, const char *why, void *arg)
 
 /* ---- life ---- */
 
+/* Records of shared rows left in the outbox by an earlier run. */
+static int count_pending(const struct outbox_rec *rec, void *arg)
+{
+	struct instance *in = arg;
+	cJSON *b = cJSON_Parse(rec->body);
+	const char *k = jstr(b, "k"), *t = jstr(b, "t");
+	int i = k && t && strcmp(k, "row") == 0 ? schema_shared_find(t) : -1;
+
+	if (i >= 0)
+		in->pending[i]++;
+	cJSON_Delete(b);
+	return 0;
+}
+
 int instance_new(struct instance **ret, const char *conninfo,
 		 const char *passfile, struct store *st, struct outbox *ob,
 		 struct events *ev)
@@ -1182,6 +1227,7 @@ int instance_new(struct instance **ret, const char *conninfo,
 		in->slots[i] = (struct slot){ in, i };
 	tmr_init(&in->reread_tmr);
 	tmr_init(&in->retry_tmr);
+	outbox_scan(ob, CHANNEL, 0, 0, count_pending, in);
 	store_watch(st, on_store_change, in);
 	r = pg_new(&in->pg, conninfo, passfile, &h, in);
 	if (r < 0) {
