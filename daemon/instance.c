@@ -1158,6 +1158,27 @@ static void versioned(int err, const struct pg_res *res, void *arg)
 	migrate_from(in, (unsigned)v);
 }
 
+/* Only a new instance needs the right to create tables: a desk whose
+ * role may only read and write the rows (the least privileges) finds the
+ * table of versions there. */
+static void have_schema(int err, const struct pg_res *res, void *arg)
+{
+	struct instance *in = arg;
+
+	if (err < 0) {
+		failed(in, "cannot look for the schema", res, err);
+		return;
+	}
+	if (strcmp(pg_res_value(res, 0, 0) ? pg_res_value(res, 0, 0) : "",
+		   "t") != 0)
+		pg_query(in->pg, "CREATE TABLE ccp_schema ("
+			 " version INTEGER PRIMARY KEY,"
+			 " applied TIMESTAMPTZ NOT NULL DEFAULT now())",
+			 NULL, 0, NULL, NULL);
+	pg_query(in->pg, "SELECT COALESCE(MAX(version), 0) FROM ccp_schema",
+		 NULL, 0, versioned, in);
+}
+
 static void on_state(enum pg_state st, const char *why, void *arg)
 {
 	struct instance *in = arg;
@@ -1168,12 +1189,8 @@ static void on_state(enum pg_state st, const char *why, void *arg)
 		 * wait for the lock and find the work done */
 		pg_query(in->pg, "SELECT pg_advisory_lock(" SCHEMA_LOCK ")",
 			 NULL, 0, NULL, NULL);
-		pg_query(in->pg, "CREATE TABLE IF NOT EXISTS ccp_schema ("
-			 " version INTEGER PRIMARY KEY,"
-			 " applied TIMESTAMPTZ NOT NULL DEFAULT now())",
-			 NULL, 0, NULL, NULL);
-		pg_query(in->pg, "SELECT COALESCE(MAX(version), 0) FROM "
-			 "ccp_schema", NULL, 0, versioned, in);
+		pg_query(in->pg, "SELECT to_regclass('ccp_schema') IS NOT NULL",
+			 NULL, 0, have_schema, in);
 		break;
 	case PG_DOWN:
 		if (in->ready)

@@ -385,3 +385,41 @@ def test_hot_desking(make_ccpd, pg_server, customer):
     login(ca, "hana")
     ev = cb.wait_event("session.ended", 5)
     assert ev["data"]["reason"] == "elsewhere"
+
+
+# what a desk's role needs once the schema is there (docs/admin-guide.md)
+LEAST_PRIVILEGES = """
+GRANT USAGE ON SCHEMA public TO {role};
+GRANT SELECT ON ccp_schema TO {role};
+GRANT SELECT, INSERT, UPDATE, DELETE ON profiles, users, statuses, numbers,
+  origins, quick_connects, user_desks TO {role};
+GRANT SELECT, INSERT ON journal TO {role};
+GRANT SELECT, INSERT, UPDATE ON contacts TO {role};
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role};
+"""
+
+
+def test_a_desk_role_with_the_least_privileges(make_ccpd, pg_server):
+    url = pg_server.new_database()
+    db = pg_server.last_db
+    # the owner's desk makes the schema
+    a = make_ccpd(options={"database": url})
+    wait_connected(a)
+    role = "desk_%s" % db
+    c = pg_server.connect(db)
+    with c.cursor() as cur:
+        cur.execute("CREATE ROLE %s LOGIN" % role)
+        cur.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        cur.execute(LEAST_PRIVILEGES.format(role=role))
+    c.close()
+    b = make_ccpd(options={"database": url.replace("ccp@", role + "@")})
+    wait_connected(b)
+    add_user(b.client(), "lena")
+    wait_for(lambda: any(u["username"] == "lena" for u in
+                         a.client().call("admin.users.list")), 2,
+             "lena at desk A")
+    login(b.client(), "lena")
+    wait_for(lambda: pg_server.query(db, "SELECT count(*) FROM user_desks"
+                                     " WHERE username = 'lena'")[0][0], 5,
+             "lena's desk in user_desks")
+    assert "permission denied" not in b.log_text()
