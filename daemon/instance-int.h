@@ -25,7 +25,8 @@ int schema_upsert_sql(const struct store_table *t, bool keep, char *buf,
 		      size_t size);
 /* Every row of t, in the order they were made. */
 int schema_select_sql(const struct store_table *t, char *buf, size_t size);
-/* $1 desk, $2 local id, $3... the journal row's columns from time on. */
+/* $1 desk, $2 the outbox's sequence number, $3... the journal row's
+ * columns from time on. */
 const char *schema_journal_sql(void);
 /* $1 desk, $2 instance, $3 username, $4 the record's JSON. */
 const char *schema_contact_sql(void);

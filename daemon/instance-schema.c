@@ -7,8 +7,10 @@
  * columns and types (booleans are integers 0/1, times Unix ms in BIGINT),
  * so that one SQL text can read either; plus:
  *   - pos: the order rows were made in (SQLite's rowid);
- *   - journal.desk_id, journal.local_id: the desk (outbox_desk_id) and the
- *     row's id in its local journal; together the row's idempotent key;
+ *   - journal.desk_id, journal.desk_seq: the desk (outbox_desk_id) and the
+ *     sequence number its outbox gave the row (never reused, unlike a
+ *     local row id once a desk's copy is made anew); together the row's
+ *     idempotent key;
  *   - contacts.desk_id: the desk that wrote the record;
  *   - user_desks: the desk each user is active at (hot-desking);
  *   - ccp_schema: the versions applied;
@@ -62,7 +64,7 @@ static const char *const migrations[] = {
 	"CREATE TABLE journal ("
 	"  id BIGSERIAL PRIMARY KEY,"
 	"  desk_id TEXT NOT NULL,"
-	"  local_id BIGINT NOT NULL,"
+	"  desk_seq BIGINT NOT NULL,"
 	"  time BIGINT NOT NULL,"
 	"  instance TEXT NOT NULL,"
 	"  event_seq BIGINT,"
@@ -73,7 +75,7 @@ static const char *const migrations[] = {
 	"  status TEXT,"
 	"  contact_id TEXT,"
 	"  data TEXT,"
-	"  UNIQUE (desk_id, local_id));"
+	"  UNIQUE (desk_id, desk_seq));"
 	"CREATE INDEX journal_time ON journal(time);"
 	"CREATE INDEX journal_user_time ON journal(username, time);"
 	"CREATE TABLE contacts ("
@@ -250,11 +252,11 @@ int schema_select_sql(const struct store_table *t, char *buf, size_t size)
 
 const char *schema_journal_sql(void)
 {
-	return "INSERT INTO journal (desk_id, local_id, time, instance,"
+	return "INSERT INTO journal (desk_id, desk_seq, time, instance,"
 	       " event_seq, type, username, actor, state, status, contact_id,"
 	       " data) VALUES ($1, $2::bigint, $3::bigint, $4, $5::bigint, $6,"
 	       " $7, $8, $9, $10, $11, $12)"
-	       " ON CONFLICT (desk_id, local_id) DO NOTHING";
+	       " ON CONFLICT (desk_id, desk_seq) DO NOTHING";
 }
 
 /* The record's columns come from its JSON ($4) as store.c derives them:

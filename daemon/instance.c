@@ -377,8 +377,10 @@ static void udesk_set(struct instance *in, const char *user, const char *desk,
 	struct udesk *u = udesk_find(in, user), *grown;
 
 	if (!desk) {
-		if (u)
+		if (u) {
+			log_debug("instance: '%s' is at no desk", user);
 			*u = in->ud[--in->n_ud];
+		}
 		return;
 	}
 	if (!u) {
@@ -1041,6 +1043,18 @@ static void failed(struct instance *in, const char *what,
 	pg_reset(in->pg, what);
 }
 
+/* Claims this desk left behind (a restart forgets who was logged in; a
+ * kill -9 in mid-call left "on a contact") would keep their users from
+ * other desks: all go but the user here now. Claims still in the outbox
+ * are sent after this. */
+static void drop_stale_claims(struct instance *in)
+{
+	const char *p[2] = { in->desk, in->user };
+
+	pg_query(in->pg, "DELETE FROM user_desks WHERE desk_id = $1"
+		 " AND username <> $2", p, 2, NULL, NULL);
+}
+
 static void listening(int err, const struct pg_res *res, void *arg)
 {
 	struct instance *in = arg;
@@ -1052,6 +1066,7 @@ static void listening(int err, const struct pg_res *res, void *arg)
 	in->ready = true;
 	in->resync_due = true;
 	in->resync_at = outbox_next_seq(in->ob) - 1;
+	drop_stale_claims(in);
 	log_debug("instance: schema ready, %llu records to send",
 		  (unsigned long long)outbox_waiting(in->ob, CHANNEL));
 	send_next(in);

@@ -140,6 +140,19 @@ def test_two_desks_share_one_instance(make_ccpd, pg_server, customer):
     wait_for(lambda: any(s["name"] == "Training" for s in
                          cb.call("agent.listStates")), 1.0,
              "Training at desk B")
+    # numbers, quick connects and origins too
+    ca.call("admin.numbers.create", {"number": "+442071838750",
+                                     "username": "alice"})
+    ca.call("admin.quickConnects.create", {"name": "Helpdesk",
+                                           "endpoint": "+442071838751"})
+    ca.call("admin.origins.create", {"origin": "https://crm.example.com"})
+    wait_for(lambda: cb.call("admin.numbers.get", {
+        "number": "+442071838750"}).get("username") == "alice" and
+        any(q["name"] == "Helpdesk" for q in
+            cb.call("admin.quickConnects.list")) and
+        any(o["origin"] == "https://crm.example.com" for o in
+            cb.call("admin.origins.list")), 1.0,
+        "the number, quick connect and origin at B")
     # a new display name too
     ca.call("admin.users.update", {"username": "alice",
                                    "displayName": "Alice A."})
@@ -423,3 +436,53 @@ def test_a_desk_role_with_the_least_privileges(make_ccpd, pg_server):
                                      " WHERE username = 'lena'")[0][0], 5,
              "lena's desk in user_desks")
     assert "permission denied" not in b.log_text()
+
+
+def test_several_desks_start_at_once(make_ccpd, pg_server):
+    url = pg_server.new_database()
+    db = pg_server.last_db
+    desks = [make_ccpd(options={"database": url}, wait_ready=False)
+             for _ in range(3)]
+    for d in desks:
+        d.wait_notify("READY=1", 30)
+    for d in desks:
+        wait_connected(d)
+    assert pg_server.query(db, "SELECT version FROM ccp_schema") == [(1,)]
+    migrated = [d for d in desks
+                if "migrating the instance's schema" in d.log_text()]
+    assert len(migrated) == 1
+    seeded = [d for d in desks if "a new instance: seeding" in d.log_text()]
+    assert len(seeded) == 1
+    names = pg_server.query(db, "SELECT name FROM profiles ORDER BY pos")
+    assert [n[0] for n in names] == ["Agent", "CallCenterManager", "Admin"]
+
+
+def test_a_desk_killed_on_a_call_does_not_keep_its_user(make_ccpd,
+                                                       pg_server, customer):
+    url = pg_server.new_database()
+    db = pg_server.last_db
+    a = Ccpd(options={"database": url})
+    state = a.options["state_dir"]
+    b = make_ccpd(options={"database": url})
+    wait_connected(a)
+    wait_connected(b)
+    ca = a.client()
+    add_user(ca, "ivan")
+    ca.call("events.subscribe")
+    login(ca, "ivan")
+    ca.call("agent.setState", {"state": "Available"})
+    ca.answered_call(customer, a.sip_uri)
+    wait_for(lambda: pg_server.query(
+        db, "SELECT on_contact FROM user_desks WHERE username = 'ivan'")
+        == [(1,)], 5, "ivan on a contact at A")
+    kill9(a)
+    customer.hangup()
+    # A comes back: nobody is logged in there, so its claim goes
+    a2 = make_ccpd(options={"database": url, "state_dir": state})
+    wait_connected(a2)
+    wait_for(lambda: pg_server.query(
+        db, "SELECT count(*) FROM user_desks WHERE username = 'ivan'")
+        == [(0,)], 5, "A's stale claim to go")
+    wait_for(lambda: "'ivan' is at no desk" in b.log_text(), 5,
+             "desk B to know")
+    assert login(b.client(), "ivan")["username"] == "ivan"
