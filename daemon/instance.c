@@ -74,6 +74,9 @@ struct instance {
 	/* this desk's changes of table i not yet on the server: a re-read
 	 * of i waits for them, else it would undo them here meanwhile */
 	unsigned pending[MAX_SHARED];
+	/* records in the channel: counted once at start, then kept, so that
+	 * a long outage's backlog costs no count at every write */
+	uint64_t waiting;
 	unsigned reading;         /* re-reads in flight */
 	bool read_bad;
 	cJSON *fresh[MAX_SHARED];
@@ -95,6 +98,7 @@ static void schedule_reread(struct instance *in, unsigned tables);
 static void tell(struct instance *in, enum instance_change what,
 		 const char *table, const char *key);
 static void row_done(struct instance *in, int t);
+static void acked(struct instance *in, uint64_t seq);
 
 /* ---- the state, as shown ---- */
 
@@ -116,7 +120,7 @@ cJSON *instance_status_json(const struct instance *in)
 	cJSON_AddStringToObject(o, "backend", "postgresql");
 	cJSON_AddStringToObject(o, "state", state_word(in));
 	cJSON_AddNumberToObject(o, "waiting",
-				(double)outbox_waiting(in->ob, CHANNEL));
+				(double)in->waiting);
 	cJSON_AddBoolToObject(o, "synced", in->synced);
 	if (*pg_why(in->pg))
 		cJSON_AddStringToObject(o, "reason", pg_why(in->pg));
@@ -125,7 +129,7 @@ cJSON *instance_status_json(const struct instance *in)
 
 void instance_status_line(const struct instance *in, char *buf, size_t size)
 {
-	uint64_t n = outbox_waiting(in->ob, CHANNEL);
+	uint64_t n = in->waiting;
 
 	if (strcmp(state_word(in), "connected") == 0 && n == 0)
 		snprintf(buf, size, "connected");
@@ -142,7 +146,7 @@ static void tell_status(struct instance *in)
 	char now[80];
 
 	snprintf(now, sizeof(now), "%s%s%s", state_word(in),
-		 outbox_waiting(in->ob, CHANNEL) ? " waiting" : "",
+		 in->waiting ? " waiting" : "",
 		 in->synced ? " synced" : "");
 	if (strcmp(now, in->shown) == 0)
 		return;
@@ -163,7 +167,7 @@ int instance_prometheus(const struct instance *in, char **ret)
 		" database is connected (1) or not (0).\n"
 		"# TYPE ccpd_database_connected gauge\n"
 		"ccpd_database_connected %d\n",
-		(unsigned long long)outbox_waiting(in->ob, CHANNEL),
+		(unsigned long long)in->waiting,
 		strcmp(state_word(in), "connected") == 0);
 
 	if (n < 0)
@@ -276,6 +280,8 @@ static void put(struct instance *in, cJSON *body, int table)
 
 	outbox_uuid(key);
 	r = text ? outbox_put(in->ob, CHANNEL, key, text, NULL) : -ENOMEM;
+	if (r == 0)
+		in->waiting++;
 	if (r == 0 && table >= 0)
 		in->pending[table]++;
 	if (r < 0)
@@ -654,12 +660,21 @@ static void send_next(struct instance *in)
 		log_error("instance: record %llu cannot be read (%s), "
 			  "dropped: %.200s", (unsigned long long)f.seq,
 			  strerror(-r), f.body);
-		outbox_ack(in->ob, CHANNEL, f.seq);
+		acked(in, f.seq);
 		row_done(in, in->sent_table);
 	}
 	free(f.body);
 	free(f.key);
 	tell_status(in);
+}
+
+static void acked(struct instance *in, uint64_t seq)
+{
+	if (outbox_ack(in->ob, CHANNEL, seq) < 0)
+		log_warning("instance: record %llu was not in the outbox",
+			    (unsigned long long)seq);
+	else if (in->waiting > 0)
+		in->waiting--;
 }
 
 /* A row of table t left the outbox: a re-read that waited may run. */
@@ -701,9 +716,7 @@ static void sent(int err, const struct pg_res *res, void *arg)
 		tmr_start(&in->retry_tmr, RETRY_MS, retry_send, in);
 		return;
 	}
-	if (outbox_ack(in->ob, CHANNEL, in->sent_seq) < 0)
-		log_warning("instance: record %llu was not in the outbox",
-			    (unsigned long long)in->sent_seq);
+	acked(in, in->sent_seq);
 	row_done(in, in->sent_table);
 	send_next(in);
 }
@@ -1068,7 +1081,7 @@ static void listening(int err, const struct pg_res *res, void *arg)
 	in->resync_at = outbox_next_seq(in->ob) - 1;
 	drop_stale_claims(in);
 	log_debug("instance: schema ready, %llu records to send",
-		  (unsigned long long)outbox_waiting(in->ob, CHANNEL));
+		  (unsigned long long)in->waiting);
 	send_next(in);
 	pull_history(in);
 }
@@ -1260,6 +1273,7 @@ int instance_new(struct instance **ret, const char *conninfo,
 	tmr_init(&in->reread_tmr);
 	tmr_init(&in->retry_tmr);
 	outbox_scan(ob, CHANNEL, 0, 0, count_pending, in);
+	in->waiting = outbox_waiting(ob, CHANNEL);
 	store_watch(st, on_store_change, in);
 	r = pg_new(&in->pg, conninfo, passfile, &h, in);
 	if (r < 0) {

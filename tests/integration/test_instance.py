@@ -302,8 +302,14 @@ def test_an_outage_loses_nothing(make_ccpd, customer):
         assert s["state"] == "unreachable" and s["waiting"] > 0, s
         r = a.ctl("status")
         assert r.returncode == 0, r.stderr
-        assert "database: unreachable, %d records waiting" % s["waiting"] \
-            in r.stdout or "database: unreachable" in r.stdout, r.stdout
+        assert "database: unreachable, %d records waiting\n" % \
+            s["waiting"] in r.stdout, r.stdout
+        import urllib.request
+        text = urllib.request.urlopen(a.http_url + "/metrics",
+                                      timeout=10).read().decode()
+        assert 'ccpd_outbox_waiting{channel="store"} %d\n' % s["waiting"] \
+            in text
+        assert "ccpd_database_connected 0\n" in text
         print("records waiting in the outage: %d" % s["waiting"])
 
         # a user who logged in here before logs in again
