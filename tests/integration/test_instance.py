@@ -489,3 +489,30 @@ def test_a_desk_killed_on_a_call_does_not_keep_its_user(make_ccpd,
     wait_for(lambda: "'ivan' is at no desk" in b.log_text(), 5,
              "desk B to know")
     assert login(b.client(), "ivan")["username"] == "ivan"
+
+
+def test_a_check_answers_when_the_server_has(make_ccpd, pg_server):
+    url = pg_server.new_database()
+    d = make_ccpd(options={"database": url})
+    wait_connected(d)
+    c = d.client()
+    s = c.call("store.getStatus", {"check": True})
+    assert s["check"]["ok"] is True and 0 <= s["check"]["ms"] < 5000, s
+    print("a round trip to PostgreSQL from ccpd: %.1f ms" % s["check"]["ms"])
+    assert "check" not in c.call("store.getStatus")
+    assert c.error("store.getStatus", {"check": 1})["code"] == -32602
+    # a batch's answers go out together: no check there
+    c.send_message(json.dumps([
+        {"jsonrpc": "2.0", "id": 1, "method": "store.getStatus",
+         "params": {"check": True}},
+        {"jsonrpc": "2.0", "id": 2, "method": "daemon.getVersion"}]))
+    ans = c.answer()
+    assert [a["id"] for a in ans] == [1, 2]
+    assert "check" not in ans[0]["result"]
+    # a later answer to a client that went away is dropped
+    gone = d.client()
+    gone.send_message(json.dumps({"jsonrpc": "2.0", "id": 7,
+                                  "method": "store.getStatus",
+                                  "params": {"check": True}}))
+    gone.close()
+    assert c.call("store.getStatus", {"check": True})["check"]["ok"]
