@@ -141,7 +141,7 @@ static int run_config(struct ctl *ctl, const struct command *cmd,
 
 /* The agent's state, and the instance's database when ccpd has one: its
  * state and the records waiting for it (store.getStatus; a ccpd without
- * the method, or with SQLite, adds nothing). */
+ * the method, or with its own SQLite file, adds nothing). */
 static int run_status(struct ctl *ctl, const struct command *cmd, int argc,
                       char **argv)
 {
@@ -157,9 +157,12 @@ static int run_status(struct ctl *ctl, const struct command *cmd, int argc,
 	if (rpc_call(ctl->rpc, "store.getStatus", NULL, &db, &err) < 0)
 		db = NULL;
 	cJSON_Delete(err);
+	/* a desk's own SQLite file is not news: the output stays as it was */
+	if (db && strcmp(or_dash(json_str(db, "backend")), "postgresql")) {
+		cJSON_Delete(db);
+		db = NULL;
+	}
 	summary = json_str(db, "summary");
-	if (summary && strcmp(or_dash(json_str(db, "backend")), "postgresql"))
-		summary = NULL;
 	if (ctl->json) {
 		if (db)
 			cJSON_AddItemToObject(agent, "database", db);

@@ -82,6 +82,8 @@ def test_a_uri_is_never_a_path(make_ccpd, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "database: unreachable" in r.stdout or \
         "database: connecting" in r.stdout, r.stdout
+    r = d.ctl("--json", "status")
+    assert json.loads(r.stdout)["database"]["backend"] == "postgresql"
     assert "s3cret" not in d.log_text()
 
 
