@@ -54,6 +54,7 @@ struct pg {
 	struct pg_handlers h;
 	void *arg;
 	char why[256];
+	char warned[256];         /* the last reason said at warning level */
 };
 
 static void io_fd(int flags, void *arg);
@@ -137,10 +138,15 @@ static void go_down(struct pg *pg, const char *why)
 	if (pg->conn)
 		PQfinish(pg->conn);
 	pg->conn = NULL;
+	/* said once at warning level, then quietly while it does not
+	 * change: a server that stays down must not flood the journal */
 	if (pg->st == PG_UP)
 		log_warning("pg: connection lost: %s", pg->why);
+	else if (strcmp(pg->why, pg->warned) != 0)
+		log_warning("pg: cannot connect: %s; trying again", pg->why);
 	else
 		log_debug("pg: cannot connect: %s", pg->why);
+	snprintf(pg->warned, sizeof(pg->warned), "%s", pg->why);
 	pg->st = PG_DOWN;
 	tmr_start(&pg->retry_tmr, pg->backoff_ms, start_connect, pg);
 	pg->backoff_ms = pg->backoff_ms * 2 > BACKOFF_MAX_MS ?
@@ -267,6 +273,7 @@ static void up(struct pg *pg)
 	}
 	pg->st = PG_UP;
 	pg->why[0] = '\0';
+	pg->warned[0] = '\0';
 	pg->backoff_ms = BACKOFF_MIN_MS;
 	log_info("pg: connected to %s at %s, server %d%s",
 		 PQdb(pg->conn), PQhost(pg->conn), PQserverVersion(pg->conn),

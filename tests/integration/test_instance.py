@@ -518,3 +518,25 @@ def test_a_check_answers_when_the_server_has(make_ccpd, pg_server):
                                   "params": {"check": True}}))
     gone.close()
     assert c.call("store.getStatus", {"check": True})["check"]["ok"]
+
+
+def test_only_a_user_the_desk_has_received_logs_in_offline(make_ccpd,
+                                                           pg_server):
+    url = pg_server.new_database()
+    b = make_ccpd(options={"database": url})
+    wait_connected(b)
+    add_user(b.client(), "nina")
+    # desk A has never reached the instance: nina is not known there
+    dead = "postgresql://ccp@127.0.0.1:%d/x" % peers.free_port("tcp")
+    a = make_ccpd(options={"database": dead})
+    assert status(a)["state"] != "connected"
+    err = a.client().error("session.login", {"username": "nina",
+                                             "password": "nina-secret-1"})
+    assert err["code"] == -32001
+    # once A has reached it, she is
+    state = a.options["state_dir"]
+    a.stop()
+    a = make_ccpd(options={"database": url, "state_dir": state})
+    wait_connected(a)
+    assert login(a.client(), "nina")["username"] == "nina"
+    assert "pg: cannot connect" not in a.log_text()
