@@ -531,7 +531,7 @@ static int send_record(struct instance *in, const struct outbox_rec *rec)
 {
 	cJSON *b = cJSON_Parse(rec->body);
 	const char *k = jstr(b, "k");
-	char seq[24], id[24], time[24], evseq[24], *text;
+	char seq[24], time[24], evseq[24], *text;
 	int r = -EINVAL, t;
 
 	in->sent_table = -1;
@@ -564,7 +564,6 @@ static int send_record(struct instance *in, const struct outbox_rec *rec)
 			jstr(b, "contactId"), jstr(b, "data"),
 		};
 
-		(void)id;
 		if (p[2] && p[3] && p[5] && p[6])
 			r = pg_query(in->pg, schema_journal_sql(), p, 12, sent,
 				     in);
