@@ -442,6 +442,12 @@ static void udesks_one(int err, const struct pg_res *res, void *arg)
 	udesks_read(err, res, false, arg);
 }
 
+void instance_logged_out(struct instance *in, const char *username,
+			 uint64_t time)
+{
+	put_user(in, "logout", username, time, 0);
+}
+
 bool instance_user_busy_elsewhere(const struct instance *in,
 				  const char *username, char *desk,
 				  size_t size)
@@ -579,6 +585,14 @@ static int send_record(struct instance *in, const struct outbox_rec *rec)
 			     schema_claim_sql() : strcmp(k, "busy") == 0 ?
 			     schema_busy_sql() : schema_release_sql(), p,
 			     strcmp(k, "release") == 0 ? 2 : 3, sent, in);
+	} else if (k && strcmp(k, "logout") == 0 && jstr(b, "username") &&
+		   jnum(b, "time", time, sizeof(time))) {
+		const char *p[3] = { jstr(b, "username"), in->desk, time };
+
+		/* nothing to keep: the other desks hear it, at the commit */
+		r = pg_query(in->pg, "SELECT pg_notify('ccp_changes', 'logout:'"
+			     " || $2 || ':' || $3 || ':' || $1)", p, 3, sent,
+			     in);
 	} else if (k && strcmp(k, "contact") == 0) {
 		const cJSON *c = cJSON_GetObjectItemCaseSensitive(b,
 								  "contact");
@@ -722,11 +736,17 @@ static void sent(int err, const struct pg_res *res, void *arg)
 
 /* ---- in: other desks' changes into the local copy ---- */
 
+static void tell_at(struct instance *in, enum instance_change what,
+		    const char *table, const char *key, uint64_t time)
+{
+	if (in->wh)
+		in->wh(what, table, key, time, in->warg);
+}
+
 static void tell(struct instance *in, enum instance_change what,
 		 const char *table, const char *key)
 {
-	if (in->wh)
-		in->wh(what, table, key, in->warg);
+	tell_at(in, what, table, key, 0);
 }
 
 static cJSON *find_key(const cJSON *rows, const char *json, const char *key)
@@ -1002,6 +1022,21 @@ static void pull_history(struct instance *in)
 		 " ORDER BY id DESC LIMIT $3::int", p, 3, contacts_read, in);
 }
 
+/* "<desk>:<time>:<user>": a logout at another desk. One replayed after an
+ * outage ends only the sessions older than it. */
+static void on_logout(struct instance *in, const char *rest)
+{
+	const char *t = strchr(rest, ':'), *u = t ? strchr(t + 1, ':') : NULL;
+	size_t dl = strlen(in->desk);
+
+	if (!u || !u[1])
+		return;
+	if ((size_t)(t - rest) == dl && strncmp(rest, in->desk, dl) == 0)
+		return;
+	tell_at(in, INSTANCE_LOGGED_OUT, store_users.name, u + 1,
+		strtoull(t + 1, NULL, 10));
+}
+
 static void on_notify(const char *channel, const char *payload, void *arg)
 {
 	struct instance *in = arg;
@@ -1027,6 +1062,10 @@ static void on_notify(const char *channel, const char *payload, void *arg)
 		pg_query(in->pg, "SELECT instance, username, data FROM contacts"
 			 " WHERE id = $1::bigint AND username = $2 AND"
 			 " desk_id <> $3", p, 3, contacts_read, in);
+		return;
+	}
+	if (strcmp(table, "logout") == 0) {
+		on_logout(in, colon + 1);
 		return;
 	}
 	if (strcmp(table, "user_desks") == 0) {

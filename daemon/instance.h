@@ -27,13 +27,16 @@ enum instance_change {
 	INSTANCE_USER_GONE,       /* key was deleted */
 	INSTANCE_USER_MOVED,      /* key, the user at this desk, took
 				   * another desk */
+	INSTANCE_LOGGED_OUT,      /* key logged out at another desk at time:
+				   * their sessions opened before end */
 };
 
 /* Rows of table (store_users.name, ...) changed on another desk and are
- * now in the local copy. key: the user, for the last two. */
+ * now in the local copy. key: the user, for the others; time: for
+ * INSTANCE_LOGGED_OUT, else 0. */
 typedef void (instance_changed_h)(enum instance_change what,
 				  const char *table, const char *key,
-				  void *arg);
+				  uint64_t time, void *arg);
 
 /* Start keeping store in step with the PostgreSQL instance at conninfo.
  * Returns at once: the connection is made on the loop. */
@@ -52,6 +55,11 @@ cJSON *instance_status_json(const struct instance *in);
 void instance_status_line(const struct instance *in, char *buf, size_t size);
 /* Prometheus lines: the outbox's records waiting, the connection. */
 int instance_prometheus(const struct instance *in, char **ret);
+
+/* username logged out here at time (Unix ms): their sessions at the other
+ * desks opened before then end too. */
+void instance_logged_out(struct instance *in, const char *username,
+			 uint64_t time);
 
 /* Whether username is active at another desk and on a live contact
  * there, as the local copy says; desk (may be NULL) gets that desk's id. */

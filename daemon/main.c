@@ -307,10 +307,29 @@ static void session_ended(struct daemon *dm, const char *user,
 	admin_sessions_ended(dm->admin, user);
 }
 
+/* The user logged out at another desk: the sessions they had here before
+ * then end too (one opened since, after the logout, stays). */
+static void logged_out(struct daemon *dm, const char *user, uint64_t time)
+{
+	cJSON *data;
+
+	if (auth_end_user_before(dm->auth, user, time) == 0)
+		return;
+	log_info("main: '%s' logged out at another desk: their sessions here "
+		 "end", user);
+	data = cJSON_CreateObject();
+	if (data) {
+		cJSON_AddStringToObject(data, "username", user);
+		cJSON_AddStringToObject(data, "reason", "logout");
+		events_emit(dm->ev, "session.ended", data);
+	}
+	admin_sessions_ended(dm->admin, user);
+}
+
 /* Another desk changed the instance, and the local copy now says so: the
  * parts that keep settings in memory take them again. */
 static void instance_changed(enum instance_change what, const char *table,
-			     const char *key, void *arg)
+			     const char *key, uint64_t time, void *arg)
 {
 	struct daemon *dm = arg;
 	char **names;
@@ -342,6 +361,9 @@ static void instance_changed(enum instance_change what, const char *table,
 		session_ended(dm, key, what == INSTANCE_PASSWORD ? "password" :
 			      what == INSTANCE_USER_GONE ? "deleted" :
 			      "elsewhere");
+		break;
+	case INSTANCE_LOGGED_OUT:
+		logged_out(dm, key, time);
 		break;
 	}
 }

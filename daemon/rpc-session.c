@@ -175,9 +175,16 @@ int m_session_resume(struct ctx *x)
 
 int m_logout(struct ctx *x)
 {
-	if (x->sess)
-		log_info("rpc: '%s' logged out", auth_session_user(x->sess));
+	char user[128] = "";
+
+	if (x->sess) {
+		snprintf(user, sizeof(user), "%s", auth_session_user(x->sess));
+		log_info("rpc: '%s' logged out", user);
+	}
 	end_own_session(x);
+	/* and at every other desk of the instance */
+	if (user[0] && x->peer->rpc->inst)
+		instance_logged_out(x->peer->rpc->inst, user, util_now_ms());
 	x->peer->token[0] = '\0';
 	if (!x->peer->info.trusted)
 		x->peer->sub = events_unsubscribe(x->peer->sub);

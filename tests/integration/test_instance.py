@@ -540,3 +540,32 @@ def test_only_a_user_the_desk_has_received_logs_in_offline(make_ccpd,
     wait_connected(a)
     assert login(a.client(), "nina")["username"] == "nina"
     assert "pg: cannot connect" not in a.log_text()
+
+
+def test_a_logout_ends_the_sessions_at_every_desk(make_ccpd, pg_server):
+    url = pg_server.new_database()
+    a = make_ccpd(options={"database": url})
+    b = make_ccpd(options={"database": url})
+    wait_connected(a)
+    wait_connected(b)
+    ca, cb = a.client(), b.client()
+    # a supervisor takes no desk, and may be logged in at both
+    ca.call("admin.profiles.create", {"name": "Supervisor",
+                                      "permissions": ["metrics.view"]})
+    add_user(ca, "sam", profile="Supervisor")
+    wait_for(lambda: any(u["username"] == "sam" for u in
+                         cb.call("admin.users.list")), 2, "sam at B")
+    watch = b.client()      # an administrator's view of desk B
+    watch.call("events.subscribe")
+    login(ca, "sam")
+    login(cb, "sam")
+    assert cb.call("session.whoami")["via"] == "session"
+    ca.call("session.logout")
+    ev = watch.wait_event("session.ended", 5)
+    assert ev["data"] == {"username": "sam", "reason": "logout"}
+    check_event(ev)
+    err = cb.error("agent.getState")
+    assert err["code"] == -32001, err
+    # a login after the logout stays
+    login(cb, "sam")
+    assert cb.call("session.whoami")["username"] == "sam"
