@@ -39,7 +39,7 @@
 
 #define CHANNEL "store"
 #define SCHEMA_LOCK "7261001"     /* pg_advisory_lock's key */
-#define REREAD_DELAY_MS 30
+#define REREAD_DELAY_MS 10
 #define RETRY_MS 2000
 #define MAX_SHARED 8
 #define HISTORY_PULL 200
