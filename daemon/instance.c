@@ -44,13 +44,6 @@
 #define MAX_SHARED 8
 #define HISTORY_PULL 200
 
-/* Who is active at which desk (user_desks), as last read. */
-struct udesk {
-	char user[65];
-	char desk[40];
-	bool on_contact;
-};
-
 struct slot {
 	struct instance *in;
 	size_t i;
@@ -84,10 +77,7 @@ struct instance {
 	struct tmr reread_tmr;
 	struct tmr retry_tmr;
 	unsigned version;         /* the migration being applied */
-	char user[65];            /* the user at this desk, "" none */
-	bool on_contact;          /* ... on a live contact */
-	struct udesk *ud;
-	size_t n_ud;
+	struct hotdesk *hd;       /* who is at which desk */
 	char shown[80];           /* the last state told by store.status */
 	instance_changed_h *wh;
 	void *warg;
@@ -273,7 +263,7 @@ static int send_row(struct instance *in, const struct store_table *t,
 
 /* ---- out: the outbox, filled by the store's watcher ---- */
 
-static void put(struct instance *in, cJSON *body, int table)
+void instance_put(struct instance *in, cJSON *body, int table)
 {
 	char key[37], *text = body ? cJSON_PrintUnformatted(body) : NULL;
 	int r;
@@ -299,167 +289,6 @@ static void add_str(cJSON *o, const char *k, const char *v)
 		cJSON_AddStringToObject(o, k, v);
 }
 
-static void pull_history(struct instance *in);
-
-/* ---- hot-desking ---- */
-
-static void put_user(struct instance *in, const char *kind, const char *user,
-		     uint64_t time, int on)
-{
-	cJSON *body = cJSON_CreateObject();
-
-	if (!body)
-		return;
-	cJSON_AddStringToObject(body, "k", kind);
-	cJSON_AddStringToObject(body, "username", user);
-	cJSON_AddNumberToObject(body, "time", (double)time);
-	cJSON_AddNumberToObject(body, "on", on);
-	put(in, body, -1);
-}
-
-static bool live_state(const char *state)
-{
-	static const char *const live[] = { "Busy", "PendingBusy",
-		"CallingCustomer", "AfterContactWork" };
-	size_t i;
-
-	for (i = 0; state && i < sizeof(live) / sizeof(live[0]); i++)
-		if (strcmp(state, live[i]) == 0)
-			return true;
-	return false;
-}
-
-/* The journal says who is at the desk (desk.user rows name the new
- * user, or "system" for nobody) and whether they are on a contact: the
- * instance's user_desks follows, through the outbox like every record. */
-static void hotdesk_journal(struct instance *in,
-			    const struct store_journal_row *j)
-{
-	bool on;
-
-	if (!j->username || !j->type)
-		return;
-	if (strcmp(j->type, "desk.user") == 0) {
-		const char *now = strcmp(j->username, "system") ? j->username
-								: "";
-
-		if (strcmp(now, in->user) == 0)
-			return;
-		if (in->user[0])
-			put_user(in, "release", in->user, j->time, 0);
-		snprintf(in->user, sizeof(in->user), "%s", now);
-		in->on_contact = false;
-		if (in->user[0]) {
-			put_user(in, "claim", in->user, j->time, 0);
-			/* their history comes along */
-			pull_history(in);
-		}
-		return;
-	}
-	if (!in->user[0] || strcmp(j->username, in->user) != 0)
-		return;
-	on = live_state(j->state);
-	if (on != in->on_contact) {
-		in->on_contact = on;
-		put_user(in, "busy", in->user, j->time, on);
-	}
-}
-
-static struct udesk *udesk_find(const struct instance *in, const char *user)
-{
-	size_t i;
-
-	for (i = 0; i < in->n_ud; i++)
-		if (strcmp(in->ud[i].user, user) == 0)
-			return &in->ud[i];
-	return NULL;
-}
-
-/* One row of user_desks as read (desk NULL: no row). The user at this
- * desk who is now active at another has moved: their sessions here end. */
-static void udesk_set(struct instance *in, const char *user, const char *desk,
-		      bool on_contact)
-{
-	struct udesk *u = udesk_find(in, user), *grown;
-
-	if (!desk) {
-		if (u) {
-			log_debug("instance: '%s' is at no desk", user);
-			*u = in->ud[--in->n_ud];
-		}
-		return;
-	}
-	if (!u) {
-		grown = realloc(in->ud, (in->n_ud + 1) * sizeof(*grown));
-		if (!grown)
-			return;
-		in->ud = grown;
-		u = &in->ud[in->n_ud++];
-		snprintf(u->user, sizeof(u->user), "%s", user);
-	}
-	snprintf(u->desk, sizeof(u->desk), "%s", desk);
-	u->on_contact = on_contact;
-	log_debug("instance: '%s' is at desk %s%s", user, desk,
-		  on_contact ? ", on a contact" : "");
-	if (in->user[0] && strcmp(in->user, user) == 0 &&
-	    strcmp(desk, in->desk) != 0) {
-		log_info("instance: '%s' logged in at desk %s", user, desk);
-		in->user[0] = '\0';
-		in->on_contact = false;
-		tell(in, INSTANCE_USER_MOVED, store_users.name, user);
-	}
-}
-
-/* rows of (username, desk_id, on_contact); all: every row there is */
-static void udesks_read(int err, const struct pg_res *res, bool all,
-			struct instance *in)
-{
-	int i;
-
-	if (err < 0) {
-		if (err != -ECONNRESET)
-			log_warning("instance: cannot read user_desks: %s",
-				    pg_res_error(res));
-		return;
-	}
-	if (all)
-		in->n_ud = 0;
-	for (i = 0; i < pg_res_rows(res); i++)
-		if (pg_res_value(res, i, 0))
-			udesk_set(in, pg_res_value(res, i, 0),
-				  pg_res_value(res, i, 1),
-				  pg_res_value(res, i, 2) &&
-				  strcmp(pg_res_value(res, i, 2), "0") != 0);
-}
-
-static void udesks_all(int err, const struct pg_res *res, void *arg)
-{
-	udesks_read(err, res, true, arg);
-}
-
-static void udesks_one(int err, const struct pg_res *res, void *arg)
-{
-	udesks_read(err, res, false, arg);
-}
-
-void instance_logged_out(struct instance *in, const char *username,
-			 uint64_t time)
-{
-	put_user(in, "logout", username, time, 0);
-}
-
-bool instance_user_busy_elsewhere(const struct instance *in,
-				  const char *username, char *desk,
-				  size_t size)
-{
-	const struct udesk *u = udesk_find(in, username);
-
-	if (!u || !u->on_contact || strcmp(u->desk, in->desk) == 0)
-		return false;
-	if (desk)
-		snprintf(desk, size, "%s", u->desk);
-	return true;
-}
 
 static void on_store_change(const struct store_change *c, void *arg)
 {
@@ -497,8 +326,8 @@ static void on_store_change(const struct store_change *c, void *arg)
 		add_str(body, "status", j->status);
 		add_str(body, "contactId", j->contact_id);
 		add_str(body, "data", j->data);
-		put(in, body, -1);
-		hotdesk_journal(in, j);
+		instance_put(in, body, -1);
+		hotdesk_journal(in->hd, j);
 		return;
 	case STORE_CHANGE_CONTACT:
 		cJSON_AddStringToObject(body, "k", "contact");
@@ -508,19 +337,19 @@ static void on_store_change(const struct store_change *c, void *arg)
 				      cJSON_Duplicate(c->contact, true));
 		break;
 	}
-	put(in, body, c->kind == STORE_CHANGE_ROW ?
+	instance_put(in, body, c->kind == STORE_CHANGE_ROW ?
 	    schema_shared_find(c->table->name) : -1);
 }
 
-static const char *jstr(const cJSON *o, const char *k)
+const char *instance_jstr(const cJSON *o, const char *k)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
 
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static const char *jnum(const cJSON *o, const char *k, char *buf,
-			size_t size)
+const char *instance_jnum(const cJSON *o, const char *k, char *buf,
+			  size_t size)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
 
@@ -536,25 +365,25 @@ static void sent(int err, const struct pg_res *res, void *arg);
 static int send_record(struct instance *in, const struct outbox_rec *rec)
 {
 	cJSON *b = cJSON_Parse(rec->body);
-	const char *k = jstr(b, "k");
+	const char *k = instance_jstr(b, "k");
 	char seq[24], time[24], evseq[24], *text;
 	int r = -EINVAL, t;
 
 	in->sent_table = -1;
 	snprintf(seq, sizeof(seq), "%llu", (unsigned long long)rec->seq);
 	if (k && strcmp(k, "row") == 0 &&
-	    (t = schema_shared_find(jstr(b, "t") ? jstr(b, "t") : "")) >= 0 &&
-	    jstr(b, "key")) {
+	    (t = schema_shared_find(instance_jstr(b, "t") ? instance_jstr(b, "t") : "")) >= 0 &&
+	    instance_jstr(b, "key")) {
 		const cJSON *row = cJSON_GetObjectItemCaseSensitive(b, "row");
 		const struct store_table *tab = schema_shared(t);
 
 		in->sent_table = t;
 		if (cJSON_IsObject(row)) {
-			r = send_row(in, tab, jstr(b, "key"), row, false,
+			r = send_row(in, tab, instance_jstr(b, "key"), row, false,
 				     sent);
 		} else {
 			char sql[256];
-			const char *p[1] = { jstr(b, "key") };
+			const char *p[1] = { instance_jstr(b, "key") };
 
 			snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE %s ="
 				 " $1", tab->name, tab->cols[0].sql);
@@ -562,45 +391,27 @@ static int send_record(struct instance *in, const struct outbox_rec *rec)
 		}
 	} else if (k && strcmp(k, "journal") == 0) {
 		const char *p[12] = {
-			in->desk, seq, jnum(b, "time", time, sizeof(time)),
-			jstr(b, "instance"),
-			jnum(b, "eventSeq", evseq, sizeof(evseq)),
-			jstr(b, "type"), jstr(b, "username"), jstr(b, "actor"),
-			jstr(b, "state"), jstr(b, "status"),
-			jstr(b, "contactId"), jstr(b, "data"),
+			in->desk, seq, instance_jnum(b, "time", time, sizeof(time)),
+			instance_jstr(b, "instance"),
+			instance_jnum(b, "eventSeq", evseq, sizeof(evseq)),
+			instance_jstr(b, "type"), instance_jstr(b, "username"), instance_jstr(b, "actor"),
+			instance_jstr(b, "state"), instance_jstr(b, "status"),
+			instance_jstr(b, "contactId"), instance_jstr(b, "data"),
 		};
 
 		if (p[2] && p[3] && p[5] && p[6])
 			r = pg_query(in->pg, schema_journal_sql(), p, 12, sent,
 				     in);
-	} else if (k && (strcmp(k, "claim") == 0 ||
-			 strcmp(k, "release") == 0 ||
-			 strcmp(k, "busy") == 0) && jstr(b, "username")) {
-		const char *p[3] = { jstr(b, "username"), in->desk,
-			strcmp(k, "claim") == 0 ?
-				jnum(b, "time", time, sizeof(time)) :
-				jnum(b, "on", evseq, sizeof(evseq)) };
-
-		r = pg_query(in->pg, strcmp(k, "claim") == 0 ?
-			     schema_claim_sql() : strcmp(k, "busy") == 0 ?
-			     schema_busy_sql() : schema_release_sql(), p,
-			     strcmp(k, "release") == 0 ? 2 : 3, sent, in);
-	} else if (k && strcmp(k, "logout") == 0 && jstr(b, "username") &&
-		   jnum(b, "time", time, sizeof(time))) {
-		const char *p[3] = { jstr(b, "username"), in->desk, time };
-
-		/* nothing to keep: the other desks hear it, at the commit */
-		r = pg_query(in->pg, "SELECT pg_notify('ccp_changes', 'logout:'"
-			     " || $2 || ':' || $3 || ':' || $1)", p, 3, sent,
-			     in);
+	} else if (k && hotdesk_kind(k)) {
+		r = hotdesk_send(in->hd, k, b, sent, in);
 	} else if (k && strcmp(k, "contact") == 0) {
 		const cJSON *c = cJSON_GetObjectItemCaseSensitive(b,
 								  "contact");
 
 		text = cJSON_IsObject(c) ? cJSON_PrintUnformatted(c) : NULL;
-		if (text && jstr(b, "instance") && jstr(b, "username")) {
-			const char *p[4] = { in->desk, jstr(b, "instance"),
-					     jstr(b, "username"), text };
+		if (text && instance_jstr(b, "instance") && instance_jstr(b, "username")) {
+			const char *p[4] = { in->desk, instance_jstr(b, "instance"),
+					     instance_jstr(b, "username"), text };
 
 			r = pg_query(in->pg, schema_contact_sql(), p, 4, sent,
 				     in);
@@ -637,8 +448,7 @@ static void maybe_resync(struct instance *in, uint64_t first_waiting)
 		return;
 	in->resync_due = false;
 	in->unsynced = (1u << schema_n_shared()) - 1;
-	pg_query(in->pg, "SELECT username, desk_id, on_contact FROM"
-		 " user_desks", NULL, 0, udesks_all, in);
+	hotdesk_resync(in->hd);
 	schedule_reread(in, (1u << schema_n_shared()) - 1);
 }
 
@@ -736,8 +546,8 @@ static void sent(int err, const struct pg_res *res, void *arg)
 
 /* ---- in: other desks' changes into the local copy ---- */
 
-static void tell_at(struct instance *in, enum instance_change what,
-		    const char *table, const char *key, uint64_t time)
+void instance_tell(struct instance *in, enum instance_change what,
+		   const char *table, const char *key, uint64_t time)
 {
 	if (in->wh)
 		in->wh(what, table, key, time, in->warg);
@@ -746,7 +556,7 @@ static void tell_at(struct instance *in, enum instance_change what,
 static void tell(struct instance *in, enum instance_change what,
 		 const char *table, const char *key)
 {
-	tell_at(in, what, table, key, 0);
+	instance_tell(in, what, table, key, 0);
 }
 
 static cJSON *find_key(const cJSON *rows, const char *json, const char *key)
@@ -754,7 +564,7 @@ static cJSON *find_key(const cJSON *rows, const char *json, const char *key)
 	const cJSON *r;
 
 	cJSON_ArrayForEach(r, rows) {
-		const char *k = jstr(r, json);
+		const char *k = instance_jstr(r, json);
 
 		if (k && strcmp(k, key) == 0)
 			return (cJSON *)r;
@@ -775,7 +585,7 @@ static bool apply_statuses(struct instance *in, const cJSON *fresh)
 	same = cJSON_Compare(local, fresh, true);
 	if (!same) {
 		cJSON_ArrayForEach(r, local)
-			store_delete(in->st, t, jstr(r, "name"));
+			store_delete(in->st, t, instance_jstr(r, "name"));
 		cJSON_ArrayForEach(r, fresh)
 			store_insert(in->st, t, r);
 	}
@@ -793,7 +603,7 @@ static bool apply_upserts(struct instance *in, size_t i, const cJSON *fresh,
 	bool changed = false;
 
 	cJSON_ArrayForEach(row, fresh) {
-		const char *key = jstr(row, t->cols[0].json);
+		const char *key = instance_jstr(row, t->cols[0].json);
 		cJSON *old = NULL;
 		int r;
 
@@ -832,7 +642,7 @@ static bool apply_deletes(struct instance *in, size_t i, const cJSON *fresh,
 	if (store_list(in->st, t, &local) < 0)
 		return false;
 	cJSON_ArrayForEach(row, local) {
-		const char *key = jstr(row, t->cols[0].json);
+		const char *key = instance_jstr(row, t->cols[0].json);
 		int r;
 
 		if (!key || find_key(fresh, t->cols[0].json, key))
@@ -1009,32 +819,18 @@ static void contacts_read(int err, const struct pg_res *res, void *arg)
 	store_set_quiet(in->st, was);
 }
 
-static void pull_history(struct instance *in)
+void instance_pull_history(struct instance *in)
 {
+	const char *user = hotdesk_user(in->hd);
 	char limit[16];
-	const char *p[3] = { in->user, in->desk, limit };
+	const char *p[3] = { user, in->desk, limit };
 
-	if (!in->ready || !in->user[0] || strcmp(in->user, "system") == 0)
+	if (!in->ready || !user[0])
 		return;
 	snprintf(limit, sizeof(limit), "%d", HISTORY_PULL);
 	pg_query(in->pg, "SELECT instance, username, data FROM contacts"
 		 " WHERE username = $1 AND desk_id <> $2"
 		 " ORDER BY id DESC LIMIT $3::int", p, 3, contacts_read, in);
-}
-
-/* "<desk>:<time>:<user>": a logout at another desk. One replayed after an
- * outage ends only the sessions older than it. */
-static void on_logout(struct instance *in, const char *rest)
-{
-	const char *t = strchr(rest, ':'), *u = t ? strchr(t + 1, ':') : NULL;
-	size_t dl = strlen(in->desk);
-
-	if (!u || !u[1])
-		return;
-	if ((size_t)(t - rest) == dl && strncmp(rest, in->desk, dl) == 0)
-		return;
-	tell_at(in, INSTANCE_LOGGED_OUT, store_users.name, u + 1,
-		strtoull(t + 1, NULL, 10));
 }
 
 static void on_notify(const char *channel, const char *payload, void *arg)
@@ -1051,31 +847,21 @@ static void on_notify(const char *channel, const char *payload, void *arg)
 	if (strcmp(table, "contacts") == 0) {
 		const char *id = strrchr(payload, ':') + 1;
 		size_t dl = strlen(in->desk);
-		const char *p[3] = { id, in->user, in->desk };
+		const char *p[3] = { id, hotdesk_user(in->hd), in->desk };
 
 		/* our own, or nobody's at this desk */
 		if (strncmp(colon + 1, in->desk, dl) == 0 &&
 		    colon[1 + dl] == ':')
 			return;
-		if (!in->user[0] || strcmp(in->user, "system") == 0)
+		if (!*hotdesk_user(in->hd))
 			return;
 		pg_query(in->pg, "SELECT instance, username, data FROM contacts"
 			 " WHERE id = $1::bigint AND username = $2 AND"
 			 " desk_id <> $3", p, 3, contacts_read, in);
 		return;
 	}
-	if (strcmp(table, "logout") == 0) {
-		on_logout(in, colon + 1);
+	if (hotdesk_notify(in->hd, table, colon + 1))
 		return;
-	}
-	if (strcmp(table, "user_desks") == 0) {
-		const char *p[1] = { colon + 1 };
-
-		pg_query(in->pg, "SELECT $1::text, d.desk_id, d.on_contact FROM"
-			 " (SELECT 1) AS one LEFT JOIN user_desks d ON"
-			 " d.username = $1", p, 1, udesks_one, in);
-		return;
-	}
 	i = schema_shared_find(table);
 	if (i >= 0)
 		schedule_reread(in, 1u << i);
@@ -1094,18 +880,6 @@ static void failed(struct instance *in, const char *what,
 	pg_reset(in->pg, what);
 }
 
-/* Claims this desk left behind (a restart forgets who was logged in; a
- * kill -9 in mid-call left "on a contact") would keep their users from
- * other desks: all go but the user here now. Claims still in the outbox
- * are sent after this. */
-static void drop_stale_claims(struct instance *in)
-{
-	const char *p[2] = { in->desk, in->user };
-
-	pg_query(in->pg, "DELETE FROM user_desks WHERE desk_id = $1"
-		 " AND username <> $2", p, 2, NULL, NULL);
-}
-
 static void listening(int err, const struct pg_res *res, void *arg)
 {
 	struct instance *in = arg;
@@ -1117,11 +891,11 @@ static void listening(int err, const struct pg_res *res, void *arg)
 	in->ready = true;
 	in->resync_due = true;
 	in->resync_at = outbox_next_seq(in->ob) - 1;
-	drop_stale_claims(in);
+	hotdesk_connected(in->hd);
 	log_debug("instance: schema ready, %llu records to send",
 		  (unsigned long long)in->waiting);
 	send_next(in);
-	pull_history(in);
+	instance_pull_history(in);
 }
 
 static void finish_schema(struct instance *in)
@@ -1159,7 +933,7 @@ static void counted(int err, const struct pg_res *res, void *arg)
 			if (store_list(in->st, t[i], &rows) < 0)
 				continue;
 			cJSON_ArrayForEach(row, rows)
-				send_row(in, t[i], jstr(row,
+				send_row(in, t[i], instance_jstr(row,
 					 t[i]->cols[0].json), row, true,
 					 seeded);
 			cJSON_Delete(rows);
@@ -1282,7 +1056,7 @@ static int count_pending(const struct outbox_rec *rec, void *arg)
 {
 	struct instance *in = arg;
 	cJSON *b = cJSON_Parse(rec->body);
-	const char *k = jstr(b, "k"), *t = jstr(b, "t");
+	const char *k = instance_jstr(b, "k"), *t = instance_jstr(b, "t");
 	int i = k && t && strcmp(k, "row") == 0 ? schema_shared_find(t) : -1;
 
 	if (i >= 0)
@@ -1310,12 +1084,18 @@ int instance_new(struct instance **ret, const char *conninfo,
 		in->slots[i] = (struct slot){ in, i };
 	tmr_init(&in->reread_tmr);
 	tmr_init(&in->retry_tmr);
+	r = hotdesk_new(&in->hd, in);
+	if (r < 0) {
+		free(in);
+		return r;
+	}
 	outbox_scan(ob, CHANNEL, 0, 0, count_pending, in);
 	in->waiting = outbox_waiting(ob, CHANNEL);
 	store_watch(st, on_store_change, in);
 	r = pg_new(&in->pg, conninfo, passfile, &h, in);
 	if (r < 0) {
 		store_watch(st, NULL, NULL);
+		hotdesk_free(in->hd);
 		free(in);
 		return r;
 	}
@@ -1335,7 +1115,7 @@ struct instance *instance_free(struct instance *in)
 	in->pg = pg_free(in->pg);
 	for (i = 0; i < MAX_SHARED; i++)
 		cJSON_Delete(in->fresh[i]);
-	free(in->ud);
+	in->hd = hotdesk_free(in->hd);
 	free(in);
 	return NULL;
 }
@@ -1344,6 +1124,24 @@ void instance_watch(struct instance *in, instance_changed_h *h, void *arg)
 {
 	in->wh = h;
 	in->warg = arg;
+}
+
+void instance_logged_out(struct instance *in, const char *username,
+			 uint64_t time)
+{
+	hotdesk_logged_out(in->hd, username, time);
+}
+
+bool instance_user_busy_elsewhere(const struct instance *in,
+				  const char *username, char *desk,
+				  size_t size)
+{
+	return hotdesk_busy_elsewhere(in->hd, username, desk, size);
+}
+
+const char *instance_desk(const struct instance *in)
+{
+	return in->desk;
 }
 
 struct pg *instance_pg(struct instance *in)
