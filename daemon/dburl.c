@@ -43,7 +43,10 @@ bool dburl_is_postgres(const char *v)
 {
 	if (!v || !*v)
 		return false;
-	if (is_uri(v))
+	/* "postgresql:" and "postgres:" alone too: a URI with a typo must be
+	 * refused by libpq's parser, not become a file named after it */
+	if (is_uri(v) || strncasecmp(v, "postgresql:", 11) == 0 ||
+	    strncasecmp(v, "postgres:", 9) == 0)
 		return true;
 	/* a path never starts with a keyword; "dbname=x" is libpq's */
 	return has_keyword(v, "host") || has_keyword(v, "dbname") ||
@@ -127,12 +130,23 @@ static void mask_keywords(const char *v, struct out *o)
 	}
 }
 
+/* A scheme without //: where a password would be is unsure, so nothing
+ * after the scheme is shown. */
+static void mask_scheme_only(const char *v, struct out *o)
+{
+	put(o, v, (size_t)(strchr(v, ':') + 1 - v));
+	put(o, "***", 3);
+}
+
 size_t dburl_mask(const char *v, char *buf, size_t size)
 {
 	struct out o = { buf, size, 0 };
 
 	if (dburl_is_postgres(v) && is_uri(v))
 		mask_uri(v, &o);
+	else if (strncasecmp(v, "postgresql:", 11) == 0 ||
+		 strncasecmp(v, "postgres:", 9) == 0)
+		mask_scheme_only(v, &o);
 	else if (dburl_is_postgres(v))
 		mask_keywords(v, &o);
 	else

@@ -8,8 +8,9 @@
 #include <stddef.h>
 
 /* Whether value names a PostgreSQL instance rather than a file:
- * postgresql:// or postgres://, or a keyword string with host= or
- * dbname=. Such a value is never taken for a path. */
+ * postgresql:// or postgres:// (or either scheme with a typo after the
+ * colon, for libpq to refuse), or a keyword string with host=, hostaddr=,
+ * dbname= or service=. Such a value is never taken for a path. */
 bool dburl_is_postgres(const char *value);
 
 /* value with any password replaced by ***: the user:password@ of a URI,

@@ -214,6 +214,24 @@ out:
 	return r;
 }
 
+/* libpq's reason may quote the value: it is shown with its password
+ * masked, as --dump-config shows it. */
+static void bad_database(const char *value, const char *why)
+{
+	char masked[1024], shown[2300];
+	const char *at = strstr(why, value);
+
+	dburl_mask(value, masked, sizeof(masked));
+	if (at)
+		snprintf(shown, sizeof(shown), "%.*s%s%.256s",
+			 (int)(at - why) < 1024 ? (int)(at - why) : 1024, why,
+			 masked, at + strlen(value));
+	else
+		snprintf(shown, sizeof(shown), "%s", why);
+	log_error("main: database: not a PostgreSQL URI or connection string "
+		  "libpq can read: %s", shown);
+}
+
 static int open_store(struct daemon *dm)
 {
 	const struct auth_settings as = {
@@ -230,7 +248,7 @@ static int open_store(struct daemon *dm)
 	if (dburl_is_postgres(dm->conf.database)) {
 		r = pg_check_conninfo(dm->conf.database, err, sizeof(err));
 		if (r < 0) {
-			log_error("main: database: %s", err);
+			bad_database(dm->conf.database, err);
 			return r;
 		}
 		snprintf(dm->store_path, sizeof(dm->store_path),

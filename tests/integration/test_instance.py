@@ -102,7 +102,7 @@ def test_dump_config_hides_the_password(value, shown):
 
 
 def test_a_bad_uri_is_refused_at_start(tmp_path):
-    bad = "postgresql://ccp@127.0.0.1/x?nosuchoption=1"
+    bad = "postgresql://ccp:s3cret@127.0.0.1/x?nosuchoption=1"
     d = Ccpd(options={"database": bad}, wait_ready=False)
     try:
         rc = d.proc.wait(20)
@@ -116,6 +116,27 @@ def test_a_bad_uri_is_refused_at_start(tmp_path):
             peers._live.remove(d.proc)
     assert rc != 0
     assert "database:" in d.log_text() and "nosuchoption" in d.log_text()
+    assert "s3cret" not in d.log_text()
+
+
+def test_a_uri_with_a_typo_is_refused_not_made_a_file(tmp_path):
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        r = subprocess.run(
+            [CCPD, "-o", "database=postgresql:ccp:s3cret@db/x",
+             "-o", "state_dir=%s" % (tmp_path / "state"),
+             "-o", "runtime_dir=%s" % (tmp_path / "run"),
+             "-o", "sip_listen=127.0.0.1:%d" % peers.free_port("sip")],
+            capture_output=True, text=True, timeout=20)
+    finally:
+        os.chdir(cwd)
+    assert r.returncode == 1
+    assert "not a PostgreSQL URI" in r.stderr, r.stderr
+    assert "s3cret" not in r.stderr
+    # the state and runtime directories given, and nothing else
+    assert set(os.listdir(tmp_path)) <= {"run", "state"}, \
+        os.listdir(tmp_path)
 
 
 def test_two_desks_share_one_instance(make_ccpd, pg_server, customer):

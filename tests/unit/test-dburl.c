@@ -29,6 +29,8 @@ static const struct {
 	{ "dbname=ccp password = 'a b\\'c' sslmode=require", true,
 	  "dbname=ccp password = *** sslmode=require" },
 	{ "host=/run/postgresql", true, "host=/run/postgresql" },
+	{ "postgresql:/db.example/ccp", true, "postgresql:***" },
+	{ "postgres:ccp:pw@db/x", true, "postgres:***" },
 	{ "", false, "" },
 };
 
