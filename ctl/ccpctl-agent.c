@@ -1,7 +1,9 @@
 /* ccpctl-agent: the agent's commands: its state and its configuration. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "ccpctl-int.h"
+#include "ccpctl-rpc.h"
 
 void agent_print_line(const cJSON *agent)
 {
@@ -137,8 +139,82 @@ static int run_config(struct ctl *ctl, const struct command *cmd,
 	                         show_config);
 }
 
+/* The bus's line, when it is on: its state, its server, what waits. */
+static void print_bus(const cJSON *bus)
+{
+	double waiting = 0;
+
+	json_num(bus, "waiting", &waiting);
+	printf("bus: %s", or_dash(json_str(bus, "state")));
+	if (json_str(bus, "server"))
+		printf(" to %s", json_str(bus, "server"));
+	printf(", %.0f waiting", waiting);
+	if (json_str(bus, "error"))
+		printf(" (%s)", json_str(bus, "error"));
+	putchar('\n');
+}
+
+/* Answers of a method an older ccpd may lack, or NULL. */
+static cJSON *quiet_call(struct ctl *ctl, const char *method)
+{
+	cJSON *res = NULL, *err = NULL;
+
+	if (rpc_call(ctl->rpc, method, NULL, &res, &err) < 0)
+		res = NULL;
+	cJSON_Delete(err);
+	return res;
+}
+
+/* The agent's state, and the instance's database when ccpd has one (its
+ * state and the records waiting for it, from store.getStatus), and the
+ * bus when it is on (bus.getStatus). A ccpd without the methods, or with
+ * its own SQLite file and no bus, adds nothing. */
+static int run_status(struct ctl *ctl, const struct command *cmd, int argc,
+                      char **argv)
+{
+	cJSON *agent, *db, *bus;
+	const char *summary;
+	int q = ctl_call(ctl, "agent.getState", NULL, &agent);
+
+	(void)cmd;
+	(void)argc;
+	(void)argv;
+	if (!agent)
+		return q;
+	db = quiet_call(ctl, "store.getStatus");
+	/* a desk's own SQLite file is not news: the output stays as it was */
+	if (db && strcmp(or_dash(json_str(db, "backend")), "postgresql")) {
+		cJSON_Delete(db);
+		db = NULL;
+	}
+	bus = quiet_call(ctl, "bus.getStatus");
+	if (bus && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(bus,
+								  "enabled"))) {
+		cJSON_Delete(bus);
+		bus = NULL;
+	}
+	summary = json_str(db, "summary");
+	if (ctl->json) {
+		if (db)
+			cJSON_AddItemToObject(agent, "database", db);
+		if (bus)
+			cJSON_AddItemToObject(agent, "bus", bus);
+		show_json(agent);
+	} else {
+		agent_show(agent);
+		if (summary)
+			printf("database: %s\n", summary);
+		if (bus)
+			print_bus(bus);
+		cJSON_Delete(db);
+		cJSON_Delete(bus);
+	}
+	cJSON_Delete(agent);
+	return EXIT_SUCCESS;
+}
+
 const struct command agent_state_commands[] = {
-	{ "status", "", "show the agent state (and the bus's, when it is on)", 0, 0, .run = status_run },
+	{ "status", "", "show the agent state (and the instance's database and the bus, when ccpd has them)", 0, 0, .run = run_status },
 	{ "states", "", "list the statuses the agent may choose", 0, 0, .method = "agent.listStates", .print = show_states },
 	{ "set-state", "NAME", "choose a status (next one while on a contact)", 1, 1, .method = "agent.setState", .param = "state", .print = agent_show },
 	{ "clear-next", "", "drop the status waiting for the end of a contact", 0, 0, .method = "agent.clearNextState", .print = agent_show },

@@ -285,42 +285,6 @@ static int run_floor(struct ctl *ctl, const struct command *cmd,
 	}
 }
 
-/* status: the agent, then the bus when it is on */
-int status_run(struct ctl *ctl, const struct command *cmd,
-                      int argc, char **argv)
-{
-	cJSON *agent, *bus = NULL;
-	double waiting = 0;
-	int q;
-
-	(void)cmd; (void)argc; (void)argv;
-	q = ctl_call(ctl, "agent.getState", NULL, &agent);
-	if (!agent)
-		return q;
-	if (ctl->json) {
-		show_json(agent);
-		cJSON_Delete(agent);
-		return EXIT_SUCCESS;
-	}
-	agent_show(agent);
-	cJSON_Delete(agent);
-	/* an older ccpd has no bus.getStatus: the agent is what it asked */
-	if (ctl_call(ctl, "bus.getStatus", NULL, &bus) != EXIT_SUCCESS || !bus)
-		return EXIT_SUCCESS;
-	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(bus, "enabled"))) {
-		json_num(bus, "waiting", &waiting);
-		printf("bus: %s", or_dash(json_str(bus, "state")));
-		if (json_str(bus, "server"))
-			printf(" to %s", json_str(bus, "server"));
-		printf(", %.0f waiting", waiting);
-		if (json_str(bus, "error"))
-			printf(" (%s)", json_str(bus, "error"));
-		putchar('\n');
-	}
-	cJSON_Delete(bus);
-	return EXIT_SUCCESS;
-}
-
 const struct command floor_commands[] = {
 	{ "floor", "", "every agent on the bus: a live table (--json: one snapshot, --watch: the changes)", 0, 0, .run = run_floor },
 	{ 0 },

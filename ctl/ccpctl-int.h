@@ -141,5 +141,3 @@ extern const struct command agent_state_commands[], agent_config_commands[],
 	metrics_commands[], floor_commands[];
 
 /* ccpctl-floor: status, the agent's state and the bus's. */
-int status_run(struct ctl *ctl, const struct command *cmd, int argc,
-               char **argv);

@@ -27,6 +27,7 @@ struct auth_session {
 	perm_set perms;
 	bool must_change;
 	uint64_t expires;
+	uint64_t opened;          /* Unix ms */
 };
 
 /* "'user' from peer": a user name of 64 and a peer name of 48 */
@@ -478,6 +479,7 @@ int auth_session_open(struct auth *a, const char *username, uint64_t now_ms,
 	if (!s)
 		return -ENOMEM;
 	s->user = strdup(username);
+	s->opened = now_ms;
 	r = s->user ? random_bytes(b, sizeof(b)) : -ENOMEM;
 	if (r == 0)
 		r = load_user(a, s);
@@ -561,6 +563,22 @@ void auth_end_user(struct auth *a, const char *username)
 		if (strcmp(s->user, username) == 0)
 			session_free(a, s);
 	}
+}
+
+unsigned auth_end_user_before(struct auth *a, const char *username,
+			      uint64_t before_ms)
+{
+	struct auth_session *s = a->sessions, *next;
+	unsigned n = 0;
+
+	for (; s; s = next) {
+		next = s->next;
+		if (strcmp(s->user, username) == 0 && s->opened <= before_ms) {
+			session_free(a, s);
+			n++;
+		}
+	}
+	return n;
 }
 
 unsigned auth_user_sessions(const struct auth *a, const char *username)

@@ -63,6 +63,10 @@ struct auth_session *auth_session_peek(struct auth *a, const char *token,
 void auth_session_end(struct auth *a, struct auth_session *s);
 /* End every session of username (deleted, password reset). */
 void auth_end_user(struct auth *a, const char *username);
+/* End the sessions of username opened at or before before_ms (a logout
+ * at another desk, which a later login must outlive); how many. */
+unsigned auth_end_user_before(struct auth *a, const char *username,
+			      uint64_t before_ms);
 /* How many live sessions username has. */
 unsigned auth_user_sessions(const struct auth *a, const char *username);
 /* Reload every session's permissions and flags from the store, after a

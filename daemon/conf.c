@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 
 #include "conf.h"
+#include "dburl.h"
 #include "phone.h"
 
 enum kind { K_STR, K_UINT, K_ADDR, K_MODE, K_BOOL };
@@ -114,6 +115,7 @@ static const struct setting settings[] = {
 	S(bus_max_age,      K_UINT, 1, 87600, "168"),
 	S(bus_max_mb,       K_UINT, 0, 1048576, "1024"),
 	S(bus_dup_window,   K_UINT, 1, 86400, "600"),
+	S(database_password_file, K_STR, 0, 0, ""),
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -1172,6 +1174,13 @@ void conf_dump(const struct conf *c, void *file)
 		switch (s->kind) {
 		case K_STR:
 		case K_ADDR:
+			if (strcmp(s->name, "database") == 0) {
+				char masked[4200];
+
+				dburl_mask(c->database, masked, sizeof(masked));
+				fprintf(f, "%s = %s\n", s->name, masked);
+				break;
+			}
 			fprintf(f, "%s = %s\n", s->name,
 				strcmp(s->name, "sip_password") == 0 &&
 				**(char *const *)p ? "(set)" :

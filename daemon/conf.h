@@ -99,6 +99,8 @@ struct conf {
 	unsigned bus_max_age;       /* h the stream keeps events */
 	unsigned bus_max_mb;        /* MiB the stream keeps, 0: no limit */
 	unsigned bus_dup_window;    /* s the stream drops a resend */
+	/* the PostgreSQL instance (instance.c): libpq's passfile */
+	char *database_password_file;
 };
 
 /* Fill every setting with its default. */

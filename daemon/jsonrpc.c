@@ -151,6 +151,7 @@ const char *jsonrpc_error_message(int code)
 	case CCPD_ERR_MEDIA_UNAVAILABLE:    return "Media unavailable";
 	case CCPD_ERR_INVALID_PHONE_NUMBER: return "Invalid phone number";
 	case CCPD_ERR_NOT_FOUND:            return "Not found";
+	case CCPD_ERR_USER_ELSEWHERE:       return "User busy elsewhere";
 	}
 	return "Error";
 }

@@ -18,12 +18,15 @@
 #include "auth.h"
 #include "bus.h"
 #include "conf.h"
+#include "dburl.h"
 #include "desk.h"
 #include "events.h"
+#include "instance.h"
 #include "ipc.h"
 #include "log.h"
 #include "rpc.h"
 #include "outbox.h"
+#include "pg.h"
 #include "store.h"
 #include "util.h"
 #include "ws.h"
@@ -33,6 +36,8 @@ struct daemon {
 	struct store *store;
 	struct outbox *outbox;
 	struct bus *bus;
+	struct instance *instance;    /* database= names PostgreSQL */
+	char store_path[4200];        /* the SQLite file: the store or its copy */
 	struct auth *auth;
 	struct admin *admin;
 	struct events *ev;
@@ -211,6 +216,24 @@ out:
 	return r;
 }
 
+/* libpq's reason may quote the value: it is shown with its password
+ * masked, as --dump-config shows it. */
+static void bad_database(const char *value, const char *why)
+{
+	char masked[1024], shown[2300];
+	const char *at = strstr(why, value);
+
+	dburl_mask(value, masked, sizeof(masked));
+	if (at)
+		snprintf(shown, sizeof(shown), "%.*s%s%.256s",
+			 (int)(at - why) < 1024 ? (int)(at - why) : 1024, why,
+			 masked, at + strlen(value));
+	else
+		snprintf(shown, sizeof(shown), "%s", why);
+	log_error("main: database: not a PostgreSQL URI or connection string "
+		  "libpq can read: %s", shown);
+}
+
 static int open_store(struct daemon *dm)
 {
 	const struct auth_settings as = {
@@ -219,11 +242,25 @@ static int open_store(struct daemon *dm)
 		.login_lockout = dm->conf.login_lockout,
 		.password_min = dm->conf.password_min_length,
 	};
-	char err[512] = "", dir[4096], *slash;
+	char err[512] = "", dir[4200], *slash;
 	int r;
 
+	/* PostgreSQL: the SQLite file in state_dir is this desk's copy of
+	 * the instance; a URI is never taken for a path */
+	if (dburl_is_postgres(dm->conf.database)) {
+		r = pg_check_conninfo(dm->conf.database, err, sizeof(err));
+		if (r < 0) {
+			bad_database(dm->conf.database, err);
+			return r;
+		}
+		snprintf(dm->store_path, sizeof(dm->store_path),
+			 "%s/instance-cache.db", dm->conf.state_dir);
+	} else {
+		snprintf(dm->store_path, sizeof(dm->store_path), "%s",
+			 dm->conf.database);
+	}
 	/* the database's directory: state_dir unless database says else */
-	snprintf(dir, sizeof(dir), "%s", dm->conf.database);
+	snprintf(dir, sizeof(dir), "%s", dm->store_path);
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
@@ -234,12 +271,12 @@ static int open_store(struct daemon *dm)
 			return r;
 		}
 	}
-	r = store_open(&dm->store, dm->conf.database, err, sizeof(err));
+	r = store_open(&dm->store, dm->store_path, err, sizeof(err));
 	if (r < 0) {
 		log_error("store: cannot open the database: %s", err);
 		return r;
 	}
-	log_debug("store: %s, schema version %d", dm->conf.database,
+	log_debug("store: %s, schema version %d", dm->store_path,
 		  store_schema_version(dm->store));
 	r = auth_new(&dm->auth, dm->store, &as);
 	if (r == 0)
@@ -249,14 +286,126 @@ static int open_store(struct daemon *dm)
 	return r;
 }
 
-/* /metrics: the desk's live figures after the transport's own, then
- * the bus's */
+/* /metrics: the desk's live figures after the transport's own, then the
+ * bus's, then the instance's database */
 static int metrics_text(char **text, void *arg)
 {
 	struct daemon *dm = arg;
-	int r = desk_prometheus(dm->desk, text);
+	char *desk = NULL, *db = NULL;
+	int r = desk_prometheus(dm->desk, &desk);
 
-	return r < 0 ? r : bus_prometheus(dm->bus, text);
+	if (r == 0)
+		r = bus_prometheus(dm->bus, &desk);
+	if (r < 0 || !dm->instance) {
+		*text = desk;
+		return r;
+	}
+	r = instance_prometheus(dm->instance, &db);
+	if (r == 0 && asprintf(text, "%s%s", desk, db) < 0)
+		r = -ENOMEM;
+	free(desk);
+	free(db);
+	return r;
+}
+
+/* The user's sessions end because of another desk; the clients are told
+ * (session.ended), then the desk is nobody's as after a logout. */
+static void session_ended(struct daemon *dm, const char *user,
+			  const char *reason)
+{
+	cJSON *data = cJSON_CreateObject();
+
+	if (auth_user_sessions(dm->auth, user) == 0 &&
+	    (!desk_user(dm->desk) || strcmp(desk_user(dm->desk), user))) {
+		cJSON_Delete(data);
+		return;
+	}
+	if (data) {
+		cJSON_AddStringToObject(data, "username", user);
+		cJSON_AddStringToObject(data, "reason", reason);
+		events_emit(dm->ev, "session.ended", data);
+	}
+	auth_end_user(dm->auth, user);
+	admin_sessions_ended(dm->admin, user);
+}
+
+/* The user logged out at another desk: the sessions they had here before
+ * then end too (one opened since, after the logout, stays). */
+static void logged_out(struct daemon *dm, const char *user, uint64_t time)
+{
+	cJSON *data;
+
+	if (auth_end_user_before(dm->auth, user, time) == 0)
+		return;
+	log_info("main: '%s' logged out at another desk: their sessions here "
+		 "end", user);
+	data = cJSON_CreateObject();
+	if (data) {
+		cJSON_AddStringToObject(data, "username", user);
+		cJSON_AddStringToObject(data, "reason", "logout");
+		events_emit(dm->ev, "session.ended", data);
+	}
+	admin_sessions_ended(dm->admin, user);
+}
+
+/* Another desk changed the instance, and the local copy now says so: the
+ * parts that keep settings in memory take them again. */
+static void instance_changed(enum instance_change what, const char *table,
+			     const char *key, uint64_t time, void *arg)
+{
+	struct daemon *dm = arg;
+	char **names;
+	size_t n;
+
+	switch (what) {
+	case INSTANCE_TABLE:
+		if (strcmp(table, "users") == 0 ||
+		    strcmp(table, "profiles") == 0)
+			auth_refresh(dm->auth);
+		if (strcmp(table, "statuses") == 0 &&
+		    store_status_names(dm->store, &names, &n) == 0) {
+			desk_set_statuses(dm->desk,
+					  (const char *const *)names, n);
+			store_free_names(names, n);
+		}
+		break;
+	case INSTANCE_PASSWORD:
+	case INSTANCE_USER_GONE:
+	case INSTANCE_USER_MOVED:
+		/* a new password, no user, or the user took another desk:
+		 * their sessions here end, as when that happens here */
+		log_info("main: '%s' %s: their sessions here end", key,
+			 what == INSTANCE_PASSWORD ?
+			 "was given a new password at another desk" :
+			 what == INSTANCE_USER_GONE ?
+			 "was deleted at another desk" :
+			 "logged in at another desk");
+		session_ended(dm, key, what == INSTANCE_PASSWORD ? "password" :
+			      what == INSTANCE_USER_GONE ? "deleted" :
+			      "elsewhere");
+		break;
+	case INSTANCE_LOGGED_OUT:
+		logged_out(dm, key, time);
+		break;
+	}
+}
+
+static int open_instance(struct daemon *dm)
+{
+	int r;
+
+	if (!dburl_is_postgres(dm->conf.database))
+		return 0;
+	r = instance_new(&dm->instance, dm->conf.database,
+			 dm->conf.database_password_file, dm->store,
+			 dm->outbox, dm->ev);
+	if (r < 0) {
+		log_error("instance: cannot start: %s", strerror(-r));
+		return r;
+	}
+	instance_watch(dm->instance, instance_changed, dm);
+	rpc_set_instance(dm->rpc, dm->instance);
+	return 0;
 }
 
 /* Whether one of the ports baresip is about to open (UDP and TCP on
@@ -380,6 +529,11 @@ static int start(struct daemon *dm)
 	if (r < 0)
 		return r;
 	rpc_set_bus(dm->rpc, dm->bus);
+	/* after every part that seeds the store: the first desk of a new
+	 * instance seeds it from there */
+	r = open_instance(dm);
+	if (r < 0)
+		return r;
 	inherited_sockets(&unix_fd, &tcp_fd);
 	r = ipc_new(&dm->ipc, &dm->conf, dm->rpc, unix_fd);
 	if (r < 0)
@@ -421,6 +575,8 @@ static void stop(struct daemon *dm)
 	dm->rpc = rpc_free(dm->rpc);
 	dm->admin = admin_free(dm->admin);
 	dm->desk = desk_free(dm->desk);
+	/* the last records of the desk are in the outbox by now */
+	dm->instance = instance_free(dm->instance);
 	dm->ev = events_free(dm->ev);
 	dm->auth = auth_free(dm->auth);
 	dm->store = store_close(dm->store);

@@ -38,6 +38,8 @@ struct rpc {
 	struct netcheck *netcheck;
 	struct tmr sweep_tmr;
 	struct bus *bus;                /* NULL: the bus is off */
+	struct instance *inst;      /* the PostgreSQL instance, or NULL */
+	struct rpc_later *laters;   /* answers still to come (rpc-later.c) */
 };
 
 struct rpc_peer {
@@ -50,6 +52,7 @@ struct rpc_peer {
 	/* the session this connection acts in, "" for none */
 	char token[65];
 	struct tmr login_tmr;   /* a stranger who does not log in goes */
+	bool in_batch;          /* serving a batch: answers come at once */
 };
 
 struct method;
@@ -69,6 +72,8 @@ struct ctx {
 	/* events.subscribe: replay after the answer */
 	bool replay;
 	unsigned long long since;
+	/* the answer comes later (rpc_later) */
+	struct rpc_later *later;
 };
 
 /* A method: 0 with x->result (or x->result_text), or a ccpd error code
@@ -95,6 +100,29 @@ int rpc_desk_result(struct ctx *x, int r);
 /* Whether the caller holds p, and the refusal when they do not. */
 bool rpc_may(const struct ctx *x, enum perm p);
 int rpc_forbidden(struct ctx *x, enum perm p);
+
+/* ---- answers that come later (rpc-later.c) ----
+ *
+ * A method that must wait for a server (a query to the PostgreSQL
+ * instance) takes an rpc_later, returns 0 without a result, and answers
+ * through it from its handler, once. Requests after it on the connection
+ * are served meanwhile; JSON-RPC matches answers by id. In a batch, whose
+ * answers go out together, rpc_later gives NULL: answer at once. If the
+ * peer goes first the answer is dropped; rpc_free drops what is left. */
+struct rpc_later;
+struct rpc_later *rpc_later(struct ctx *x);
+void rpc_later_result(struct rpc_later *l, cJSON *result);
+void rpc_later_error(struct rpc_later *l, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The rpc a later answer belongs to. */
+struct rpc *rpc_later_rpc(const struct rpc_later *l);
+/* rpc.c: the request's id (NULL: a notification, no answer) */
+void rpc_later_arm(struct rpc_later *l, const cJSON *id);
+void rpc_later_drop(struct rpc_later *l);
+void rpc_later_peer_gone(struct rpc *rpc, struct rpc_peer *p);
+void rpc_later_free_all(struct rpc *rpc);
+/* rpc.c: one encoded line to the peer */
+void rpc_send_line(struct rpc_peer *p, char *line);
 
 /* The handlers below are m_ names, not rpc_ ones: that is how the table
  * in rpc.c names them, and tests/integration (test_auth.py, test_schema.py)
@@ -165,5 +193,7 @@ method_h m_report_agents;
 method_h m_floor_get;
 method_h m_floor_history;
 method_h m_bus_status;
+/* rpc-store.c */
+method_h m_store_status;
 
 #endif

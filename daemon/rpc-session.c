@@ -15,6 +15,7 @@
 #include "events.h"
 #include "json.h"
 #include "log.h"
+#include "instance.h"
 #include "rpc-int.h"
 #include "store.h"
 #include "util.h"
@@ -64,6 +65,12 @@ static int take_desk(struct ctx *x, struct auth_session *s)
 
 	if (!(auth_session_perms(s) & PERM_BIT(PERM_CCP_USE)))
 		return 0;
+	/* hot-desking: one desk at a time, and never off a live call */
+	if (rpc->inst && instance_user_busy_elsewhere(rpc->inst, user, NULL,
+						       0))
+		return rpc_refuse(x, CCPD_ERR_USER_ELSEWHERE, "'%s' is on a "
+				  "contact at another desk; log in here once "
+				  "it is over", user);
 	snprintf(before, sizeof(before), "%s", prev ? prev : "");
 	r = desk_set_user(rpc->desk, user, auth_session_display(s), &x->err);
 	if (r < 0)
@@ -168,9 +175,16 @@ int m_session_resume(struct ctx *x)
 
 int m_logout(struct ctx *x)
 {
-	if (x->sess)
-		log_info("rpc: '%s' logged out", auth_session_user(x->sess));
+	char user[128] = "";
+
+	if (x->sess) {
+		snprintf(user, sizeof(user), "%s", auth_session_user(x->sess));
+		log_info("rpc: '%s' logged out", user);
+	}
 	end_own_session(x);
+	/* and at every other desk of the instance */
+	if (user[0] && x->peer->rpc->inst)
+		instance_logged_out(x->peer->rpc->inst, user, util_now_ms());
 	x->peer->token[0] = '\0';
 	if (!x->peer->info.trusted) {
 		x->peer->sub = events_unsubscribe(x->peer->sub);

@@ -279,6 +279,7 @@ static const struct method methods[] = {
 	{ "metrics.get",             m_metrics,     PERM_METRICS_VIEW },
 	{ "metrics.getPrometheus",   m_prometheus,  PERM_METRICS_VIEW_ALL },
 	{ "report.agents",           m_report_agents, PERM_METRICS_VIEW_ALL },
+	{ "store.getStatus",         m_store_status, PERM_CCP_USE },
 	{ "admin.users.list",        m_admin,       PERM_USERS_VIEW },
 	{ "admin.users.get",         m_admin,       PERM_USERS_VIEW },
 	{ "admin.users.create",      m_admin,       PERM_USERS_MANAGE },
@@ -397,6 +398,11 @@ static void send_line(struct rpc_peer *p, char *line)
 	free(line);
 }
 
+void rpc_send_line(struct rpc_peer *p, char *line)
+{
+	send_line(p, line);
+}
+
 /* A peer that is not logged in when its time is up goes; one that is is
  * checked again as long after, so that logging out does not keep a slot
  * either. */
@@ -437,6 +443,7 @@ struct rpc_peer *rpc_peer_free(struct rpc_peer *p)
 	if (!p)
 		return NULL;
 	tmr_cancel(&p->login_tmr);
+	rpc_later_peer_gone(p->rpc, p);
 	events_unsubscribe(p->sub);
 	events_unsubscribe(p->floor_sub);
 	explicit_bzero(p->token, sizeof(p->token));
@@ -489,11 +496,23 @@ static bool serve(struct rpc_peer *p, int r, const struct jsonrpc_req *req,
 			       p->info.trusted ? p->info.name : "anonymous");
 		r = m->h(&x);
 		desk_set_actor(p->rpc->desk, NULL);
-		if (r == 0 && !x.result && !x.result_text) {
+		if (r == 0 && !x.later && !x.result && !x.result_text) {
 			r = x.err.code = CCPD_ERR_INTERNAL;
 			snprintf(x.err.reason, sizeof(x.err.reason),
 				 "out of memory");
 		}
+	}
+	if (r < 0 && x.later) {
+		/* it took a later answer, then refused at once */
+		rpc_later_drop(x.later);
+		x.later = NULL;
+	}
+	if (r == 0 && x.later) {
+		/* the method answers later, through x.later */
+		rpc_later_arm(x.later, req->id);
+		cJSON_Delete(x.result);
+		cJSON_Delete(x.err_data);
+		return false;
 	}
 	if (r == 0 && x.replay) {
 		after->replay = true;
@@ -529,12 +548,14 @@ static void serve_batch(struct rpc_peer *p, const cJSON *batch,
 	char reason[160], *line;
 	int r;
 
+	p->in_batch = true;
 	cJSON_ArrayForEach(item, batch) {
 		r = jsonrpc_check(item, &req, &err_id, reason, sizeof(reason));
 		if (serve(p, r, &req, err_id, reason, after, &line))
 			jsonrpc_batch_add(&answers, line);
 		cJSON_Delete(err_id);
 	}
+	p->in_batch = false;
 	if (answers.failed)
 		log_error("rpc: out of memory encoding an answer in a batch");
 	line = jsonrpc_batch_end(&answers);
@@ -596,6 +617,7 @@ struct rpc *rpc_free(struct rpc *rpc)
 	if (!rpc)
 		return NULL;
 	rpc_session_sweep_stop(rpc);
+	rpc_later_free_all(rpc);
 	rpc->netcheck = netcheck_free(rpc->netcheck);
 	free(rpc);
 	return NULL;

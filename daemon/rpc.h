@@ -59,4 +59,9 @@ void rpc_peer_input(struct rpc_peer *p, const char *msg, size_t len);
 /* A framing problem the transport found (e.g. a message too large). */
 void rpc_peer_reject(struct rpc_peer *p, int code, const char *reason);
 
+/* The instance's database, for store.getStatus (rpc-store.c); NULL: the
+ * store is the desk's own SQLite file. */
+struct instance;
+void rpc_set_instance(struct rpc *rpc, struct instance *in);
+
 #endif

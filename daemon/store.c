@@ -21,7 +21,44 @@ struct store {
 	sqlite3_stmt *journal_add;
 	sqlite3_stmt *contact_put;
 	int depth;                /* store_begin nesting */
+	store_change_h *watch_h;  /* a replica's (instance.c) */
+	void *watch_arg;
+	bool quiet;
 };
+
+void store_watch(struct store *s, store_change_h *h, void *arg)
+{
+	s->watch_h = h;
+	s->watch_arg = arg;
+}
+
+bool store_set_quiet(struct store *s, bool quiet)
+{
+	bool was = s->quiet;
+
+	s->quiet = quiet;
+	return was;
+}
+
+int store_changes(struct store *s)
+{
+	return sqlite3_changes(s->db);
+}
+
+static void tell(struct store *s, const struct store_change *c)
+{
+	if (s->watch_h && !s->quiet)
+		s->watch_h(c, s->watch_arg);
+}
+
+static void tell_row(struct store *s, const struct store_table *t,
+		     const char *key, const char *new_key)
+{
+	const struct store_change c = { .kind = STORE_CHANGE_ROW, .table = t,
+					.key = key, .new_key = new_key };
+
+	tell(s, &c);
+}
 
 /* Each entry takes the schema from version i to i + 1. A migration never
  * changes once released: later changes are new entries. */
@@ -448,6 +485,7 @@ int store_meta_set(struct store *s, const char *key, const char *value)
 int store_journal_add(struct store *s, const struct store_journal_row *row)
 {
 	sqlite3_stmt *st = s->journal_add;
+	int r;
 
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)row->time);
 	bind_text(st, 2, row->instance);
@@ -462,7 +500,16 @@ int store_journal_add(struct store *s, const struct store_journal_row *row)
 	bind_text(st, 8, row->status);
 	bind_text(st, 9, row->contact_id);
 	bind_text(st, 10, row->data);
-	return step_done(s, st);
+	r = step_done(s, st);
+	if (r == 0) {
+		struct store_journal_row copy = *row;
+		const struct store_change c = { .kind = STORE_CHANGE_JOURNAL,
+						.journal = &copy };
+
+		copy.id = sqlite3_last_insert_rowid(s->db);
+		tell(s, &c);
+	}
+	return r;
 }
 
 static const char *col_text(sqlite3_stmt *st, int i)
@@ -610,6 +657,13 @@ int store_contact_put(struct store *s, const char *instance,
 				"transferred") == 0);
 	r = step_done(s, st);
 	cJSON_free(text);
+	if (r == 0) {
+		const struct store_change c = {
+			.kind = STORE_CHANGE_CONTACT, .instance = instance,
+			.username = username, .contact = contact };
+
+		tell(s, &c);
+	}
 	return r;
 }
 
@@ -917,6 +971,13 @@ int store_insert(struct store *s, const struct store_table *t,
 	if (r == 0)
 		r = step_done(s, st);
 	sqlite3_finalize(st);
+	if (r == 0) {
+		const cJSON *key = cJSON_GetObjectItemCaseSensitive(
+			row, t->cols[0].json);
+
+		if (cJSON_IsString(key))
+			tell_row(s, t, key->valuestring, key->valuestring);
+	}
 	return r;
 }
 
@@ -962,6 +1023,12 @@ int store_update(struct store *s, const struct store_table *t,
 	if (r == 0 && sqlite3_changes(s->db) == 0)
 		r = -ENOENT;
 	sqlite3_finalize(st);
+	if (r == 0) {
+		const cJSON *nk = cJSON_GetObjectItemCaseSensitive(
+			changes, t->cols[0].json);
+
+		tell_row(s, t, key, cJSON_IsString(nk) ? nk->valuestring : key);
+	}
 	return r;
 }
 
@@ -982,6 +1049,8 @@ int store_delete(struct store *s, const struct store_table *t,
 	if (r == 0 && sqlite3_changes(s->db) == 0)
 		r = -ENOENT;
 	sqlite3_finalize(st);
+	if (r == 0)
+		tell_row(s, t, key, NULL);
 	return r;
 }
 

@@ -131,6 +131,38 @@ void store_free_names(char **names, size_t n);
 int store_caller_id_for(struct store *s, const char *username, char *out,
 			size_t size);
 
+/* ---- changes, for a replica of the store (instance.c) ----
+ * Told after each write of instance data, journal row and contact record
+ * has succeeded (inside the writer's transaction, if any). */
+
+enum store_change_kind {
+	STORE_CHANGE_ROW,         /* store_insert, store_update, store_delete */
+	STORE_CHANGE_JOURNAL,     /* store_journal_add */
+	STORE_CHANGE_CONTACT,     /* store_contact_put */
+};
+
+struct store_change {
+	enum store_change_kind kind;
+	const struct store_table *table;          /* ROW */
+	const char *key;          /* ROW: the row's key before the change */
+	const char *new_key;      /* ROW: its key after; NULL: deleted */
+	const struct store_journal_row *journal;  /* JOURNAL, id set */
+	const char *instance;     /* CONTACT */
+	const char *username;     /* CONTACT */
+	const cJSON *contact;     /* CONTACT */
+};
+
+typedef void (store_change_h)(const struct store_change *c, void *arg);
+
+/* One watcher (NULL: none). */
+void store_watch(struct store *s, store_change_h *h, void *arg);
+/* While quiet, writes are not told: a replica applying its server's rows
+ * must not send them back. Returns the previous setting. */
+bool store_set_quiet(struct store *s, bool quiet);
+
+/* The number of rows changed by the last write. */
+int store_changes(struct store *s);
+
 /* A user's audio devices: ALSA device names, "" for the default. */
 struct store_audio {
 	char microphone[128];

@@ -29,6 +29,8 @@ enum ccpd_error {
 	CCPD_ERR_MEDIA_UNAVAILABLE = -32004,
 	CCPD_ERR_INVALID_PHONE_NUMBER = -32005,
 	CCPD_ERR_NOT_FOUND = -32006,
+	/* the user is on a live contact at another desk of the instance */
+	CCPD_ERR_USER_ELSEWHERE = -32011,
 };
 
 #endif

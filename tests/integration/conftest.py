@@ -105,3 +105,15 @@ def own_netns(request):
         "in a network namespace of its own:\n%s\n%s" % (
             r.stdout[-6000:], r.stderr[-2000:])
     yield False
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One real PostgreSQL 15 for the session (tests/integration/pg.py);
+    each test takes a fresh database with pg_server.new_database()."""
+    import pg
+    if not pg.available():
+        pytest.skip("PostgreSQL 15 is not installed")
+    srv = pg.PgServer().start()
+    yield srv
+    srv.stop("fast")

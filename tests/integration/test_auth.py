@@ -52,6 +52,7 @@ PERMISSION = {
     "events.unsubscribe": None,
     "media.getStatus": "ccp.use",
     "registration.getStatus": "ccp.use",
+    "store.getStatus": "ccp.use",
     "audio.listDevices": "ccp.use",
     "audio.setDevices": "ccp.use",
     "audio.test": "ccp.use",

@@ -56,6 +56,9 @@ UNSEEN_EVENTS.update({
 UNSEEN_EVENTS.update({
     e: "desk phone fallback: exercised in test_fallback.py"
     for e in ("agent.softphoneError", "agent.deskPhoneMove")})
+UNSEEN_EVENTS.update({
+    e: "the PostgreSQL instance: exercised in test_instance.py"
+    for e in ("store.status", "session.ended")})
 
 # Error codes any method may return (the schema's top-level description):
 # -32602 only when params is not an object.
@@ -335,7 +338,7 @@ def _queries(c, params=ABSENT):
     for m in ("agent.getState", "agent.listStates", "agent.getConfiguration",
               "contact.list", "contact.history", "media.getStatus",
               "registration.getStatus", "daemon.getVersion",
-              "daemon.listMethods"):
+              "daemon.listMethods", "store.getStatus"):
         c.call(m, params)
 
 

@@ -17,6 +17,50 @@ CALLER = "+442071838750"
 
 
 # ---------------------------------------------------------------------------
+# both back ends: the desk's own SQLite file, and a PostgreSQL instance
+# (pg.py) of which the desk keeps a local copy; every test that takes
+# make_ccpd runs against each
+# ---------------------------------------------------------------------------
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request):
+    if request.param == "postgresql":
+        return request.getfixturevalue("pg_server").new_database()
+    return None
+
+
+@pytest.fixture
+def make_ccpd(make_ccpd, backend):
+    def make(**kw):
+        if backend:
+            kw["options"] = dict(kw.get("options") or {}, database=backend)
+        d = make_ccpd(**kw)
+        if backend:
+            wait_synced(d)
+        return d
+    return make
+
+
+def wait_synced(d, timeout=20):
+    """With PostgreSQL: the desk's local copy in step with the instance
+    and nothing waiting for it."""
+    deadline = time.monotonic() + timeout
+    c = d.client()
+    while True:
+        s = c.call("store.getStatus")
+        if s["state"] == "connected" and s["synced"] and s["waiting"] == 0:
+            return
+        assert time.monotonic() < deadline, s
+        time.sleep(0.05)
+
+
+def store_file(d):
+    """The SQLite file: the store, or with PostgreSQL its local copy."""
+    name = "instance-cache.db" if "database" in d.options else "ccpd.db"
+    return os.path.join(d.options["state_dir"], name)
+
+
+# ---------------------------------------------------------------------------
 # administration
 # ---------------------------------------------------------------------------
 
@@ -511,8 +555,8 @@ def test_a_database_readable_by_others_is_made_private(make_ccpd):
     d.client().call("admin.users.create", {"username": "alice",
                                            "profile": "Agent"})
     state = d.options["state_dir"]
+    db = store_file(d)
     d.stop()
-    db = os.path.join(state, "ccpd.db")
     os.chmod(db, 0o644)
     with open(db + "-wal", "ab"):
         pass
