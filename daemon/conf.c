@@ -106,6 +106,8 @@ static const struct setting settings[] = {
 	S(ws_max_message,   K_UINT, 1024, 16777216, "65536"),
 	S(ws_max_queue,     K_UINT, 65536, 268435456, "1048576"),
 	S(ws_ping_interval, K_UINT, 0, 3600, "30"),
+	S(sip_secret_key_file, K_STR, 0, 0, ""),
+	S(sip_account_template, K_STR, 0, 0, ""),
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -943,6 +945,15 @@ int conf_finish(struct conf *c, char *err, size_t err_size)
 	    (r = check_account_text("sip_registrar", c->sip_registrar,
 				    " \t\"<>", err, err_size)) < 0)
 		return r;
+	if (*c->sip_account_template &&
+	    (strncmp(c->sip_account_template, "sip:", 4) != 0 ||
+	     !strstr(c->sip_account_template, "{username}") ||
+	     strpbrk(c->sip_account_template, " \t;,\"<>"))) {
+		snprintf(err, err_size, "sip_account_template: '%s' is not a "
+			 "sip: URI with {username} in it",
+			 c->sip_account_template);
+		return -EINVAL;
+	}
 	r = check_statuses(c, err, err_size);
 	if (r < 0)
 		return r;

@@ -90,6 +90,8 @@ struct conf {
 	unsigned ws_max_message;
 	unsigned ws_max_queue;
 	unsigned ws_ping_interval;
+	char *sip_secret_key_file;      /* the key sealing SIP passwords */
+	char *sip_account_template;     /* a user's SIP address, {username} */
 };
 
 /* Fill every setting with its default. */

@@ -18,6 +18,8 @@
  *   desk-user.c         the user at the desk, their region, caller ID and
  *                       what an endpoint dials (dialplan.c)
  *   desk-status.c       the agent's status, the journal, live metrics
+ *   desk-sipacct.c      the user's own SIP account: given to the media
+ *                       stack when they arrive, unregistered when they go
  *
  * Each part's state is a struct defined in its own file alone. */
 #ifndef CCPD_DESK_INT_H
@@ -151,6 +153,18 @@ const char *user_caller_id(const struct desk *d);
 int user_endpoint_uri(struct desk *d, const char *endpoint, char *uri,
 		      size_t size, char *e164, size_t e164_size,
 		      struct desk_err *e);
+
+/* ---- the user's SIP account (desk-sipacct.c) ---- */
+
+/* The user at the desk changed (or their account did): the agent's account
+ * becomes theirs, or the desk's own again. */
+void sipacct_apply(struct desk *d);
+/* A user's account has left the media stack: registration.released. */
+void sipacct_left(struct desk *d, const char *aor, bool confirmed);
+/* A clean stop: the user's account is unregistered first. */
+void sipacct_stop(struct desk *d);
+/* The agent's account or its registration changed: tell the clients. */
+void desk_registration_changed(struct desk *d);
 
 /* ---- live contacts (desk-contacts.c) ---- */
 

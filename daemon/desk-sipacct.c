@@ -1,0 +1,157 @@
+/* The agent's SIP identity follows the agent: the account of the user at
+ * the desk (their own, or the instance's template with their name) is
+ * given to the media stack when they arrive, and taken back, unregistered,
+ * by every way their time at the desk ends: logout, expiry, another user
+ * taking the desk, a clean stop, or the instance moving them elsewhere
+ * (which ends their sessions here as a logout would). All of those go
+ * through desk_set_user, and so through sipacct_apply. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "conf.h"
+#include "desk-int.h"
+#include "events.h"
+#include "json.h"
+#include "log.h"
+#include "sipaccount.h"
+#include "sipsecret.h"
+#include "store.h"
+
+/* Whose accounts the media stack holds or is letting go of, to name the
+ * user when one has left. */
+#define OWNERS 8
+
+static struct {
+	char aor[512];
+	char user[65];
+} owners[OWNERS];
+
+static void own(const char *aor, const char *user)
+{
+	unsigned i, free_at = 0;
+
+	for (i = 0; i < OWNERS; i++) {
+		if (strcmp(owners[i].aor, aor) == 0) {
+			free_at = i;
+			break;
+		}
+		if (!owners[i].aor[0])
+			free_at = i;
+	}
+	snprintf(owners[free_at].aor, sizeof(owners[free_at].aor), "%s", aor);
+	snprintf(owners[free_at].user, sizeof(owners[free_at].user), "%s",
+		 user);
+}
+
+/* The user an account was given for; "" when unknown. Forgets it. */
+static void owner_of(const char *aor, char *user, size_t size)
+{
+	unsigned i;
+
+	snprintf(user, size, "%s", "");
+	for (i = 0; i < OWNERS; i++)
+		if (strcmp(owners[i].aor, aor) == 0) {
+			snprintf(user, size, "%s", owners[i].user);
+			owners[i].aor[0] = '\0';
+			return;
+		}
+}
+
+/* The user's account as the media stack takes it; -ENOENT for none. The
+ * password is opened into pw. */
+static int user_account(struct desk *d, const char *name,
+			struct sipaccount *a, char *pw, size_t size)
+{
+	const char *stored = NULL;
+	bool tmpl = false;
+	cJSON *row = NULL;
+	int r;
+
+	pw[0] = '\0';
+	if (d->st && store_get(d->st, &store_users, name, &row) == 0)
+		stored = cJSON_GetStringValue(
+			cJSON_GetObjectItemCaseSensitive(row, "sipAccount"));
+	r = sipaccount_resolve(stored, name, d->conf->sip_account_template,
+			       a, &tmpl);
+	if (r == -EINVAL)
+		log_error("registration: '%s' has a SIP account ccpd cannot "
+			  "read%s; the desk's own account is used", name,
+			  tmpl ? " (the template does not fit the name)" : "");
+	if (r == 0 && a->sealed[0]) {
+		r = sipsecret_open(name, a->sealed, pw, size);
+		if (r < 0)
+			log_error("registration: the SIP password of '%s' "
+				  "cannot be opened: %s; the desk's own account "
+				  "is used", name, r == -ENOKEY ?
+				  "sip_secret_key_file is not set" :
+				  "it was sealed under another key");
+	}
+	cJSON_Delete(row);
+	return r;
+}
+
+void sipacct_apply(struct desk *d)
+{
+	const char *name = desk_user(d);
+	struct sipaccount a;
+	char pw[SIPACCOUNT_USER_MAX];
+	struct media_user_account ua = { 0 };
+	bool had = media_user_account_on(d->media);
+	int r = -ENOENT;
+
+	if (name)
+		r = user_account(d, name, &a, pw, sizeof(pw));
+	if (r == 0) {
+		ua.aor = a.aor;
+		ua.auth_user = a.auth_user;
+		ua.password = pw;
+		ua.registrar = a.registrar;
+		ua.display = user_display(d);
+		r = media_set_user_account(d->media, &ua);
+		if (r < 0)
+			log_error("registration: the SIP account %s of '%s' "
+				  "cannot be used (%s); the desk's own account "
+				  "is used", a.aor, name, strerror(-r));
+		else
+			own(a.aor, name);
+	}
+	explicit_bzero(pw, sizeof(pw));
+	explicit_bzero(&a, sizeof(a));
+	if (r < 0)
+		media_set_user_account(d->media, NULL);
+	if (r == 0 || had)
+		log_info("registration: the agent's account is %s%s%s%s",
+			 media_aor(d->media), r == 0 ? " ('" : " (the desk's)",
+			 r == 0 ? name : "", r == 0 ? "')" : "");
+	desk_registration_changed(d);
+}
+
+void desk_user_account_changed(struct desk *d, const char *username)
+{
+	const char *at = desk_user(d);
+
+	if (at && username && strcmp(at, username) == 0)
+		sipacct_apply(d);
+}
+
+void sipacct_left(struct desk *d, const char *aor, bool confirmed)
+{
+	cJSON *data = cJSON_CreateObject();
+	char user[65];
+
+	owner_of(aor, user, sizeof(user));
+	if (!data)
+		return;
+	cJSON_AddStringToObject(data, "aor", aor);
+	json_add_str_or_null(data, "username", user[0] ? user : NULL);
+	cJSON_AddBoolToObject(data, "unregistered", confirmed);
+	events_emit(d->ev, "registration.released", data);
+}
+
+void sipacct_stop(struct desk *d)
+{
+	/* a clean stop unregisters the user's account first */
+	if (media_user_account_on(d->media))
+		media_set_user_account(d->media, NULL);
+}
