@@ -195,12 +195,15 @@ def test_a_wrong_sip_password_fails_clearly_without_a_storm(make_ccpd, kam,
     assert failed["aor"] == alice_aor(kam)
     assert "401" in failed["reason"] or "403" in failed["reason"], failed
     assert c.call("registration.getStatus")["state"] == "failed"
-    # baresip waits before it tries again: over 8 s, a handful at most
-    # (each try is a REGISTER and its answer to the challenge)
+    # One try is a burst (libre answers each fresh challenge of kamailio's
+    # until it gives up); then baresip waits 30 to 60 s before the next,
+    # doubling up to 30 min. Over 8 s: that one burst and nothing after.
+    burst = len(kam.registers("alice"))
     time.sleep(max(0.0, 8.0 - (time.monotonic() - t0)))
     tries = kam.registers("alice")
-    print("REGISTERs for alice in 8 s with a wrong password: %d" % len(tries))
-    assert 1 <= len(tries) <= 4, tries
+    print("REGISTERs for alice with a wrong password: %d in the first try, "
+          "%d in 8 s" % (burst, len(tries)))
+    assert 1 <= len(tries) <= 20 and len(tries) == burst, tries
     assert kam.registered("alice") == []
     assert "not-alices" not in a.log_text()
     # the right password, set by the admin, registers her at once
@@ -305,7 +308,11 @@ def test_template_restart_and_clean_stop(make_ccpd, kam, tmp_path):
     wait_reg(c, "registered")
     assert contact_port(wait_contacts(kam, "alice", 1)) == [a.sip_port]
 
-    # baresip dies: the restarted one adds and registers alice again
+    # baresip dies: the restarted one adds and registers alice again, and
+    # a call to her rings this desk. (The dead baresip's binding stays at
+    # the registrar until it expires: nobody is left to remove it, and
+    # baresip 1.0.0 names each run's contact anew.)
+    before = set(kam.registered("alice"))
     pid = a.baresip_pid(root)
     os.kill(pid, signal.SIGKILL)
     c.wait_event("media.status", 15,
@@ -313,10 +320,25 @@ def test_template_restart_and_clean_stop(make_ccpd, kam, tmp_path):
                  e["data"]["pid"] != pid)
     wait_reg(c, "registered", timeout=20)
     assert c.call("registration.getStatus")["aor"] == alice_aor(kam)
-    assert contact_port(wait_contacts(kam, "alice", 1)) == [a.sip_port]
+    deadline = time.monotonic() + 10
+    while not set(kam.registered("alice")) - before:
+        assert time.monotonic() < deadline, kam.registered("alice")
+        time.sleep(0.05)
+    fresh = set(kam.registered("alice")) - before
+    assert contact_port(fresh) == [a.sip_port]
+    c.call("agent.setState", {"state": "Available"})
+    with BaresipPeer(name="caller") as caller:
+        caller.dial(alice_aor(kam))
+        c.wait_event("contact.incoming", 15)
+        caller.hangup()
+        caller.wait_event("CALL_CLOSED", 10)
+    c.wait_event("contact.destroyed", 15)
 
     # a clean stop unregisters her
-    before = len([x for x in kam.registers("alice") if x[1] == "0"])
+    unreg = len([x for x in kam.registers("alice") if x[1] == "0"])
     a.stop()
-    wait_contacts(kam, "alice", 0, timeout=5)
-    assert len([x for x in kam.registers("alice") if x[1] == "0"]) > before
+    deadline = time.monotonic() + 5
+    while fresh & set(kam.registered("alice")):
+        assert time.monotonic() < deadline, kam.registered("alice")
+        time.sleep(0.05)
+    assert len([x for x in kam.registers("alice") if x[1] == "0"]) > unreg
