@@ -16,6 +16,7 @@ import pytest
 import ccpd as ccpd_mod
 import peers
 from peers import BaresipPeer, Kamailio, LOOPBACK
+from test_schema import Schema, assert_events_match_schema, load_schema
 
 ALICE_SIP_PW = "alice-sip-Pw-7"
 DESK_PW = "desk-secret"
@@ -120,6 +121,7 @@ def test_alice_moves_from_desk_a_to_desk_b(make_ccpd, kam, caller, tmp_path):
         assert user["sipPasswordSet"] is True
         assert user["sipAccountFrom"] == "user"
         assert ALICE_SIP_PW not in repr(user)
+        assert not Schema(load_schema()).problems("/$defs/user", user)
     wait_contacts(kam, "deska", 1)
     wait_contacts(kam, "deskb", 1)
     assert kam.registered("alice") == []
@@ -142,10 +144,13 @@ def test_alice_moves_from_desk_a_to_desk_b(make_ccpd, kam, caller, tmp_path):
     assert no_offer(cb, 0.5)
 
     # alice logs out at A: A unregisters alice (Expires: 0) and says so
-    ca.call("session.logout")
     ca2 = subscribed(a)
+    t0 = time.monotonic()
+    ca.call("session.logout")
     rel = ca2.wait_event("registration.released", 10,
                          pred=lambda e: e["data"]["aor"] == alice_aor(kam))
+    print("logout to registration.released: %.0f ms"
+          % ((time.monotonic() - t0) * 1000))
     assert rel["data"]["username"] == "alice"
     assert rel["data"]["unregistered"] is True
     # the unregistration is done by then: kamailio holds no contact
@@ -171,8 +176,8 @@ def test_alice_moves_from_desk_a_to_desk_b(make_ccpd, kam, caller, tmp_path):
     assert contact_port(kam.registered("alice")) == [b.sip_port]
 
     # alice logs out at B: a call to her gets a failure from the registrar
-    cb.call("session.logout")
     cb2 = subscribed(b)
+    cb.call("session.logout")
     cb2.wait_event("registration.released", 10)
     assert kam.registered("alice") == []
     caller.drain_events()
@@ -181,6 +186,8 @@ def test_alice_moves_from_desk_a_to_desk_b(make_ccpd, kam, caller, tmp_path):
     assert "404" in (closed.get("param") or ""), closed
     assert no_offer(cb2, 0.3)
     del cb_admin
+    for c in (ca2, cb2):
+        assert_events_match_schema(c)
 
 
 def test_a_wrong_sip_password_fails_clearly_without_a_storm(make_ccpd, kam,
