@@ -349,3 +349,44 @@ def test_template_restart_and_clean_stop(make_ccpd, kam, tmp_path):
         assert time.monotonic() < deadline, kam.registered("alice")
         time.sleep(0.05)
     assert len([x for x in kam.registers("alice") if x[1] == "0"]) > unreg
+
+
+def test_ccpctl_sets_and_imports_sip_accounts(make_ccpd, kam, tmp_path):
+    key = key_file(tmp_path)
+    a = desk(make_ccpd, kam, "deska", key)
+    root = a.client()
+    for name in ("alice", "bob"):
+        root.call("admin.users.create", {
+            "username": name, "profile": "Agent",
+            "password": name + "-login-1", "mustChangePassword": False})
+    pwfile = os.path.join(str(tmp_path), "pw")
+    with open(pwfile, "w") as f:
+        f.write(ALICE_SIP_PW + "\n")
+    r = a.ctl("admin", "users", "set", "alice", "--sip-account",
+              alice_aor(kam), "--sip-auth-user", "alice-auth",
+              "--sip-password-file", pwfile)
+    assert r.returncode == 0, r.stderr
+    got = root.call("admin.users.get", {"username": "alice"})
+    assert got["sipAuthUser"] == "alice-auth" and got["sipPasswordSet"]
+    r = a.ctl("admin", "users", "set", "alice", "--sip-auth-user", "none")
+    assert r.returncode == 0, r.stderr
+    assert root.call("admin.users.get",
+                     {"username": "alice"})["sipAuthUser"] is None
+
+    # a PBX's export: header names as the PBX gives them, quotes and all;
+    # a user ccpd does not know is reported, and the others go in
+    csv = os.path.join(str(tmp_path), "pbx.csv")
+    with open(csv, "w") as f:
+        f.write('Extension,Username,SIP_URI,Secret,Proxy\n'
+                '201,bob,"sip:bob@127.0.0.1:%d",bob-Sip-2,%s\n'
+                '202,carol,sip:carol@127.0.0.1:%d,carol-Sip-3,\n'
+                % (kam.port, kam.uri, kam.port))
+    r = a.ctl("admin", "users", "import-sip", csv)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "1 imported, 1 not" in r.stdout, r.stdout
+    assert "carol" in r.stderr
+    bob = root.call("admin.users.get", {"username": "bob"})
+    assert bob["sipAccount"] == "sip:bob@127.0.0.1:%d" % kam.port
+    assert bob["sipAuthUser"] == "201" and bob["sipRegistrar"] == kam.uri
+    assert bob["sipPasswordSet"] is True
+    assert "bob-Sip-2" not in a.log_text()
