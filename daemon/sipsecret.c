@@ -15,7 +15,6 @@
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
-#include <re.h>
 
 #include "sipsecret.h"
 
@@ -194,33 +193,46 @@ int sipsecret_seal(const char *context, const char *plain, char **out)
 		goto out;
 	}
 	strcpy(s, SIPSECRET_PREFIX);
-	if (base64_encode(blob, total, s + strlen(SIPSECRET_PREFIX),
-			  &b64len) != 0) {
-		free(s);
-		r = -EIO;
-		goto out;
-	}
-	s[strlen(SIPSECRET_PREFIX) + b64len] = '\0';
+	/* writes the terminating NUL too */
+	EVP_EncodeBlock((unsigned char *)s + strlen(SIPSECRET_PREFIX), blob,
+			(int)total);
 	*out = s;
 out:
 	explicit_bzero(blob, sizeof(blob));
 	return r;
 }
 
+/* Base64 into out; EVP_DecodeBlock counts the padding as zero bytes. */
+static int unbase64(const char *in, uint8_t *out, size_t size, size_t *len)
+{
+	size_t n = strlen(in), pad = 0;
+	int got;
+
+	if (n == 0 || n % 4 || n / 4 * 3 > size)
+		return -EBADMSG;
+	if (in[n - 1] == '=')
+		pad++;
+	if (in[n - 2] == '=')
+		pad++;
+	got = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
+	if (got < 0 || (size_t)got < pad)
+		return -EBADMSG;
+	*len = (size_t)got - pad;
+	return 0;
+}
+
 int sipsecret_open(const char *context, const char *sealed, char *out,
 		   size_t size)
 {
 	uint8_t blob[NONCE_LEN + MAX_SECRET + TAG_LEN + 3];
-	size_t n = sizeof(blob), len;
+	size_t n = 0, len;
 	int r;
 
 	if (!sec.ready)
 		return -ENOKEY;
 	if (strncmp(sealed, SIPSECRET_PREFIX, strlen(SIPSECRET_PREFIX)) != 0 ||
-	    strlen(sealed) > 4 * sizeof(blob) / 3 ||
-	    base64_decode(sealed + strlen(SIPSECRET_PREFIX),
-			  strlen(sealed) - strlen(SIPSECRET_PREFIX), blob,
-			  &n) != 0 || n < NONCE_LEN + TAG_LEN)
+	    unbase64(sealed + strlen(SIPSECRET_PREFIX), blob, sizeof(blob),
+		     &n) < 0 || n < NONCE_LEN + TAG_LEN)
 		return -EBADMSG;
 	len = n - NONCE_LEN - TAG_LEN;
 	if (len + 1 > size)
