@@ -107,6 +107,8 @@ static void seal_and_open(void)
 	sipsecret_load(path, err, sizeof(err));
 	if (sipsecret_open("alice", b, out, sizeof(out)) != -EBADMSG)
 		tap_fail(&c, "opened under another key\n");
+	free(a);
+	a = NULL;
 	if (sipsecret_seal("alice", "", &a) == 0) {
 		free(b);
 		b = a;
