@@ -140,7 +140,11 @@ void sipacct_left(struct desk *d, const char *aor, bool confirmed)
 	cJSON *data = cJSON_CreateObject();
 	char user[65];
 
+	/* a changed account of the same address: the user keeps it */
 	owner_of(aor, user, sizeof(user));
+	if (user[0] && media_user_account_on(d->media) &&
+	    strcmp(media_aor(d->media), aor) == 0)
+		own(aor, user);
 	if (!data)
 		return;
 	cJSON_AddStringToObject(data, "aor", aor);

@@ -390,3 +390,39 @@ def test_ccpctl_sets_and_imports_sip_accounts(make_ccpd, kam, tmp_path):
     assert bob["sipAuthUser"] == "201" and bob["sipRegistrar"] == kam.uri
     assert bob["sipPasswordSet"] is True
     assert "bob-Sip-2" not in a.log_text()
+
+
+def test_expiry_and_another_user_taking_the_desk_unregister(make_ccpd, kam,
+                                                            tmp_path):
+    key = key_file(tmp_path)
+    a = desk(make_ccpd, kam, "deska", key, session_timeout="3")
+    root = a.client()
+    add_alice(root, kam)
+    root.call("admin.users.create", {
+        "username": "bob", "profile": "Agent", "password": "bob-login-1",
+        "mustChangePassword": False})
+    watch = subscribed(a)
+
+    # alice's session expires: her account leaves the desk
+    login(a.client())
+    wait_reg(watch, "registered")
+    wait_contacts(kam, "alice", 1)
+    rel = watch.wait_event("registration.released", 15)
+    assert rel["data"]["username"] == "alice"
+    assert rel["data"]["unregistered"] is True
+    assert kam.registered("alice") == []
+
+    # bob (no SIP account of his own) takes the desk from alice: hers is
+    # unregistered, and the desk's own account is the agent's
+    login(a.client())
+    wait_reg(watch, "registered")
+    wait_contacts(kam, "alice", 1)
+    a.client().call("session.login", {"username": "bob",
+                                      "password": "bob-login-1"})
+    rel = watch.wait_event("registration.released", 10)
+    assert rel["data"]["username"] == "alice"
+    assert kam.registered("alice") == []
+    # it was bob taking the desk, not her session running out
+    assert "'bob' took the desk from 'alice'" in a.log_text()
+    st = root.call("registration.getStatus")
+    assert st["account"] == "desk" and st["state"] == "registered", st
