@@ -165,6 +165,8 @@ void sipacct_left(struct desk *d, const char *aor, bool confirmed);
 void sipacct_stop(struct desk *d);
 /* The agent's account or its registration changed: tell the clients. */
 void desk_registration_changed(struct desk *d);
+/* A user's account with another address: its registration starts anew. */
+void desk_registration_reset_user(struct desk *d);
 
 /* ---- live contacts (desk-contacts.c) ---- */
 

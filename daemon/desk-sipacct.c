@@ -98,8 +98,10 @@ void sipacct_apply(struct desk *d)
 	char pw[SIPACCOUNT_USER_MAX];
 	struct media_user_account ua = { 0 };
 	bool had = media_user_account_on(d->media);
+	char before[512];
 	int r = -ENOENT;
 
+	snprintf(before, sizeof(before), "%s", had ? media_aor(d->media) : "");
 	if (name)
 		r = user_account(d, name, &a, pw, sizeof(pw));
 	if (r == 0) {
@@ -108,6 +110,9 @@ void sipacct_apply(struct desk *d)
 		ua.password = pw;
 		ua.registrar = a.registrar;
 		ua.display = user_display(d);
+		/* another address starts with no registration */
+		if (strcmp(before, a.aor) != 0)
+			desk_registration_reset_user(d);
 		r = media_set_user_account(d->media, &ua);
 		if (r < 0)
 			log_error("registration: the SIP account %s of '%s' "

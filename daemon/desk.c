@@ -135,6 +135,12 @@ cJSON *desk_registration_json(const struct desk *d)
 	return o;
 }
 
+void desk_registration_reset_user(struct desk *d)
+{
+	d->hub->ureg = REG_NONE;
+	d->hub->ureg_reason[0] = '\0';
+}
+
 void desk_registration_changed(struct desk *d)
 {
 	if (d->hub->made)
