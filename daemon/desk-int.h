@@ -47,6 +47,7 @@ struct meeting;
 struct deskphone;
 struct desk_audio;
 struct miccheck;
+struct desk_sipacct;
 
 /* Room for a contact's id (c-N today; a UUID fits). */
 #define DESK_ID_MAX 40
@@ -67,6 +68,7 @@ struct desk {
 	struct deskphone *phone;
 	struct desk_audio *audio;
 	struct miccheck *mic;
+	struct desk_sipacct *sip;
 };
 
 /* ---- the fan-out (desk.c) ---- */
@@ -156,6 +158,8 @@ int user_endpoint_uri(struct desk *d, const char *endpoint, char *uri,
 
 /* ---- the user's SIP account (desk-sipacct.c) ---- */
 
+int sipacct_new(struct desk *d);
+void sipacct_free(struct desk *d);
 /* The user at the desk changed (or their account did): the agent's account
  * becomes theirs, or the desk's own again. */
 void sipacct_apply(struct desk *d);

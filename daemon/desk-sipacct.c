@@ -7,6 +7,7 @@
  * through desk_set_user, and so through sipacct_apply. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "conf.h"
@@ -19,41 +20,77 @@
 #include "store.h"
 
 /* Whose accounts the media stack holds or is letting go of, to name the
- * user when one has left. */
+ * user when one has left; and who wants to hear of it. */
 #define OWNERS 8
+#define WATCHERS 4
 
-static struct {
-	char aor[512];
-	char user[65];
-} owners[OWNERS];
+struct desk_sipacct {
+	struct {
+		char aor[512];
+		char user[65];
+	} owners[OWNERS];
+	struct {
+		desk_sip_released_h *h;
+		void *arg;
+	} watch[WATCHERS];
+	unsigned n_watch;
+};
 
-static void own(const char *aor, const char *user)
+int sipacct_new(struct desk *d)
 {
+	d->sip = calloc(1, sizeof(*d->sip));
+	return d->sip ? 0 : -ENOMEM;
+}
+
+void sipacct_free(struct desk *d)
+{
+	free(d->sip);
+	d->sip = NULL;
+}
+
+int desk_sip_released_watch(struct desk *d, desk_sip_released_h *h,
+			    void *arg)
+{
+	struct desk_sipacct *s = d->sip;
+
+	if (s->n_watch == WATCHERS)
+		return -ENOSPC;
+	s->watch[s->n_watch].h = h;
+	s->watch[s->n_watch++].arg = arg;
+	return 0;
+}
+
+static void own(struct desk *d, const char *aor, const char *user)
+{
+	struct desk_sipacct *s = d->sip;
 	unsigned i, free_at = 0;
 
 	for (i = 0; i < OWNERS; i++) {
-		if (strcmp(owners[i].aor, aor) == 0) {
+		if (strcmp(s->owners[i].aor, aor) == 0) {
 			free_at = i;
 			break;
 		}
-		if (!owners[i].aor[0])
+		if (!s->owners[i].aor[0])
 			free_at = i;
 	}
-	snprintf(owners[free_at].aor, sizeof(owners[free_at].aor), "%s", aor);
-	snprintf(owners[free_at].user, sizeof(owners[free_at].user), "%s",
-		 user);
+	snprintf(s->owners[free_at].aor, sizeof(s->owners[free_at].aor), "%s",
+		 aor);
+	snprintf(s->owners[free_at].user, sizeof(s->owners[free_at].user),
+		 "%s", user);
 }
 
 /* The user an account was given for; "" when unknown. Forgets it. */
-static void owner_of(const char *aor, char *user, size_t size)
+static void owner_of(struct desk *d, const char *aor, char *user,
+		     size_t size)
 {
+	struct desk_sipacct *s = d->sip;
 	unsigned i;
 
 	snprintf(user, size, "%s", "");
 	for (i = 0; i < OWNERS; i++)
-		if (strcmp(owners[i].aor, aor) == 0) {
-			snprintf(user, size, "%s", owners[i].user);
-			owners[i].aor[0] = '\0';
+		if (strcmp(s->owners[i].aor, aor) == 0) {
+			snprintf(user, size, "%s", s->owners[i].user);
+			s->owners[i].aor[0] = '\0';
 			return;
 		}
 }
@@ -119,7 +156,7 @@ void sipacct_apply(struct desk *d)
 				  "cannot be used (%s); the desk's own account "
 				  "is used", a.aor, name, strerror(-r));
 		else
-			own(a.aor, name);
+			own(d, a.aor, name);
 	}
 	explicit_bzero(pw, sizeof(pw));
 	explicit_bzero(&a, sizeof(a));
@@ -142,14 +179,19 @@ void desk_user_account_changed(struct desk *d, const char *username)
 
 void sipacct_left(struct desk *d, const char *aor, bool confirmed)
 {
+	struct desk_sipacct *s = d->sip;
 	cJSON *data = cJSON_CreateObject();
 	char user[65];
+	unsigned i;
 
 	/* a changed account of the same address: the user keeps it */
-	owner_of(aor, user, sizeof(user));
+	owner_of(d, aor, user, sizeof(user));
 	if (user[0] && media_user_account_on(d->media) &&
 	    strcmp(media_aor(d->media), aor) == 0)
-		own(aor, user);
+		own(d, aor, user);
+	for (i = 0; i < s->n_watch; i++)
+		s->watch[i].h(aor, user[0] ? user : NULL, confirmed,
+			      s->watch[i].arg);
 	if (!data)
 		return;
 	cJSON_AddStringToObject(data, "aor", aor);

@@ -600,6 +600,7 @@ static int make_parts(struct desk *d)
 	static int (*const make[])(struct desk *d) = {
 		user_new, status_new, callctl_new, meeting_new,
 		deskphone_new, audio_new, miccheck_new, fallback_new,
+		sipacct_new,
 	};
 	size_t i;
 	int r = 0;
@@ -700,6 +701,7 @@ struct desk *desk_free(struct desk *d)
 		callctl_free(d);
 	status_free(d);
 	user_free(d);
+	sipacct_free(d);
 	free(d->hub);
 	free(d);
 	return NULL;
