@@ -625,25 +625,15 @@ static void leaving_answer(bool ok, const char *data, void *arg)
 {
 	struct leaving *l = arg;
 
-	(void)data;
 	if (l->answered)
 		return;
 	l->answered = true;
 	if (!ok)
-		log_warning("media: uadel of %s got no answer from baresip",
-			    l->aor);
+		log_warning("media: uadel of %s got no answer from baresip (%s)",
+			    l->aor, data ? data : "");
 	/* from the answer on, give the registrar its moment */
 	tmr_start(&l->tmr, ok && l->unregistering ? LEAVE_GRACE_MS : 0,
 		  leaving_done, l);
-}
-
-static void leaving_deadline(void *arg)
-{
-	struct leaving *l = arg;
-
-	log_warning("media: uadel of %s not answered in time", l->aor);
-	l->answered = true;
-	leaving_done(l);
 }
 
 void accounts_note_register(struct media *m, const struct media_event *ev)
@@ -685,10 +675,9 @@ static void user_leave(struct media *m)
 	if (added && m->state == MEDIA_STATE_UP)
 		r = ctrl_send(m, NULL, NULL, "uadel", l->aor, leaving_answer,
 			      l);
-	if (r == 0)
-		tmr_start(&l->tmr, m->conf->media_timeout * 1000U,
-			  leaving_deadline, l);
-	else    /* not in baresip: nothing to unregister; tell it next */
+	/* sent: its answer, or the request's own timeout (media_timeout),
+	 * or baresip's end, calls leaving_answer exactly once */
+	if (r < 0)      /* not in baresip: nothing to unregister */
 		tmr_start(&l->tmr, 0, leaving_done, l);
 gone:
 	m->user_aor[0] = '\0';
