@@ -163,6 +163,8 @@ void sipacct_free(struct desk *d);
 /* The user at the desk changed (or their account did): the agent's account
  * becomes theirs, or the desk's own again. */
 void sipacct_apply(struct desk *d);
+/* A contact or a call has ended: a user's account kept for it may go. */
+void sipacct_recheck(struct desk *d);
 /* A user's account has left the media stack: registration.released. */
 void sipacct_left(struct desk *d, const char *aor, bool confirmed);
 /* A clean stop: the user's account is unregistered first. */

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <re.h>
+
 #include "conf.h"
 #include "desk-int.h"
 #include "events.h"
@@ -34,18 +36,59 @@ struct desk_sipacct {
 		void *arg;
 	} watch[WATCHERS];
 	unsigned n_watch;
+	/* the user left during a call on their account: it stays until the
+	 * desk is free of it */
+	bool deferred;
+	struct tmr recheck;
 };
+
+static void on_note(struct desk *d, const struct desk_note *n, void *arg)
+{
+	(void)arg;
+	if (n->type == DESK_NOTE_RETIRED)
+		sipacct_recheck(d);
+}
 
 int sipacct_new(struct desk *d)
 {
 	d->sip = calloc(1, sizeof(*d->sip));
-	return d->sip ? 0 : -ENOMEM;
+	if (!d->sip)
+		return -ENOMEM;
+	tmr_init(&d->sip->recheck);
+	return desk_watch(d, on_note, NULL);
 }
 
 void sipacct_free(struct desk *d)
 {
+	if (d->sip)
+		tmr_cancel(&d->sip->recheck);
 	free(d->sip);
 	d->sip = NULL;
+}
+
+/* baresip has a call on the user's account (ringing, live, or kept by a
+ * bridge after its contact left): uadel would cut it. */
+static bool in_use(const struct desk *d)
+{
+	return media_user_account_busy(d->media);
+}
+
+static void recheck(void *arg)
+{
+	struct desk *d = arg;
+
+	if (!d->sip->deferred || in_use(d))
+		return;
+	d->sip->deferred = false;
+	sipacct_apply(d);
+}
+
+void sipacct_recheck(struct desk *d)
+{
+	/* after the news is done with: a retired contact leaves the list
+	 * only after its note */
+	if (d->sip && d->sip->deferred)
+		tmr_start(&d->sip->recheck, 0, recheck, d);
 }
 
 int desk_sip_released_watch(struct desk *d, desk_sip_released_h *h,
@@ -139,6 +182,16 @@ void sipacct_apply(struct desk *d)
 	int r = -ENOENT;
 
 	snprintf(before, sizeof(before), "%s", had ? media_aor(d->media) : "");
+	/* a call on the leaving user's account is not cut by its removal:
+	 * the account goes when the call is over */
+	if (had && in_use(d)) {
+		if (!d->sip->deferred)
+			log_info("registration: %s stays until the call on it "
+				 "is over", before);
+		d->sip->deferred = true;
+		return;
+	}
+	d->sip->deferred = false;
 	if (name)
 		r = user_account(d, name, &a, pw, sizeof(pw));
 	if (r == 0) {

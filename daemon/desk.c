@@ -239,6 +239,7 @@ static void media_event(struct desk *d, const struct media_event *ev)
 		live_media_event(d, ev);
 		if (ev->call_id)
 			meeting_party_closed(d, ev->call_id);
+		sipacct_recheck(d);
 		return;
 	case MEDIA_EV_CALL_INCOMING:
 	case MEDIA_EV_CALL_RINGING:

@@ -76,6 +76,16 @@ bool media_user_account_on(const struct media *m)
 	return m->user_aor[0] != '\0';
 }
 
+bool media_user_account_busy(const struct media *m)
+{
+	const struct call_ua *k;
+
+	for (k = m->calls; k && m->user_aor[0]; k = k->next)
+		if (strcmp(k->aor, m->user_aor) == 0)
+			return true;
+	return false;
+}
+
 const char *media_account_aor(const struct media *m, enum media_account acc)
 {
 	switch (acc) {

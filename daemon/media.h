@@ -189,6 +189,9 @@ int media_set_user_account(struct media *m,
 			   const struct media_user_account *a);
 /* Whether the agent is on a user's account. */
 bool media_user_account_on(const struct media *m);
+/* Whether baresip has a call on the user's account (one a bridge may keep
+ * after its contact left the desk). */
+bool media_user_account_busy(const struct media *m);
 /* Whether a user's account is still on its way out (unregistering). */
 unsigned media_accounts_leaving(const struct media *m);
 

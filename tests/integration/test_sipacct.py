@@ -426,3 +426,36 @@ def test_expiry_and_another_user_taking_the_desk_unregister(make_ccpd, kam,
     assert "'bob' took the desk from 'alice'" in a.log_text()
     st = root.call("registration.getStatus")
     assert st["account"] == "desk" and st["state"] == "registered", st
+
+
+def test_logging_out_during_a_call_keeps_the_call(make_ccpd, kam, caller,
+                                                  tmp_path):
+    key = key_file(tmp_path)
+    a = desk(make_ccpd, kam, "deska", key)
+    add_alice(a.client(), kam)
+    watch = subscribed(a)
+    c = subscribed(a)
+    login(c)
+    wait_reg(c, "registered")
+    c.call("agent.setState", {"state": "Available"})
+    caller.dial(alice_aor(kam))
+    offer = c.wait_event("contact.incoming", 15)["data"]["contact"]
+    c.call("contact.accept", {"contactId": offer["contactId"]})
+    caller.wait_event("CALL_ESTABLISHED", 10)
+
+    # she logs out on the call: the call goes on, and so does her account
+    c.call("session.logout")
+    with pytest.raises(AssertionError):
+        watch.wait_event("registration.released", 1.5)
+    assert len(kam.registered("alice")) == 1
+    assert watch.call("registration.getStatus")["aor"] == alice_aor(kam)
+    assert not [e for e in caller.drain_events()
+                if e.get("type") == "CALL_CLOSED"], "the call was cut"
+
+    # the call ends: only now is her account unregistered
+    caller.hangup()
+    caller.wait_event("CALL_CLOSED", 10)
+    rel = watch.wait_event("registration.released", 10)
+    assert rel["data"]["username"] == "alice"
+    assert rel["data"]["unregistered"] is True
+    assert kam.registered("alice") == []
