@@ -133,6 +133,10 @@ def test_alice_moves_from_desk_a_to_desk_b(make_ccpd, kam, caller, tmp_path):
     assert reg["aor"] == alice_aor(kam) and reg["mode"] == "registrar"
     assert ca.call("registration.getStatus")["aor"] == alice_aor(kam)
     assert ca.call("agent.getConfiguration")["sipAddress"] == alice_aor(kam)
+    shown = a.ctl("registration")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("registered (registrar) %s (the user's "
+                                   "own account)" % alice_aor(kam)), shown.stdout
     assert contact_port(wait_contacts(kam, "alice", 1)) == [a.sip_port]
     ca.call("agent.setState", {"state": "Available"})
     cb_admin = b.client()
