@@ -76,6 +76,25 @@ bool media_user_account_on(const struct media *m)
 	return m->user_aor[0] != '\0';
 }
 
+void media_agent_account(const struct media *m,
+			 struct media_agent_account *out)
+{
+	const struct conf *c = m->conf;
+
+	out->user = m->user_aor[0] != '\0';
+	if (out->user) {
+		out->aor = m->user_aor;
+		out->auth_user = m->user_auth;
+		out->password = m->user_pass;
+		out->registrar = m->user_registrar;
+		return;
+	}
+	out->aor = m->aor;
+	out->auth_user = *c->sip_auth_user ? c->sip_auth_user : c->sip_user;
+	out->password = c->sip_password;
+	out->registrar = m->registrar ? c->sip_registrar : "";
+}
+
 bool media_user_account_busy(const struct media *m)
 {
 	const struct call_ua *k;
@@ -692,6 +711,8 @@ static void user_leave(struct media *m)
 gone:
 	m->user_aor[0] = '\0';
 	m->user_registrar[0] = '\0';
+	m->user_auth[0] = '\0';
+	explicit_bzero(m->user_pass, sizeof(m->user_pass));
 	m->user_added = false;
 	if (m->user_line) {
 		explicit_bzero(m->user_line, strlen(m->user_line));
@@ -774,6 +795,9 @@ int media_set_user_account(struct media *m,
 		    !line_safe(registrar, " \t\"<>") ||
 		    !line_safe(a->display, "\"<>\\") ||
 		    strlen(a->aor) >= MEDIA_AOR_MAX ||
+		    (a->password && strlen(a->password) >=
+		     sizeof(m->user_pass)) ||
+		    (a->auth_user && strlen(a->auth_user) >= MEDIA_AOR_MAX) ||
 		    strlen(registrar) >= MEDIA_AOR_MAX)
 			return -EINVAL;
 		if (m->user_aor[0] && strcmp(m->user_aor, a->aor) == 0 &&
@@ -799,6 +823,15 @@ int media_set_user_account(struct media *m,
 	snprintf(m->user_aor, sizeof(m->user_aor), "%s", a->aor);
 	snprintf(m->user_registrar, sizeof(m->user_registrar), "%s",
 		 registrar);
+	snprintf(m->user_pass, sizeof(m->user_pass), "%s",
+		 a->password ? a->password : "");
+	/* digest's user name: the one given, else the address's user part */
+	if (a->auth_user && *a->auth_user)
+		snprintf(m->user_auth, sizeof(m->user_auth), "%s",
+			 a->auth_user);
+	else
+		snprintf(m->user_auth, sizeof(m->user_auth), "%.*s",
+			 (int)strcspn(a->aor + 4, "@"), a->aor + 4);
 	/* a leaving account of the same address must be gone first, or
 	 * baresip refuses a second account of that address: uadel and
 	 * uanew go in this order on the one connection */

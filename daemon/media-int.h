@@ -123,6 +123,8 @@ struct media {
 	 * is its uanew line, password and all, wiped when it goes */
 	char user_aor[MEDIA_AOR_MAX];
 	char user_registrar[MEDIA_AOR_MAX];
+	char user_auth[MEDIA_AOR_MAX];  /* the digest user name */
+	char user_pass[256];            /* wiped when the account goes */
 	char *user_line;
 	bool user_added;        /* baresip has it in this run */
 	struct leaving *leaving;        /* user accounts on their way out */

@@ -189,6 +189,20 @@ int media_set_user_account(struct media *m,
 			   const struct media_user_account *a);
 /* Whether the agent is on a user's account. */
 bool media_user_account_on(const struct media *m);
+
+/* The agent's account as another SIP client of ccpd's (presence's
+ * PUBLISH) must use it: the user's own, or the desk's. The strings stay
+ * valid until the agent's account changes (registration.status says so);
+ * password is "" for none and must never be logged. */
+struct media_agent_account {
+	const char *aor;
+	const char *auth_user;  /* never NULL */
+	const char *password;
+	const char *registrar;  /* "" in direct mode */
+	bool user;              /* the logged-in user's own */
+};
+void media_agent_account(const struct media *m,
+			 struct media_agent_account *out);
 /* Whether baresip has a call on the user's account (one a bridge may keep
  * after its contact left the desk). */
 bool media_user_account_busy(const struct media *m);
