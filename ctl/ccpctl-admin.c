@@ -119,6 +119,12 @@ static int run_admin(struct ctl *ctl, const struct command *cmd,
 		       strcmp(t->word, "quick-connects") == 0 ? 2 :
 		       strcmp(t->word, "profiles") == 0 ? -1 : 1;
 		snprintf(method, sizeof(method), "admin.%s.update", t->method);
+	} else if (strcmp(verb, "import-sip") == 0 &&
+	           strcmp(t->word, "users") == 0) {
+		cJSON_Delete(params);
+		if (argc != 3)
+			return usage_error("admin users import-sip FILE.csv");
+		return sip_import(ctl, argv[2]);
 	} else if (strcmp(verb, "del") == 0 || strcmp(verb, "delete") == 0) {
 		need = 1;
 		snprintf(method, sizeof(method), "admin.%s.delete", t->method);
@@ -126,7 +132,8 @@ static int run_admin(struct ctl *ctl, const struct command *cmd,
 	} else {
 		cJSON_Delete(params);
 		return usage_error("admin %s: unknown action '%s' (list, get, "
-		                   "add, set, rename, del)", t->word, verb);
+		                   "add, set, rename, del; users: import-sip)",
+		                   t->word, verb);
 	}
 	/* -1: a key, then any number of words (a profile's permissions) */
 	if ((need >= 0 && (argc > 1 ? argc - 2 : 0) != need) ||
@@ -159,6 +166,11 @@ static int run_admin(struct ctl *ctl, const struct command *cmd,
 		params_add_opt(params, "password", ctl->password);
 		if (ctl->reset_password)
 			cJSON_AddBoolToObject(params, "resetPassword", true);
+		need = sip_add_options(ctl, params);
+		if (need) {
+			cJSON_Delete(params);
+			return need;
+		}
 		show = show_created_user;
 	}
 	if (strcmp(t->word, "numbers") == 0)

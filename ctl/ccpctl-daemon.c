@@ -54,6 +54,10 @@ void registration_print_line(const cJSON *reg)
 		printf(" (%s)", mode);
 	if (aor)
 		printf(" %s", aor);
+	/* the logged-in user's own account, not the desk's */
+	if (json_str(reg, "account") && strcmp(json_str(reg, "account"),
+					       "user") == 0)
+		fputs(" (the user's own account)", stdout);
 }
 
 static void show_registration(const cJSON *reg)

@@ -35,6 +35,11 @@ struct ctl {
 	bool prometheus;
 	bool csv;               /* report: comma-separated values */
 	bool watch;      /* floor --watch */
+	/* admin users add/set: the user's own SIP account */
+	const char *sip_account;
+	const char *sip_auth_user;
+	const char *sip_registrar;
+	const char *sip_password_file;
 	struct rpc *rpc;
 	/* Set by watch: the mask its waits run under, its signals blocked
 	 * everywhere else. */
@@ -70,6 +75,14 @@ struct command {
 	 * fits, and what it says when done) */
 	const void *data;
 };
+
+/* ---- ccpctl-sip.c: users' own SIP accounts ---------------------------- */
+
+/* The --sip-* options as admin.users.* members ("none": null). Returns
+ * 0, or the exit status of a failure. */
+int sip_add_options(const struct ctl *ctl, cJSON *params);
+/* admin users import-sip FILE.csv: returns the exit status. */
+int sip_import(struct ctl *ctl, const char *path);
 
 /* ---- ccpctl-cmd.c: calls to ccpd on a command's behalf ------------------- */
 

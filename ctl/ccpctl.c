@@ -85,6 +85,11 @@ static void print_help(void)
 	       "      --prometheus      metrics: the live figures as Prometheus text\n"
 	       "      --csv             report: comma-separated values, a header first\n"
 	       "      --watch           floor: print the changes, one agent a line\n"
+	       "      --sip-account URI admin users add/set: the user's SIP address\n"
+	       "      --sip-auth-user U admin users add/set: its digest user name\n"
+	       "      --sip-registrar URI admin users add/set: its registrar\n"
+	       "      --sip-password-file F admin users add/set: its password, the\n"
+	       "                        first line of F (- for stdin); \"none\" removes\n"
 	       "  -h, --help            show this help\n"
 	       "      --version         show the version of ccpctl\n"
 	       "\n"
@@ -179,6 +184,10 @@ enum {
 	OPT_PROMETHEUS,
 	OPT_CSV,
 	OPT_WATCH,
+	OPT_SIP_ACCOUNT,
+	OPT_SIP_AUTH_USER,
+	OPT_SIP_REGISTRAR,
+	OPT_SIP_PASSWORD_FILE,
 };
 
 /* Returns RUN_COMMAND, or the exit status when the options end the run. */
@@ -205,6 +214,11 @@ static int parse_options(struct ctl *ctl, int argc, char **argv)
 		{ "prometheus", no_argument, NULL, OPT_PROMETHEUS },
 		{ "csv", no_argument, NULL, OPT_CSV },
 		{ "watch", no_argument, NULL, OPT_WATCH },
+		{ "sip-account", required_argument, NULL, OPT_SIP_ACCOUNT },
+		{ "sip-auth-user", required_argument, NULL, OPT_SIP_AUTH_USER },
+		{ "sip-registrar", required_argument, NULL, OPT_SIP_REGISTRAR },
+		{ "sip-password-file", required_argument, NULL,
+		  OPT_SIP_PASSWORD_FILE },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -282,6 +296,18 @@ static int parse_options(struct ctl *ctl, int argc, char **argv)
 			break;
 		case OPT_WATCH:
 			ctl->watch = true;
+			break;
+		case OPT_SIP_ACCOUNT:
+			ctl->sip_account = optarg;
+			break;
+		case OPT_SIP_AUTH_USER:
+			ctl->sip_auth_user = optarg;
+			break;
+		case OPT_SIP_REGISTRAR:
+			ctl->sip_registrar = optarg;
+			break;
+		case OPT_SIP_PASSWORD_FILE:
+			ctl->sip_password_file = optarg;
 			break;
 		case ':':
 			return usage_error("option '%s' needs an argument", argv[optind - 1]);

@@ -2,6 +2,7 @@
  * reset password is one-time unless said otherwise, and a changed
  * password logs out whoever knew the old one. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,8 @@
 #include "conf.h"
 #include "desk.h"
 #include "log.h"
+#include "sipaccount.h"
+#include "sipsecret.h"
 #include "store.h"
 #include "util.h"
 
@@ -64,6 +67,8 @@ static cJSON *user_public(struct admin *ad, cJSON *row)
 	const char *at = desk_user(ad->desk);
 
 	cJSON_DeleteItemFromObjectCaseSensitive(row, "passwordHash");
+	/* the SIP account without its password */
+	sipaccount_public(row, ad->conf->sip_account_template);
 	if (cJSON_IsString(name)) {
 		cJSON_AddNumberToObject(row, "sessions", auth_user_sessions(
 			ad->auth, name->valuestring));
@@ -85,6 +90,121 @@ int admin_users_get(struct admin *ad, const cJSON *params, cJSON **res,
 {
 	return admin_get_public(ad, params, "username", &store_users, "user",
 				user_public, res, e);
+}
+
+/* The user's own SIP account: "sipAccount" (its address, null to remove
+ * the account), "sipAuthUser", "sipRegistrar" and "sipPassword", each
+ * null to remove it. What is not given stays as it was. The password is
+ * stored only sealed (sipsecret), and refused without a key. */
+static int sip_field(const cJSON *params, const char *key, size_t max,
+		     bool (*valid)(const char *), const char *what,
+		     char *out, size_t size, bool *given, struct desk_err *e)
+{
+	const char *v;
+	bool present;
+	int r = admin_param(params, key, false, true, max, &v, &present, e);
+
+	if (r < 0)
+		return r;
+	if (!present)
+		return 0;
+	*given = true;
+	if (v && !valid(v))
+		return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "\"%s\" is not %s",
+				 key, what);
+	snprintf(out, size, "%s", v ? v : "");
+	return 0;
+}
+
+static bool valid_registrar(const char *s)
+{
+	return sipaccount_valid_uri(s) && strncmp(s, "sip:", 4) == 0;
+}
+
+static int user_sip(struct admin *ad, const cJSON *params, cJSON *row,
+		    bool creating, struct desk_err *e)
+{
+	const char *name = cJSON_GetStringValue(
+		cJSON_GetObjectItemCaseSensitive(params, "username"));
+	struct sipaccount a, now;
+	char aor[SIPACCOUNT_URI_MAX] = "", pw[SIPACCOUNT_USER_MAX] = "";
+	bool aor_given = false, pw_given = false, other = false;
+	cJSON *old = NULL;
+	char *text = NULL;
+	int r;
+
+	memset(&now, 0, sizeof(now));
+	r = sip_field(params, "sipAccount", SIPACCOUNT_URI_MAX - 1,
+		      sipaccount_valid_uri, "a sip: or sips: URI without "
+		      "spaces, ';', ',', quotes or angle brackets", aor,
+		      sizeof(aor), &aor_given, e);
+	if (r == 0)
+		r = sip_field(params, "sipAuthUser", SIPACCOUNT_USER_MAX - 1,
+			      sipaccount_valid_token, "a user name without "
+			      "spaces, ';', ',', quotes or angle brackets",
+			      now.auth_user, sizeof(now.auth_user), &other, e);
+	if (r == 0)
+		r = sip_field(params, "sipRegistrar", SIPACCOUNT_URI_MAX - 1,
+			      valid_registrar, "a sip: URI such as "
+			      "sip:pbx.example:5060", now.registrar,
+			      sizeof(now.registrar), &other, e);
+	if (r == 0)
+		r = sip_field(params, "sipPassword", SIPACCOUNT_USER_MAX - 1,
+			      sipaccount_valid_token, "a password without "
+			      "spaces, ';', ',', quotes or angle brackets (at "
+			      "most 127 characters)", pw, sizeof(pw), &pw_given,
+			      e);
+	if (r < 0 || (!aor_given && !other && !pw_given))
+		goto out;
+	if (pw_given && pw[0] && !sipsecret_ready()) {
+		r = desk_fail(e, CCPD_ERR_INVALID_PARAMS, "ccpd stores SIP "
+			      "passwords only encrypted, and has no key: set "
+			      "sip_secret_key_file (ccpd.conf(5))");
+		goto out;
+	}
+	/* start from what is stored, unless the account goes as a whole */
+	memset(&a, 0, sizeof(a));
+	if (!creating && name && !(aor_given && !aor[0]) &&
+	    store_get(ad->st, &store_users, name, &old) == 0 &&
+	    sipaccount_parse(cJSON_GetStringValue(
+		cJSON_GetObjectItemCaseSensitive(old, "sipAccount")), &a) < 0)
+		memset(&a, 0, sizeof(a));
+	if (aor_given)
+		snprintf(a.aor, sizeof(a.aor), "%s", aor);
+	if (cJSON_GetObjectItemCaseSensitive(params, "sipAuthUser"))
+		snprintf(a.auth_user, sizeof(a.auth_user), "%s", now.auth_user);
+	if (cJSON_GetObjectItemCaseSensitive(params, "sipRegistrar"))
+		snprintf(a.registrar, sizeof(a.registrar), "%s", now.registrar);
+	if (pw_given) {
+		char *sealed = NULL;
+
+		a.sealed[0] = '\0';
+		if (pw[0]) {
+			r = sipsecret_seal(name ? name : "", pw, &sealed);
+			if (r < 0 || strlen(sealed) >= sizeof(a.sealed)) {
+				free(sealed);
+				r = desk_fail(e, CCPD_ERR_INTERNAL, "cannot "
+					      "encrypt the SIP password: %s",
+					      strerror(r < 0 ? -r : E2BIG));
+				goto out;
+			}
+			snprintf(a.sealed, sizeof(a.sealed), "%s", sealed);
+			free(sealed);
+		}
+	}
+	r = sipaccount_format(&a, &text);
+	if (r < 0) {
+		r = desk_fail(e, CCPD_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	cJSON_AddItemToObject(row, "sipAccount", text ?
+			      cJSON_CreateString(text) : cJSON_CreateNull());
+out:
+	explicit_bzero(pw, sizeof(pw));
+	explicit_bzero(&a, sizeof(a));
+	free(text);
+	cJSON_Delete(old);
+	return r;
 }
 
 /* The members a user may be given at creation or update, checked; added to
@@ -169,16 +289,9 @@ static int user_fields(struct admin *ad, const cJSON *params, cJSON *row,
 		cJSON_AddItemToObject(row, "extension", ext ?
 				      cJSON_CreateString(ext) :
 				      cJSON_CreateNull());
-	r = admin_param(params, "sipAccount", false, true, 256, &v, &present,
-			e);
+	r = user_sip(ad, params, row, creating, e);
 	if (r < 0)
 		return r;
-	if (v && !admin_valid_sip_uri(v))
-		return desk_fail(e, CCPD_ERR_INVALID_PARAMS, "\"sipAccount\" '%s' "
-				 "is not a sip: or sips: URI", v);
-	if (present)
-		cJSON_AddItemToObject(row, "sipAccount", v ?
-				      cJSON_CreateString(v) : cJSON_CreateNull());
 	r = admin_param(params, "region", false, true, 2, &v, &present, e);
 	if (r < 0)
 		return r;
@@ -304,7 +417,7 @@ int admin_users_update(struct admin *ad, const cJSON *params, cJSON **res,
 {
 	const char *name;
 	char otp[32];
-	bool reset = false, reset_given, new_password;
+	bool reset = false, reset_given, new_password, sip_changed;
 	cJSON *row;
 	int r = admin_param(params, "username", true, false, 64, &name, NULL,
 			    e);
@@ -328,6 +441,7 @@ int admin_users_update(struct admin *ad, const cJSON *params, cJSON **res,
 		return r;
 	}
 	new_password = cJSON_GetObjectItemCaseSensitive(row, "passwordHash");
+	sip_changed = cJSON_GetObjectItemCaseSensitive(row, "sipAccount");
 	cJSON_AddNumberToObject(row, "updated", (double)util_now_ms());
 	r = store_update(ad->st, &store_users, name, row);
 	cJSON_Delete(row);
@@ -340,6 +454,9 @@ int admin_users_update(struct admin *ad, const cJSON *params, cJSON **res,
 	} else {
 		auth_refresh(ad->auth);
 	}
+	/* the user at the desk registers with their new SIP account */
+	if (sip_changed)
+		desk_user_account_changed(ad->desk, name);
 	log_info("admin: user '%s' updated", name);
 	*res = created_answer(ad, name, otp);
 	explicit_bzero(otp, sizeof(otp));

@@ -116,6 +116,8 @@ static const struct setting settings[] = {
 	S(bus_max_mb,       K_UINT, 0, 1048576, "1024"),
 	S(bus_dup_window,   K_UINT, 1, 86400, "600"),
 	S(database_password_file, K_STR, 0, 0, ""),
+	S(sip_secret_key_file, K_STR, 0, 0, ""),
+	S(sip_account_template, K_STR, 0, 0, ""),
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -953,6 +955,15 @@ int conf_finish(struct conf *c, char *err, size_t err_size)
 	    (r = check_account_text("sip_registrar", c->sip_registrar,
 				    " \t\"<>", err, err_size)) < 0)
 		return r;
+	if (*c->sip_account_template &&
+	    (strncmp(c->sip_account_template, "sip:", 4) != 0 ||
+	     !strstr(c->sip_account_template, "{username}") ||
+	     strpbrk(c->sip_account_template, " \t;,\"<>"))) {
+		snprintf(err, err_size, "sip_account_template: '%s' is not a "
+			 "sip: URI with {username} in it",
+			 c->sip_account_template);
+		return -EINVAL;
+	}
 	r = check_statuses(c, err, err_size);
 	if (r < 0)
 		return r;

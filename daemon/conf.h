@@ -101,6 +101,8 @@ struct conf {
 	unsigned bus_dup_window;    /* s the stream drops a resend */
 	/* the PostgreSQL instance (instance.c): libpq's passfile */
 	char *database_password_file;
+	char *sip_secret_key_file;      /* the key sealing SIP passwords */
+	char *sip_account_template;     /* a user's SIP address, {username} */
 };
 
 /* Fill every setting with its default. */

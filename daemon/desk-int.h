@@ -18,6 +18,8 @@
  *   desk-user.c         the user at the desk, their region, caller ID and
  *                       what an endpoint dials (dialplan.c)
  *   desk-status.c       the agent's status, the journal, live metrics
+ *   desk-sipacct.c      the user's own SIP account: given to the media
+ *                       stack when they arrive, unregistered when they go
  *
  * Each part's state is a struct defined in its own file alone. */
 #ifndef CCPD_DESK_INT_H
@@ -45,6 +47,7 @@ struct meeting;
 struct deskphone;
 struct desk_audio;
 struct miccheck;
+struct desk_sipacct;
 
 /* Room for a contact's id (c-N today; a UUID fits). */
 #define DESK_ID_MAX 40
@@ -65,6 +68,7 @@ struct desk {
 	struct deskphone *phone;
 	struct desk_audio *audio;
 	struct miccheck *mic;
+	struct desk_sipacct *sip;
 };
 
 /* ---- the fan-out (desk.c) ---- */
@@ -151,6 +155,24 @@ const char *user_caller_id(const struct desk *d);
 int user_endpoint_uri(struct desk *d, const char *endpoint, char *uri,
 		      size_t size, char *e164, size_t e164_size,
 		      struct desk_err *e);
+
+/* ---- the user's SIP account (desk-sipacct.c) ---- */
+
+int sipacct_new(struct desk *d);
+void sipacct_free(struct desk *d);
+/* The user at the desk changed (or their account did): the agent's account
+ * becomes theirs, or the desk's own again. */
+void sipacct_apply(struct desk *d);
+/* A contact or a call has ended: a user's account kept for it may go. */
+void sipacct_recheck(struct desk *d);
+/* A user's account has left the media stack: registration.released. */
+void sipacct_left(struct desk *d, const char *aor, bool confirmed);
+/* A clean stop: the user's account is unregistered first. */
+void sipacct_stop(struct desk *d);
+/* The agent's account or its registration changed: tell the clients. */
+void desk_registration_changed(struct desk *d);
+/* A user's account with another address: its registration starts anew. */
+void desk_registration_reset_user(struct desk *d);
 
 /* ---- live contacts (desk-contacts.c) ---- */
 

@@ -30,8 +30,12 @@ struct hub {
 	void *ready_arg;
 	bool was_ready;
 	bool made;              /* every part is there */
+	/* the registration of the desk's own account, and of the user's
+	 * while they are at the desk; the agent's is one of them */
 	enum reg_state reg;
 	char reg_reason[160];
+	enum reg_state ureg;
+	char ureg_reason[160];
 	char media_reason[160];
 	struct watcher watch[MAX_WATCHERS];
 	unsigned n_watch;
@@ -112,37 +116,102 @@ static const char *reg_name(enum reg_state st)
 cJSON *desk_registration_json(const struct desk *d)
 {
 	const struct hub *hb = d->hub;
+	bool user = media_user_account_on(d->media);
+	const char *reason = user ? hb->ureg_reason : hb->reg_reason;
+	const char *registrar = media_registrar(d->media);
 	cJSON *o = cJSON_CreateObject();
 
 	if (!o)
 		return NULL;
 	cJSON_AddStringToObject(o, "mode", media_registrar_mode(d->media) ?
 				"registrar" : "direct");
-	cJSON_AddStringToObject(o, "state", reg_name(hb->reg));
+	cJSON_AddStringToObject(o, "state", reg_name(user ? hb->ureg :
+						      hb->reg));
 	cJSON_AddStringToObject(o, "aor", media_aor(d->media));
-	if (d->conf->sip_registrar[0])
-		cJSON_AddStringToObject(o, "registrar",
-					d->conf->sip_registrar);
-	json_add_str_or_null(o, "reason", hb->reg_reason[0] ? hb->reg_reason
-							    : NULL);
+	if (registrar)
+		cJSON_AddStringToObject(o, "registrar", registrar);
+	json_add_str_or_null(o, "reason", reason[0] ? reason : NULL);
+	cJSON_AddStringToObject(o, "account", user ? "user" : "desk");
 	return o;
 }
 
-static void set_reg(struct desk *d, enum reg_state st, const char *reason)
+void desk_registration_reset_user(struct desk *d)
+{
+	d->hub->ureg = REG_NONE;
+	d->hub->ureg_reason[0] = '\0';
+}
+
+void desk_registration_changed(struct desk *d)
+{
+	if (d->hub->made)
+		events_emit(d->ev, "registration.status",
+			    desk_registration_json(d));
+}
+
+/* The state of one account's registration; an event when it is the
+ * agent's. */
+static void set_reg_of(struct desk *d, bool user, enum reg_state st,
+		       const char *reason)
 {
 	struct hub *hb = d->hub;
+	enum reg_state *now = user ? &hb->ureg : &hb->reg;
+	char *why = user ? hb->ureg_reason : hb->reg_reason;
+	const char *aor = user ? media_aor(d->media) : media_desk_aor(d->media);
 
-	if (!media_registrar_mode(d->media))
+	if (*now == st && !(reason && strcmp(reason, why)))
 		return;
-	if (hb->reg == st && !(reason && strcmp(reason, hb->reg_reason)))
-		return;
-	hb->reg = st;
-	snprintf(hb->reg_reason, sizeof(hb->reg_reason), "%s",
-		 reason ? reason : "");
+	*now = st;
+	snprintf(why, sizeof(hb->reg_reason), "%s", reason ? reason : "");
 	log_msg(st == REG_FAILED ? LOG_WARNING : LOG_INFO,
-		"registration: %s %s%s%s", media_aor(d->media), reg_name(st),
+		"registration: %s %s%s%s", aor, reg_name(st),
 		reason ? ": " : "", reason ? reason : "");
-	events_emit(d->ev, "registration.status", desk_registration_json(d));
+	if (user == media_user_account_on(d->media) &&
+	    media_registrar_mode(d->media))
+		desk_registration_changed(d);
+}
+
+/* A registration event: about the desk's own account, the user's, or
+ * neither (an account that is leaving). */
+static void reg_event(struct desk *d, const struct media_event *ev,
+		      enum reg_state st)
+{
+	bool user;
+
+	if (!ev->aor || strcmp(ev->aor, media_desk_aor(d->media)) == 0)
+		user = false;   /* baresip names the account; older: the desk */
+	else if (media_user_account_on(d->media) &&
+		 strcmp(ev->aor, media_aor(d->media)) == 0)
+		user = true;
+	else
+		return;
+	if (!user && !media_registrar_mode(d->media) &&
+	    !media_user_account_on(d->media))
+		return;
+	if (st == REG_REGISTERING && (user ? d->hub->ureg : d->hub->reg) ==
+	    REG_REGISTERED)
+		return;         /* a refresh */
+	set_reg_of(d, user, st, st == REG_REGISTERING ? NULL : ev->param);
+}
+
+static void on_media_account(enum media_account_change what,
+			     const char *aor, bool confirmed, void *arg)
+{
+	struct desk *d = arg;
+
+	switch (what) {
+	case MEDIA_ACCOUNT_ADDED:
+		d->hub->ureg = REG_NONE;
+		if (media_registrar_mode(d->media))
+			set_reg_of(d, true, REG_REGISTERING, NULL);
+		return;
+	case MEDIA_ACCOUNT_REFUSED:
+		/* the desk's own account is the agent's again */
+		desk_registration_changed(d);
+		return;
+	case MEDIA_ACCOUNT_LEFT:
+		sipacct_left(d, aor, confirmed);
+		return;
+	}
 }
 
 /* ---- baresip's events ---- */
@@ -170,6 +239,7 @@ static void media_event(struct desk *d, const struct media_event *ev)
 		live_media_event(d, ev);
 		if (ev->call_id)
 			meeting_party_closed(d, ev->call_id);
+		sipacct_recheck(d);
 		return;
 	case MEDIA_EV_CALL_INCOMING:
 	case MEDIA_EV_CALL_RINGING:
@@ -178,14 +248,13 @@ static void media_event(struct desk *d, const struct media_event *ev)
 		live_media_event(d, ev);
 		return;
 	case MEDIA_EV_REGISTERING:
-		if (d->hub->reg != REG_REGISTERED)
-			set_reg(d, REG_REGISTERING, NULL);
+		reg_event(d, ev, REG_REGISTERING);
 		return;
 	case MEDIA_EV_REGISTER_OK:
-		set_reg(d, REG_REGISTERED, ev->param);
+		reg_event(d, ev, REG_REGISTERED);
 		return;
 	case MEDIA_EV_REGISTER_FAIL:
-		set_reg(d, REG_FAILED, ev->param);
+		reg_event(d, ev, REG_FAILED);
 		return;
 	case MEDIA_EV_VU_TX:
 	case MEDIA_EV_VU_RX:
@@ -244,8 +313,11 @@ static void media_down(struct desk *d)
 	deskphone_reset(d);
 	tell_audio(d);
 	status_feed(d, AGENT_IN_MEDIA_DOWN, 0, NULL, NULL);
-	if (media_registrar_mode(d->media))
-		set_reg(d, REG_FAILED, "media stack down");
+	/* both accounts went with baresip */
+	if (media_user_account_on(d->media))
+		set_reg_of(d, true, REG_FAILED, "media stack down");
+	if (d->conf->sip_registrar[0])
+		set_reg_of(d, false, REG_FAILED, "media stack down");
 }
 
 static void emit_takeover(struct desk *d, const char *reason)
@@ -269,8 +341,8 @@ static void on_media_state(enum media_state st, const char *reason,
 	switch (st) {
 	case MEDIA_STATE_UP:
 		status_feed(d, AGENT_IN_MEDIA_UP, 0, NULL, NULL);
-		if (media_registrar_mode(d->media))
-			set_reg(d, REG_REGISTERING, NULL);
+		if (d->conf->sip_registrar[0])
+			set_reg_of(d, false, REG_REGISTERING, NULL);
 		break;
 	case MEDIA_STATE_DOWN:
 		media_down(d);
@@ -459,6 +531,8 @@ int desk_set_user(struct desk *d, const char *username, const char *display,
 		 "no user at the desk any more", username ? username : "");
 	status_record(d, "desk.user", util_now_ms(), false, NULL, data);
 	cJSON_Delete(data);
+	/* the one path by which the user's SIP account comes and goes */
+	sipacct_apply(d);
 	apply_phone(d, &phone);
 	desk_audio_load(d);
 	status_changed(d);
@@ -527,6 +601,7 @@ static int make_parts(struct desk *d)
 	static int (*const make[])(struct desk *d) = {
 		user_new, status_new, callctl_new, meeting_new,
 		deskphone_new, audio_new, miccheck_new, fallback_new,
+		sipacct_new,
 	};
 	size_t i;
 	int r = 0;
@@ -542,6 +617,7 @@ int desk_new(struct desk **ret, const struct conf *conf, struct events *ev,
 	static const struct media_handlers mh = {
 		.event = on_media_event,
 		.state = on_media_state,
+		.account = on_media_account,
 	};
 	struct desk *d = calloc(1, sizeof(*d));
 	int r;
@@ -596,6 +672,7 @@ void desk_shutdown(struct desk *d)
 		return;
 	audio_stop(d);
 	miccheck_stop(d);
+	sipacct_stop(d);
 	media_shutdown(d->media);
 	status_record(d, "daemon.stop", util_now_ms(), false, NULL, NULL);
 }
@@ -625,6 +702,7 @@ struct desk *desk_free(struct desk *d)
 		callctl_free(d);
 	status_free(d);
 	user_free(d);
+	sipacct_free(d);
 	free(d->hub);
 	free(d);
 	return NULL;

@@ -100,9 +100,24 @@ const char *desk_user(const struct desk *d);
 const char *desk_journal_user(const struct desk *d);
 /* Whether any contact is at the desk (ringing, live, in ACW, failed). */
 bool desk_busy(const struct desk *d);
+/* A user's own SIP account has left this desk: unregistered (Expires: 0)
+ * and removed from baresip, or there was nothing to unregister
+ * (unregistered false). username is NULL when not known. From then on this
+ * desk does not ring for aor. */
+typedef void (desk_sip_released_h)(const char *aor, const char *username,
+				   bool unregistered, void *arg);
+/* Hear of every user account that leaves (the instance waits for it before
+ * another desk may register the user). -ENOSPC past a few watchers. */
+int desk_sip_released_watch(struct desk *d, desk_sip_released_h *h,
+			    void *arg);
+/* An administrator changed username's SIP account: when they are at the
+ * desk, it registers with the new one. */
+void desk_user_account_changed(struct desk *d, const char *username);
 /* Put a user at the desk (NULL: none). Refused with CCPD_ERR_INVALID_STATE
  * while a contact is at the desk and another user would take it. The
- * status becomes Offline (next, during a contact). */
+ * status becomes Offline (next, during a contact). The agent's SIP
+ * account becomes the user's own, if they have one; the one of the user
+ * who leaves is unregistered and removed. */
 int desk_set_user(struct desk *d, const char *username, const char *display,
 		  struct desk_err *e);
 /* Whether the agent's status or next status is name. */

@@ -27,6 +27,7 @@
 #include "rpc.h"
 #include "outbox.h"
 #include "pg.h"
+#include "sipsecret.h"
 #include "store.h"
 #include "util.h"
 #include "ws.h"
@@ -489,6 +490,21 @@ static int open_outbox(struct daemon *dm)
 	return 0;
 }
 
+/* The key that seals users' SIP passwords: a key file anyone else may
+ * read is refused, so that ccpd never starts believing they are safe. */
+static int load_sip_key(const struct daemon *dm)
+{
+	char err[512];
+	int r = sipsecret_load(dm->conf.sip_secret_key_file, err, sizeof(err));
+
+	if (r < 0)
+		log_error("main: %s", err);
+	else if (sipsecret_ready())
+		log_debug("main: SIP passwords are sealed with the key in %s",
+			  dm->conf.sip_secret_key_file);
+	return r;
+}
+
 static int start(struct daemon *dm)
 {
 	int unix_fd, tcp_fd, r;
@@ -505,6 +521,9 @@ static int start(struct daemon *dm)
 		return r;
 	}
 	r = open_outbox(dm);
+	if (r < 0)
+		return r;
+	r = load_sip_key(dm);
 	if (r < 0)
 		return r;
 	r = open_store(dm);
@@ -581,6 +600,7 @@ static void stop(struct daemon *dm)
 	dm->auth = auth_free(dm->auth);
 	dm->store = store_close(dm->store);
 	dm->outbox = outbox_close(dm->outbox);
+	sipsecret_forget();
 }
 
 int main(int argc, char **argv)

@@ -44,10 +44,71 @@ void accounts_init(struct media *m)
 		 c->sip_user, domain);
 }
 
+const char *accounts_agent_aor(const struct media *m)
+{
+	return m->user_aor[0] ? m->user_aor : m->aor;
+}
+
+const char *media_aor(const struct media *m)
+{
+	return accounts_agent_aor(m);
+}
+
+const char *media_desk_aor(const struct media *m)
+{
+	return m->aor;
+}
+
+bool media_registrar_mode(const struct media *m)
+{
+	return m->user_aor[0] ? m->user_registrar[0] != '\0' : m->registrar;
+}
+
+const char *media_registrar(const struct media *m)
+{
+	if (m->user_aor[0])
+		return m->user_registrar[0] ? m->user_registrar : NULL;
+	return m->registrar ? m->conf->sip_registrar : NULL;
+}
+
+bool media_user_account_on(const struct media *m)
+{
+	return m->user_aor[0] != '\0';
+}
+
+void media_agent_account(const struct media *m,
+			 struct media_agent_account *out)
+{
+	const struct conf *c = m->conf;
+
+	out->user = m->user_aor[0] != '\0';
+	if (out->user) {
+		out->aor = m->user_aor;
+		out->auth_user = m->user_auth;
+		out->password = m->user_pass;
+		out->registrar = m->user_registrar;
+		return;
+	}
+	out->aor = m->aor;
+	out->auth_user = *c->sip_auth_user ? c->sip_auth_user : c->sip_user;
+	out->password = c->sip_password;
+	out->registrar = m->registrar ? c->sip_registrar : "";
+}
+
+bool media_user_account_busy(const struct media *m)
+{
+	const struct call_ua *k;
+
+	for (k = m->calls; k && m->user_aor[0]; k = k->next)
+		if (strcmp(k->aor, m->user_aor) == 0)
+			return true;
+	return false;
+}
+
 const char *media_account_aor(const struct media *m, enum media_account acc)
 {
 	switch (acc) {
-	case MEDIA_ACCOUNT_AGENT:   return m->aor;
+	case MEDIA_ACCOUNT_AGENT:   return accounts_agent_aor(m);
 	case MEDIA_ACCOUNT_CONSULT: return m->consult_aor;
 	case MEDIA_ACCOUNT_IDLE:    return m->idle_aor;
 	case MEDIA_ACCOUNT_MIX_AGENT:    return m->mix_aor[0];
@@ -55,9 +116,9 @@ const char *media_account_aor(const struct media *m, enum media_account acc)
 	case MEDIA_ACCOUNT_MIX_THIRD:    return m->mix_aor[2];
 	case MEDIA_ACCOUNT_DESK:    return m->desk_aor;
 	case MEDIA_ACCOUNT_DIALED:
-		return m->dial_aor[0] ? m->dial_aor : m->aor;
+		return m->dial_aor[0] ? m->dial_aor : accounts_agent_aor(m);
 	}
-	return m->aor;
+	return accounts_agent_aor(m);
 }
 
 bool media_event_on(const struct media *m, const struct media_event *ev,
@@ -132,6 +193,8 @@ void accounts_reset(struct media *m)
 	}
 	m->n_cid = 0;
 	m->dial_aor[0] = '\0';
+	/* the user's account goes with baresip; the next start adds it */
+	m->user_added = false;
 }
 
 void accounts_note_call(struct media *m, const struct media_event *ev)
@@ -211,7 +274,7 @@ static int add_cid_account(struct media *m, const char *number)
 	int r, i;
 
 	snprintf(aor, sizeof(aor), "sip:%s@%s", number, m->domain);
-	if (strcmp(aor, m->aor) == 0 || cid_find(m, aor) >= 0)
+	if (strcmp(aor, accounts_agent_aor(m)) == 0 || cid_find(m, aor) >= 0)
 		return 0;
 	if (m->n_cid == MAX_CID_ACCOUNTS)
 		return -ENOSPC;
@@ -242,7 +305,7 @@ int media_dial(struct media *m, const char *caller_id, const char *uri,
 
 	if (m->state != MEDIA_STATE_UP)
 		return -ENOTCONN;
-	snprintf(aor, sizeof(aor), "%s", m->aor);
+	snprintf(aor, sizeof(aor), "%s", accounts_agent_aor(m));
 	if (caller_id) {
 		snprintf(aor, sizeof(aor), "sip:%s@%s", caller_id, m->domain);
 		/* a number not configured at start gets its account now:
@@ -300,7 +363,8 @@ int media_bridge(struct media *m, const char *name,
 		 const char *customer_call_id)
 {
 	/* the customer's call may be on a caller-ID account */
-	return pair_accounts(m, name, accounts_call_aor(m, customer_call_id, m->aor),
+	return pair_accounts(m, name, accounts_call_aor(m, customer_call_id,
+						       accounts_agent_aor(m)),
 			     m->consult_aor);
 }
 
@@ -362,13 +426,15 @@ int media_set_devices(struct media *m, const char *src, const char *play,
 	snprintf(m->play, sizeof(m->play), "%s", play);
 	/* the agent's own calls and those of the caller-ID accounts; the
 	 * consult account's calls keep their bridge devices */
-	r = ctrl_send(m, m->aor, NULL, "ausrc", src, NULL, NULL);
+	r = ctrl_send(m, accounts_agent_aor(m), NULL, "ausrc", src, NULL,
+		      NULL);
 	if (r == 0)
 		r = ctrl_send(m, NULL, NULL, "auplay", play, NULL, NULL);
 	for (k = m->calls; k && r == 0; k = k->next) {
-		/* the caller-ID accounts and the agent's conference leg speak
-		 * for the agent; the helper accounts' calls do not */
-		if (strcmp(k->aor, m->aor) == 0 ||
+		/* the caller-ID accounts, the desk's own account while a user's
+		 * is the agent's, and the agent's conference leg speak for the
+		 * agent; the helper accounts' calls do not */
+		if (strcmp(k->aor, accounts_agent_aor(m)) == 0 ||
 		    strcmp(k->aor, m->consult_aor) == 0 ||
 		    strcmp(k->aor, m->idle_aor) == 0 ||
 		    strcmp(k->aor, m->mix_aor[1]) == 0 ||
@@ -424,6 +490,8 @@ int media_restore_devices(struct media *m)
 	return r;
 }
 
+static int user_add(struct media *m);
+
 /* ---- adding the accounts at each start ---- */
 
 static void account_added(bool ok, const char *data, void *arg)
@@ -438,6 +506,10 @@ static void account_added(bool ok, const char *data, void *arg)
 		return;
 	}
 	child_up(m);
+	/* a user logged in: their account comes back with baresip */
+	if (m->state == MEDIA_STATE_UP && user_add(m) < 0)
+		log_warning("media: could not add the account %s again",
+			    m->user_aor);
 }
 
 static void helper_added(bool ok, const char *data, void *arg)
@@ -489,4 +561,290 @@ void accounts_add(struct media *m)
 		(void)add_cid_account(m, m->conf->caller_id);
 	if (*m->conf->agent_caller_id)
 		(void)add_cid_account(m, m->conf->agent_caller_id);
+}
+
+/* ---- the user's own account ----
+ *
+ * A user with a SIP account of their own takes it to the desk they log in
+ * at: ccpd adds it to baresip (uanew), where it registers, and it becomes
+ * the agent's account (offers, dial-out, caller ID, presence). When they
+ * go it leaves by uadel: baresip 1.0.0 sends the REGISTER with Expires: 0
+ * as it destroys the account, says UNREGISTERING first, and reports no
+ * answer to it (the account is gone). So an account has left once uadel
+ * is answered and the registrar has had a moment to take the
+ * unregistration, or at the deadline. */
+
+/* how long a registrar on the network is given to take Expires: 0 after
+ * baresip sent it */
+#define LEAVE_GRACE_MS 300
+
+/* Characters that would end a value in baresip's account line. */
+static bool line_safe(const char *s, const char *bad)
+{
+	return !s || !*s || !strpbrk(s, bad);
+}
+
+/* The uanew line of a user's account: the one place it is built (the
+ * presence of the agent's account adds its parameters here). */
+static int accounts_user_line(const struct media *m,
+			      const struct media_user_account *a,
+			      const char *registrar, char *out, size_t size)
+{
+	const struct conf *c = m->conf;
+	const char *display = a->display && *a->display ? a->display :
+		c->sip_display_name;
+	int n;
+
+	n = snprintf(out, size, "%s%s%s<%s>;answermode=manual",
+		     *display ? "\"" : "", display, *display ? "\" " : "",
+		     a->aor);
+	if (*registrar) {
+		n += snprintf(out + n, size - (size_t)n,
+			      ";outbound=\"%s\";regint=%u", registrar,
+			      c->reg_interval);
+		if (a->auth_user && *a->auth_user)
+			n += snprintf(out + n, size - (size_t)n,
+				      ";auth_user=%s", a->auth_user);
+		if (a->password && *a->password)
+			n += snprintf(out + n, size - (size_t)n,
+				      ";auth_pass=%s", a->password);
+	} else {
+		n += snprintf(out + n, size - (size_t)n, ";regint=0");
+	}
+	if (n < (int)size)
+		n += config_nat_params(m, out + n, size - (size_t)n);
+	return n < (int)size ? 0 : -ENAMETOOLONG;
+}
+
+static void tell_account(struct media *m, enum media_account_change what,
+			 const char *aor, bool confirmed)
+{
+	if (m->h.account)
+		m->h.account(what, aor, confirmed, m->arg);
+}
+
+static void leaving_free(struct media *m, struct leaving *l)
+{
+	struct leaving **pp;
+
+	tmr_cancel(&l->tmr);
+	for (pp = &m->leaving; *pp; pp = &(*pp)->next)
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	free(l);
+}
+
+static void leaving_done(void *arg)
+{
+	struct leaving *l = arg;
+	struct media *m = l->m;
+	char aor[MEDIA_AOR_MAX];
+	bool confirmed = l->unregistering;
+
+	snprintf(aor, sizeof(aor), "%s", l->aor);
+	leaving_free(m, l);
+	log_info("media: account %s has left baresip%s", aor, confirmed ?
+		 " (unregistered)" : " (no unregistration was sent)");
+	tell_account(m, MEDIA_ACCOUNT_LEFT, aor, confirmed);
+}
+
+static void leaving_answer(bool ok, const char *data, void *arg)
+{
+	struct leaving *l = arg;
+
+	if (l->answered)
+		return;
+	l->answered = true;
+	if (!ok)
+		log_warning("media: uadel of %s got no answer from baresip (%s)",
+			    l->aor, data ? data : "");
+	/* from the answer on, give the registrar its moment */
+	tmr_start(&l->tmr, ok && l->unregistering ? LEAVE_GRACE_MS : 0,
+		  leaving_done, l);
+}
+
+void accounts_note_register(struct media *m, const struct media_event *ev)
+{
+	struct leaving *l;
+
+	for (l = m->leaving; l && ev->aor; l = l->next)
+		if (strcmp(l->aor, ev->aor) == 0)
+			l->unregistering = true;
+}
+
+unsigned media_accounts_leaving(const struct media *m)
+{
+	const struct leaving *l;
+	unsigned n = 0;
+
+	for (l = m->leaving; l; l = l->next)
+		n++;
+	return n;
+}
+
+/* The user's account leaves baresip: uadel, which unregisters it. */
+static void user_leave(struct media *m)
+{
+	struct leaving *l;
+	bool added = m->user_added;
+	int r = -ENOTCONN;
+
+	if (!m->user_aor[0])
+		return;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		goto gone;
+	l->m = m;
+	snprintf(l->aor, sizeof(l->aor), "%s", m->user_aor);
+	tmr_init(&l->tmr);
+	l->next = m->leaving;
+	m->leaving = l;
+	if (added && m->state == MEDIA_STATE_UP)
+		r = ctrl_send(m, NULL, NULL, "uadel", l->aor, leaving_answer,
+			      l);
+	/* sent: its answer, or the request's own timeout (media_timeout),
+	 * or baresip's end, calls leaving_answer exactly once */
+	if (r < 0)      /* not in baresip: nothing to unregister */
+		tmr_start(&l->tmr, 0, leaving_done, l);
+gone:
+	m->user_aor[0] = '\0';
+	m->user_registrar[0] = '\0';
+	m->user_auth[0] = '\0';
+	explicit_bzero(m->user_pass, sizeof(m->user_pass));
+	m->user_added = false;
+	if (m->user_line) {
+		explicit_bzero(m->user_line, strlen(m->user_line));
+		free(m->user_line);
+		m->user_line = NULL;
+	}
+}
+
+struct user_cookie {
+	struct media *m;
+	char aor[MEDIA_AOR_MAX];
+};
+
+static void user_added(bool ok, const char *data, void *arg)
+{
+	struct user_cookie *ck = arg;
+	struct media *m = ck->m;
+	char aor[MEDIA_AOR_MAX];
+
+	/* the answer repeats the account line, password and all: it is
+	 * never logged */
+	(void)data;
+	snprintf(aor, sizeof(aor), "%s", ck->aor);
+	free(ck);
+	if (strcmp(m->user_aor, aor) != 0)
+		return;         /* an account that has gone since */
+	if (!ok && !m->connected) {
+		/* no answer: baresip went, and its next run adds it again */
+		m->user_added = false;
+		return;
+	}
+	if (ok) {
+		log_info("media: account %s added", aor);
+		tell_account(m, MEDIA_ACCOUNT_ADDED, aor, true);
+		return;
+	}
+	log_error("media: baresip refused the account %s; the desk's own "
+		  "account %s is the agent's", aor, m->aor);
+	m->user_added = false;
+	user_leave(m);
+	tell_account(m, MEDIA_ACCOUNT_REFUSED, aor, false);
+}
+
+/* uanew the user's account; user_added is set from the moment it is
+ * sent, so that a uadel follows it on the same connection. */
+static int user_add(struct media *m)
+{
+	struct user_cookie *ck;
+	int r;
+
+	if (!m->user_line || m->user_added)
+		return 0;
+	ck = calloc(1, sizeof(*ck));
+	if (!ck)
+		return -ENOMEM;
+	ck->m = m;
+	snprintf(ck->aor, sizeof(ck->aor), "%s", m->user_aor);
+	r = ctrl_send(m, NULL, NULL, "uanew", m->user_line, user_added, ck);
+	if (r < 0)
+		free(ck);
+	else
+		m->user_added = true;
+	return r;
+}
+
+int media_set_user_account(struct media *m,
+			   const struct media_user_account *a)
+{
+	const char *registrar;
+	char line[2048];
+	int r;
+
+	if (a) {
+		registrar = a->registrar && *a->registrar ? a->registrar :
+			m->conf->sip_registrar;
+		if (strncmp(a->aor, "sip:", 4) != 0 ||
+		    !line_safe(a->aor, " \t;,\"<>") ||
+		    !line_safe(a->auth_user, " \t;,\"<>") ||
+		    !line_safe(a->password, " \t;,\"<>") ||
+		    !line_safe(registrar, " \t\"<>") ||
+		    !line_safe(a->display, "\"<>\\") ||
+		    strlen(a->aor) >= MEDIA_AOR_MAX ||
+		    (a->password && strlen(a->password) >=
+		     sizeof(m->user_pass)) ||
+		    (a->auth_user && strlen(a->auth_user) >= MEDIA_AOR_MAX) ||
+		    strlen(registrar) >= MEDIA_AOR_MAX)
+			return -EINVAL;
+		if (m->user_aor[0] && strcmp(m->user_aor, a->aor) == 0 &&
+		    m->user_line && accounts_user_line(m, a, registrar, line,
+						       sizeof(line)) == 0 &&
+		    strcmp(line, m->user_line) == 0) {
+			explicit_bzero(line, sizeof(line));
+			return 0;       /* the same account, unchanged */
+		}
+		r = accounts_user_line(m, a, registrar, line, sizeof(line));
+		if (r < 0) {
+			explicit_bzero(line, sizeof(line));
+			return r;
+		}
+	}
+	user_leave(m);
+	if (!a)
+		return 0;
+	m->user_line = strdup(line);
+	explicit_bzero(line, sizeof(line));
+	if (!m->user_line)
+		return -ENOMEM;
+	snprintf(m->user_aor, sizeof(m->user_aor), "%s", a->aor);
+	snprintf(m->user_registrar, sizeof(m->user_registrar), "%s",
+		 registrar);
+	snprintf(m->user_pass, sizeof(m->user_pass), "%s",
+		 a->password ? a->password : "");
+	/* digest's user name: the one given, else the address's user part */
+	if (a->auth_user && *a->auth_user)
+		snprintf(m->user_auth, sizeof(m->user_auth), "%s",
+			 a->auth_user);
+	else
+		snprintf(m->user_auth, sizeof(m->user_auth), "%.*s",
+			 (int)strcspn(a->aor + 4, "@"), a->aor + 4);
+	/* a leaving account of the same address must be gone first, or
+	 * baresip refuses a second account of that address: uadel and
+	 * uanew go in this order on the one connection */
+	r = m->state == MEDIA_STATE_UP ? user_add(m) : 0;
+	if (r < 0)
+		log_warning("media: cannot add the account %s now (%s); it is "
+			    "added when baresip is up", a->aor, strerror(-r));
+	return 0;
+}
+
+void accounts_free_user(struct media *m)
+{
+	user_leave(m);
+	while (m->leaving)
+		leaving_free(m, m->leaving);
 }

@@ -143,6 +143,11 @@ int config_account_line(const struct media *m, const char *aor, bool main,
 	return n < (int)size ? 0 : -ENAMETOOLONG;
 }
 
+int config_nat_params(const struct media *m, char *out, size_t size)
+{
+	return nat_params(m->conf, m->nat_server, out, size);
+}
+
 static int write_accounts(struct media *m)
 {
 	char path[4200];

@@ -157,6 +157,8 @@ static void handle_event(struct media *m, const cJSON *msg)
 	if (ev.type != MEDIA_EV_CALL_CLOSED &&
 	    ev.type != MEDIA_EV_CALL_TRANSFER_FAILED)
 		accounts_note_call(m, &ev);
+	if (ev.type == MEDIA_EV_UNREGISTERING)
+		accounts_note_register(m, &ev);
 	if (m->h.event)
 		m->h.event(&ev, m->arg);
 	if (ev.type == MEDIA_EV_CALL_CLOSED ||
@@ -413,7 +415,8 @@ int media_command(struct media *m, const char *call_id, const char *cmd,
 {
 	if (m->state != MEDIA_STATE_UP)
 		return -ENOTCONN;
-	return ctrl_send(m, accounts_call_aor(m, call_id, m->aor), call_id,
+	return ctrl_send(m, accounts_call_aor(m, call_id,
+						   accounts_agent_aor(m)), call_id,
 			 cmd, params, h, arg);
 }
 

@@ -49,6 +49,17 @@ struct call_ua {
 	char *aor;
 };
 
+/* A user's account on its way out of baresip: uadel sent, waiting for
+ * its answer and for the unregistration to reach the registrar. */
+struct leaving {
+	struct leaving *next;
+	struct media *m;
+	char aor[MEDIA_AOR_MAX];
+	bool unregistering;     /* baresip said it sent Expires: 0 */
+	bool answered;
+	struct tmr tmr;
+};
+
 /* A request waiting for baresip's answer. */
 struct pending {
 	struct pending *next;
@@ -108,6 +119,15 @@ struct media {
 	} cid[MAX_CID_ACCOUNTS];
 	unsigned n_cid;
 	char dial_aor[MEDIA_AOR_MAX];   /* the account of the last dial */
+	/* the user's account (media_set_user_account): "" none. user_line
+	 * is its uanew line, password and all, wiped when it goes */
+	char user_aor[MEDIA_AOR_MAX];
+	char user_registrar[MEDIA_AOR_MAX];
+	char user_auth[MEDIA_AOR_MAX];  /* the digest user name */
+	char user_pass[256];            /* wiped when the account goes */
+	char *user_line;
+	bool user_added;        /* baresip has it in this run */
+	struct leaving *leaving;        /* user accounts on their way out */
 	char src[512];          /* the default audio devices */
 	char play[512];
 	/* the devices the desk chose, "" for the configured ones */
@@ -164,6 +184,9 @@ void config_device(const struct media *m, const char *setting,
 /* The account line of an address for uanew; local: no outbound proxy. */
 int config_account_line(const struct media *m, const char *aor, bool main,
 			bool local, char *out, size_t size);
+/* The NAT traversal and media encryption parameters of an account line,
+ * appended at out; the number of characters written. */
+int config_nat_params(const struct media *m, char *out, size_t size);
 /* Look the NAT server's name up; the accounts wait for the answer. */
 void config_nat_lookup(struct media *m);
 /* The control connection is up: true when the accounts must wait for the
@@ -205,5 +228,11 @@ const char *accounts_call_aor(const struct media *m, const char *call_id,
 /* baresip exited: its calls and the accounts added at run time went with
  * it. */
 void accounts_reset(struct media *m);
+/* The agent's account: the user's, else the desk's. */
+const char *accounts_agent_aor(const struct media *m);
+/* An event about the user accounts' registration (UNREGISTERING). */
+void accounts_note_register(struct media *m, const struct media_event *ev);
+/* Forget every user account, leaving or not (the media stack goes). */
+void accounts_free_user(struct media *m);
 
 #endif

@@ -433,6 +433,7 @@ struct media *media_free(struct media *m)
 	tmr_cancel(&m->takeover_tmr);
 	config_nat_stop(m);
 	accounts_reset(m);
+	accounts_free_user(m);
 	free(m);
 	return NULL;
 }
@@ -462,12 +463,4 @@ unsigned media_ctrl_port(const struct media *m)
 	return m->port;
 }
 
-const char *media_aor(const struct media *m)
-{
-	return m->aor;
-}
 
-bool media_registrar_mode(const struct media *m)
-{
-	return m->registrar;
-}

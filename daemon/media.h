@@ -46,11 +46,24 @@ struct media_event {
 	const char *aor;
 };
 
+/* What became of the user's account (media_set_user_account). */
+enum media_account_change {
+	MEDIA_ACCOUNT_ADDED,    /* baresip took it; it registers */
+	MEDIA_ACCOUNT_REFUSED,  /* baresip refused it: the desk's is used */
+	/* it was unregistered (Expires: 0) and removed; confirmed is false
+	 * when baresip never said it sent the unregistration (it was not
+	 * registered, or was not running) */
+	MEDIA_ACCOUNT_LEFT,
+};
+
 struct media_handlers {
 	void (*event)(const struct media_event *ev, void *arg);
 	/* takeover: the control connection closed while baresip lived */
 	void (*state)(enum media_state st, const char *reason, bool takeover,
 		      void *arg);
+	/* the user's account was added, refused or has left (may be NULL) */
+	void (*account)(enum media_account_change what, const char *aor,
+			bool confirmed, void *arg);
 };
 
 /* Called with baresip's answer, or ok=false and a reason when there was
@@ -145,8 +158,55 @@ pid_t media_pid(const struct media *m);
 unsigned media_restarts(const struct media *m);
 const char *media_last_exit(const struct media *m);
 unsigned media_ctrl_port(const struct media *m);
-/* The account's address of record, e.g. sip:agent@127.0.0.1:5060 */
+/* The agent's account: the logged-in user's when they have one (see
+ * media_set_user_account), else the desk's configured one. Offers on it,
+ * dial-out, caller ID and presence use it. Its address of record, e.g.
+ * sip:agent@127.0.0.1:5060, and whether it registers, with which
+ * registrar (NULL in direct mode). */
 const char *media_aor(const struct media *m);
 bool media_registrar_mode(const struct media *m);
+const char *media_registrar(const struct media *m);
+/* The desk's configured account, whoever is logged in. */
+const char *media_desk_aor(const struct media *m);
+
+/* A user's own SIP account. The strings are copied; password is kept in
+ * memory only (to add the account again after a restart of baresip). */
+struct media_user_account {
+	const char *aor;        /* sip:alice@pbx.example */
+	const char *auth_user;  /* NULL or "": the address's user part */
+	const char *password;   /* NULL or "": none */
+	const char *registrar;  /* NULL or "": the desk's sip_registrar */
+	const char *display;    /* NULL or "": sip_display_name */
+};
+
+/* Make a's account the agent's (a NULL: the desk's own again). Whatever
+ * user account was there before is unregistered (Expires: 0) and removed
+ * from baresip, and the account handler hears MEDIA_ACCOUNT_LEFT once
+ * that is done. The new one is added to baresip now, and again after
+ * each restart of baresip. -EINVAL when a field cannot go into an
+ * account line. */
+int media_set_user_account(struct media *m,
+			   const struct media_user_account *a);
+/* Whether the agent is on a user's account. */
+bool media_user_account_on(const struct media *m);
+
+/* The agent's account as another SIP client of ccpd's (presence's
+ * PUBLISH) must use it: the user's own, or the desk's. The strings stay
+ * valid until the agent's account changes (registration.status says so);
+ * password is "" for none and must never be logged. */
+struct media_agent_account {
+	const char *aor;
+	const char *auth_user;  /* never NULL */
+	const char *password;
+	const char *registrar;  /* "" in direct mode */
+	bool user;              /* the logged-in user's own */
+};
+void media_agent_account(const struct media *m,
+			 struct media_agent_account *out);
+/* Whether baresip has a call on the user's account (one a bridge may keep
+ * after its contact left the desk). */
+bool media_user_account_busy(const struct media *m);
+/* Whether a user's account is still on its way out (unregistering). */
+unsigned media_accounts_leaving(const struct media *m);
 
 #endif

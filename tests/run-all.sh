@@ -17,7 +17,7 @@ packages=(
 	libcrypt-dev libwebsockets-dev libuv1-dev
 	baresip-core sip-tester kamailio kamailio-presence-modules systemd openssl
 	libasound2-dev coturn
-	postgresql-15 libpq-dev python3-psycopg2 nats-server libnats-dev
+	postgresql-15 libpq-dev python3-psycopg2 nats-server libnats-dev libssl-dev
 	tcpdump
 	nodejs chromium
 	python3 python3-pytest python3-jsonschema python3-websockets

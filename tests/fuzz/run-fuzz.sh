@@ -61,7 +61,7 @@ build() {
 # The rest link the daemon's objects minus main (as tests/unit does for
 # the pure modules), built once into a library, instrumented for coverage.
 pkgs="libre librem libcjson libsystemd sqlite3 libwebsockets libuv alsa
-	protobuf libcrypt libnats libpq"
+	protobuf libcrypt libnats libpq libcrypto"
 build_daemon() {
 	# shellcheck disable=SC2086 # lists
 	dflags="$cflags -fsanitize=fuzzer-no-link $(pkg-config --cflags $pkgs)

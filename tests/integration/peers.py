@@ -1022,6 +1022,7 @@ loadmodule "registrar.so"
 loadmodule "auth.so"
 loadmodule "ctl.so"
 loadmodule "kex.so"
+loadmodule "xlog.so"
 
 modparam("usrloc", "db_mode", 0)
 modparam("registrar", "max_expires", 3600)
@@ -1037,7 +1038,9 @@ request_route {{
         exit;
     }}
     if (is_method("REGISTER")) {{
-        if (!pv_www_authenticate("$td", "{password}", "0")) {{
+        xlog("L_NOTICE", "ccp-register user=$fU expires=$hdr(Expires) contact=$ct\n");
+        $var(pw) = "{password}";
+{user_passwords}        if (!pv_www_authenticate("$td", "$var(pw)", "0")) {{
             www_challenge("$td", "0");
             exit;
         }}
@@ -1099,8 +1102,10 @@ class Kamailio:
     """
 
     def __init__(self, password="secret", port=None, workdir=None,
-                 debug=2):
+                 debug=2, passwords=None):
         self.password = password
+        # user (From's user part) -> their own password; others: password
+        self.passwords = dict(passwords or {})
         self.port = port or free_port("udp")
         self.dir = workdir or _mkdtemp("kamailio-")
         os.makedirs(self.dir, exist_ok=True)
@@ -1114,8 +1119,12 @@ class Kamailio:
         self.uri = "sip:%s:%d" % (LOOPBACK, self.port)
 
     def _write_config(self):
+        user_pw = "".join(
+            '        if ($fU == "%s") { $var(pw) = "%s"; }\n' % (u, p)
+            for u, p in sorted(self.passwords.items()))
         cfg = _KAMAILIO_CFG.format(port=self.port, mpath=KAMAILIO_MODULE_PATH,
-                                   ctl=self.ctl_path, password=self.password)
+                                   ctl=self.ctl_path, password=self.password,
+                                   user_passwords=user_pw)
         cfg = cfg.replace("debug=2", "debug=%d" % self.debug, 1)
         with open(self.cfg_path, "w") as f:
             f.write(cfg)
@@ -1247,6 +1256,21 @@ class Kamailio:
                 return f.read()
         except OSError:
             return ""
+
+    def registers(self, user=None):
+        """The REGISTER requests kamailio received (from its log), each as
+        (user, expires or None): the Expires header, else the Contact's
+        expires parameter; for one user or all."""
+        out = []
+        for m in re.finditer(r"ccp-register user=(\S*) expires=(\S*) "
+                             r"contact=(.*)", self.log_text()):
+            u, exp, contact = m.group(1), m.group(2), m.group(3)
+            if exp == "<null>":
+                p = re.search(r";\s*expires=(\d+)", contact)
+                exp = p.group(1) if p else None
+            if user is None or u == user:
+                out.append((u, exp))
+        return out
 
     def __enter__(self):
         if self.proc is None:
