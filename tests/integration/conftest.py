@@ -114,6 +114,6 @@ def pg_server():
     import pg
     if not pg.available():
         pytest.skip("PostgreSQL 15 is not installed")
-    srv = pg.PgServer().start()
+    srv = pg.session_server()
     yield srv
     srv.stop("fast")

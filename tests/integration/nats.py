@@ -262,6 +262,43 @@ def nats_server():
     s.stop()
 
 
+class SharedNats:
+    """The nats-server that .ci/run started (CCPD_TEST_NATS_URL) for the
+    tests that only use a server: each test finds it without the stream
+    and the bucket that ccpd makes, so counts start from nothing."""
+
+    def __init__(self, url):
+        self.url = url
+        self.port = int(url.rsplit(":", 1)[1])
+        self.name = "shared"
+        self.proc = None
+
+    def client(self, **kw):
+        return NatsClient(self.port, **kw)
+
+    def clean(self):
+        c = self.client()
+        try:
+            for stream in ("CCP_EVENTS", "KV_CCP_AGENTS"):
+                c.js("STREAM.DELETE." + stream)
+        finally:
+            c.close()
+        return self
+
+
+@_fixture
+def nats_shared():
+    """The shared nats-server when CI started one, else a fresh one: for a
+    test that neither stops nor reconfigures its server."""
+    url = os.environ.get("CCPD_TEST_NATS_URL")
+    if url:
+        yield SharedNats(url).clean()
+        return
+    s = NatsServer().start()
+    yield s
+    s.stop()
+
+
 @_fixture
 def nats_cluster():
     """Three nats-servers with JetStream, routed to each other on

@@ -130,6 +130,39 @@ class PgServer:
             c.close()
 
 
+class SharedPg(PgServer):
+    """The PostgreSQL that .ci/run started (tests/servers.sh: the
+    CCPD_TEST_PG_* variables), reached over TCP on loopback. Tests that
+    stop or reconfigure a server start a PgServer of their own instead."""
+
+    def __init__(self, env):
+        self.ssl = False
+        self.port = int(env["CCPD_TEST_PG_PORT"])
+        self.host = env.get("CCPD_TEST_PG_HOST", "127.0.0.1")
+        self.data = env.get("CCPD_TEST_PG_DATA", "")
+        self.log = os.path.join(os.path.dirname(self.data), "server.log")
+        self.running = True
+
+    def start(self):
+        return self
+
+    def stop(self, mode="fast"):
+        pass        # .ci/run owns it
+
+    def connect(self, dbname="postgres"):
+        c = psycopg2.connect(host=self.host, port=self.port, user=ROLE,
+                             dbname=dbname)
+        c.autocommit = True
+        return c
+
+
+def session_server():
+    """CI's shared server when it started one, else one of our own."""
+    if os.environ.get("CCPD_TEST_PG_PORT"):
+        return SharedPg(os.environ)
+    return PgServer().start()
+
+
 def wait_for(pred, timeout, what):
     """Poll pred until it returns a true value; its value, or an
     AssertionError naming what was awaited."""

@@ -13,7 +13,8 @@ import pytest
 
 import ccpd as ccpd_mod
 import peers
-from nats import NatsServer, nats_server, nats_cluster, wait_for  # noqa: F401
+from nats import (NatsServer, nats_server, nats_shared, nats_cluster,  # noqa: F401
+                  wait_for)
 
 
 def bus_opts(server, **more):
@@ -33,8 +34,8 @@ def agent_msgs(nc, agent="agent"):
             if m[0].startswith("ccp.agent.%s." % agent)]
 
 
-def test_events_reach_the_stream(make_ccpd, nats_server):
-    d = make_ccpd(options=bus_opts(nats_server))
+def test_events_reach_the_stream(make_ccpd, nats_shared):
+    d = make_ccpd(options=bus_opts(nats_shared))
     c = d.client()
     c.call("events.subscribe")
     wait_connected(c)
@@ -43,7 +44,7 @@ def test_events_reach_the_stream(make_ccpd, nats_server):
     c.wait_state("Available")
     c.call("agent.setState", {"state": "Break"})
     c.wait_state("Break")
-    nc = nats_server.client()
+    nc = nats_shared.client()
     msgs = wait_for("three stateChange events in the stream", lambda: [
         m for m in agent_msgs(nc)
         if m[0] == "ccp.agent.agent.agent.stateChange"
@@ -69,12 +70,12 @@ def test_events_reach_the_stream(make_ccpd, nats_server):
     wait_for("heartbeat", lambda: nc.kv_get("agent")["seen"] > seen, 5)
     st = c.call("bus.getStatus")
     assert st["state"] == "connected" and st["server"].endswith(
-        ":%d" % nats_server.port)
+        ":%d" % nats_shared.port)
     wait_for("nothing waiting",
              lambda: c.call("bus.getStatus")["waiting"] == 0)
     out = d.ctl("status")
     assert "bus: connected to nats://127.0.0.1:%d, 0 waiting" % \
-        nats_server.port in out.stdout, out
+        nats_shared.port in out.stdout, out
     import urllib.request
     text = urllib.request.urlopen(d.http_url + "/metrics", timeout=5).read(
         ).decode()
@@ -107,11 +108,11 @@ def floor_get_ready(c, timeout=15):
         lambda f: f if f["ready"] else None)(c.call("floor.get")), timeout)
 
 
-def test_the_floor_follows_every_agent(make_ccpd, nats_server):
-    alice = make_ccpd(options=bus_opts(nats_server, sip_user="alice"))
-    bob = ccpd_mod.Ccpd(options=bus_opts(nats_server, sip_user="bob.b"))
+def test_the_floor_follows_every_agent(make_ccpd, nats_shared):
+    alice = make_ccpd(options=bus_opts(nats_shared, sip_user="alice"))
+    bob = ccpd_mod.Ccpd(options=bus_opts(nats_shared, sip_user="bob.b"))
     try:
-        sup = make_ccpd(options=bus_opts(nats_server, sip_user="sup"))
+        sup = make_ccpd(options=bus_opts(nats_shared, sip_user="sup"))
         ca, cb, cs = alice.client(), bob.client(), sup.client()
         for c in (ca, cb, cs):
             wait_connected(c)
@@ -188,8 +189,8 @@ def test_the_floor_follows_every_agent(make_ccpd, nats_server):
             bob.stop()
 
 
-def test_floor_view_is_a_permission(make_ccpd, nats_server):
-    d = make_ccpd(options=bus_opts(nats_server))
+def test_floor_view_is_a_permission(make_ccpd, nats_shared):
+    d = make_ccpd(options=bus_opts(nats_shared))
     root = d.client()
     for name, profile in (("ann", "Agent"), ("sue", "Supervisor"),
                           ("ada", "Admin")):
@@ -538,8 +539,8 @@ def test_tls_and_user_password(make_ccpd):
         s.stop()
 
 
-def test_floor_history_is_rebuilt_from_the_stream(make_ccpd, nats_server):
-    alice = make_ccpd(options=bus_opts(nats_server, sip_user="alice"))
+def test_floor_history_is_rebuilt_from_the_stream(make_ccpd, nats_shared):
+    alice = make_ccpd(options=bus_opts(nats_shared, sip_user="alice"))
     ca = alice.client()
     wait_connected(ca)
     for st in ("Available", "Lunch"):
@@ -547,7 +548,7 @@ def test_floor_history_is_rebuilt_from_the_stream(make_ccpd, nats_server):
     wait_for("acknowledged", lambda: ca.call("bus.getStatus")[
         "waiting"] == 0)
     # a supervisor's desk that was not there: all it knows is the stream
-    sup = make_ccpd(options=bus_opts(nats_server, sip_user="sup"))
+    sup = make_ccpd(options=bus_opts(nats_shared, sip_user="sup"))
     cs = sup.client()
     wait_connected(cs)
     hist = wait_for("history read", lambda: (

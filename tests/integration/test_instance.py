@@ -480,7 +480,8 @@ def test_several_desks_start_at_once(make_ccpd, pg_server):
     seeded = [d for d in desks if "a new instance: seeding" in d.log_text()]
     assert len(seeded) == 1
     names = pg_server.query(db, "SELECT name FROM profiles ORDER BY pos")
-    assert [n[0] for n in names] == ["Agent", "CallCenterManager", "Admin"]
+    assert [n[0] for n in names] == ["Agent", "CallCenterManager", "Admin",
+                                     "Supervisor"]
 
 
 def test_a_desk_killed_on_a_call_does_not_keep_its_user(make_ccpd,
@@ -571,9 +572,9 @@ def test_a_logout_ends_the_sessions_at_every_desk(make_ccpd, pg_server):
     wait_connected(b)
     ca, cb = a.client(), b.client()
     # a supervisor takes no desk, and may be logged in at both
-    ca.call("admin.profiles.create", {"name": "Supervisor",
+    ca.call("admin.profiles.create", {"name": "TeamLead",
                                       "permissions": ["metrics.view"]})
-    add_user(ca, "sam", profile="Supervisor")
+    add_user(ca, "sam", profile="TeamLead")
     wait_for(lambda: any(u["username"] == "sam" for u in
                          cb.call("admin.users.list")), 2, "sam at B")
     watch = b.client()      # an administrator's view of desk B
