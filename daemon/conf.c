@@ -106,6 +106,9 @@ static const struct setting settings[] = {
 	S(ws_max_message,   K_UINT, 1024, 16777216, "65536"),
 	S(ws_max_queue,     K_UINT, 65536, 268435456, "1048576"),
 	S(ws_ping_interval, K_UINT, 0, 3600, "30"),
+	S(presence,         K_BOOL, 0, 0, "false"),
+	S(presence_uri,     K_STR,  0, 0, ""),
+	S(presence_expires, K_UINT, 60, 86400, "600"),
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -943,6 +946,12 @@ int conf_finish(struct conf *c, char *err, size_t err_size)
 	    (r = check_account_text("sip_registrar", c->sip_registrar,
 				    " \t\"<>", err, err_size)) < 0)
 		return r;
+	if (*c->presence_uri && (strncmp(c->presence_uri, "sip:", 4) != 0 ||
+				 strpbrk(c->presence_uri, " \t\"<>&"))) {
+		snprintf(err, err_size, "presence_uri: '%s' is not a sip: URI",
+			 c->presence_uri);
+		return -EINVAL;
+	}
 	r = check_statuses(c, err, err_size);
 	if (r < 0)
 		return r;

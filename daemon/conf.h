@@ -90,6 +90,10 @@ struct conf {
 	unsigned ws_max_message;
 	unsigned ws_max_queue;
 	unsigned ws_ping_interval;
+	/* presence for the ACD (presence.c) */
+	bool presence;
+	char *presence_uri;             /* "": the agent's address */
+	unsigned presence_expires;      /* s a PUBLISH lasts */
 };
 
 /* Fill every setting with its default. */

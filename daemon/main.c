@@ -23,6 +23,7 @@
 #include "log.h"
 #include "rpc.h"
 #include "outbox.h"
+#include "presence.h"
 #include "store.h"
 #include "util.h"
 #include "ws.h"
@@ -31,6 +32,7 @@ struct daemon {
 	struct conf conf;
 	struct store *store;
 	struct outbox *outbox;
+	struct presence *presence;
 	struct auth *auth;
 	struct admin *admin;
 	struct events *ev;
@@ -381,6 +383,9 @@ static int start(struct daemon *dm)
 			return r;
 		ws_set_metrics(dm->ws, metrics_text, dm->desk);
 	}
+	r = presence_new(&dm->presence, &dm->conf, dm->ev, dm->desk);
+	if (r < 0)
+		return r;
 	dm->ipc_ready = true;
 	r = desk_start(dm->desk);
 	if (r < 0)
@@ -404,9 +409,12 @@ static void stop(struct daemon *dm)
 	/* the sockets go first so that no client acts on a dying desk */
 	dm->ws = ws_free(dm->ws);
 	dm->ipc = ipc_free(dm->ipc);
+	/* the ACD hears that the agent is gone before baresip stops */
+	presence_stop(dm->presence, 1000);
 	desk_shutdown(dm->desk);
 	dm->rpc = rpc_free(dm->rpc);
 	dm->admin = admin_free(dm->admin);
+	dm->presence = presence_free(dm->presence);
 	dm->desk = desk_free(dm->desk);
 	dm->ev = events_free(dm->ev);
 	dm->auth = auth_free(dm->auth);
