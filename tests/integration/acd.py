@@ -10,6 +10,7 @@ Standard library only; stopped by PID like every peer in peers.py.
 """
 
 import os
+import time
 import shutil
 import subprocess
 
@@ -97,3 +98,119 @@ class AcdKamailio(peers.Kamailio):
             self.stop()
             raise
         return self
+
+
+class RawInvite:
+    """One INVITE from a plain UDP socket (no SDP answer expected: the
+    tests that use it end the call before any answer). Reads responses,
+    ACKs a final failure, CANCELs on request."""
+
+    def __init__(self, port, ruri, headers=(), from_user="+15550100"):
+        import socket
+        import uuid
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((peers.LOOPBACK, 0))
+        self.lport = self.sock.getsockname()[1]
+        self.port = port
+        self.ruri = ruri
+        self.call_id = uuid.uuid4().hex + "@" + peers.LOOPBACK
+        self.branch = "z9hG4bK" + uuid.uuid4().hex
+        self.tag = uuid.uuid4().hex[:10]
+        self.from_hdr = "<sip:%s@%s:%d>;tag=%s" % (
+            from_user, peers.LOOPBACK, self.lport, self.tag)
+        self.to_hdr = "<%s>" % ruri
+        self.responses = []
+        sdp = ("v=0\r\no=raw 1 1 IN IP4 127.0.0.1\r\ns=-\r\n"
+               "c=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+               "m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+               % (self.lport + 1))
+        extra = "".join("%s: %s\r\n" % h for h in headers)
+        self.msg = (
+            "INVITE %s SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP %s:%d;branch=%s;rport\r\n"
+            "Max-Forwards: 70\r\nFrom: %s\r\nTo: %s\r\nCall-ID: %s\r\n"
+            "CSeq: 1 INVITE\r\nContact: <sip:%s@%s:%d>\r\n%s"
+            "Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s"
+            % (ruri, peers.LOOPBACK, self.lport, self.branch, self.from_hdr,
+               self.to_hdr, self.call_id, from_user, peers.LOOPBACK,
+               self.lport, extra, len(sdp), sdp))
+        self.sock.sendto(self.msg.encode(), (peers.LOOPBACK, port))
+
+    def _send(self, method, to_hdr):
+        m = ("%s %s SIP/2.0\r\nVia: SIP/2.0/UDP %s:%d;branch=%s;rport\r\n"
+             "Max-Forwards: 70\r\nFrom: %s\r\nTo: %s\r\nCall-ID: %s\r\n"
+             "CSeq: 1 %s\r\nContent-Length: 0\r\n\r\n"
+             % (method, self.ruri, peers.LOOPBACK, self.lport, self.branch,
+                self.from_hdr, to_hdr, self.call_id, method))
+        self.sock.sendto(m.encode(), (peers.LOOPBACK, self.port))
+
+    def cancel(self):
+        self._send("CANCEL", self.to_hdr)
+
+    def final(self, timeout=15.0):
+        """The final response (status code, text); ACKed when a failure.
+        Retransmits the INVITE until a provisional answer arrives."""
+        import socket
+        deadline = time.monotonic() + timeout
+        provisional = False
+        next_resend = time.monotonic() + 0.5
+        while True:
+            now = time.monotonic()
+            if now > deadline:
+                raise peers.HarnessError(
+                    "no final answer to the INVITE within %.1fs (saw %s)"
+                    % (timeout, [r.split("\r\n", 1)[0]
+                                 for r in self.responses]))
+            if not provisional and now > next_resend:
+                self.sock.sendto(self.msg.encode(),
+                                 (peers.LOOPBACK, self.port))
+                next_resend = now + 0.5
+            self.sock.settimeout(min(0.2, deadline - now))
+            try:
+                data, _ = self.sock.recvfrom(65536)
+            except socket.timeout:
+                continue
+            text = data.decode("utf-8", "replace")
+            if not text.startswith("SIP/2.0 "):
+                continue
+            self.responses.append(text)
+            code = int(text.split(" ", 2)[1])
+            if "CSeq: 1 CANCEL" in text:
+                continue
+            if code < 200:
+                provisional = True
+                continue
+            if code >= 300:
+                to = [ln.split(":", 1)[1].strip()
+                      for ln in text.split("\r\n")
+                      if ln.lower().startswith("to:")]
+                self._send("ACK", to[0] if to else self.to_hdr)
+            return code, text
+
+    def close(self):
+        self.sock.close()
+
+
+def header(text, name):
+    """A header's value in a SIP message, or None."""
+    for ln in text.split("\r\n"):
+        if ln.lower().startswith(name.lower() + ":"):
+            return ln.split(":", 1)[1].strip()
+    return None
+
+
+def wait_presence(d, state, since=0, timeout=10.0):
+    """Wait for ccpd d to log that its presence server accepted `state`
+    ("open" or "closed") after log offset since; returns the new offset."""
+    deadline = time.monotonic() + timeout
+    needle = " is %s" % state
+    while True:
+        text = d.log_text()
+        for ln in text[since:].splitlines():
+            if ln.startswith("<7>presence: ") and ln.endswith(needle):
+                return len(text)
+        if time.monotonic() > deadline:
+            raise AssertionError("presence of %s not %s within %.1fs:\n%s"
+                                 % (d.options.get("sip_user"), state,
+                                    timeout, d.log_tail()))
+        time.sleep(0.05)

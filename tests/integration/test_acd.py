@@ -1,0 +1,110 @@
+"""The loopback contact center: ccpd publishes its agent's presence to
+contrib/kamailio/acd.cfg (kamailio 5.6, presence on db_text), which
+routes calls to its queue only to agents whose presence is open, moves
+on after a refusal or no answer, answers 480 with Retry-After when nobody
+is open, and hands the screen pop's attributes to ccpd."""
+
+import json
+import os
+import signal
+import sqlite3
+import time
+
+import pytest
+
+import acd
+import peers
+from acd import AcdKamailio, RawInvite, header, wait_presence
+
+
+def registered(c):
+    snap = c.call("events.subscribe")["snapshot"]
+    if snap["registration"]["state"] != "registered":
+        c.wait_event("registration.status", 15,
+                     pred=lambda e: e["data"]["state"] == "registered")
+
+
+def start_agents(make_ccpd, k, users, **extra):
+    """One ccpd per user, registered and published (closed), each with a
+    subscribed client as d.c."""
+    desks = []
+    for u in users:
+        d = make_ccpd(options=k.agent_options(u, **extra))
+        d.c = d.client()
+        desks.append(d)
+    for d in desks:
+        registered(d.c)
+        d.mark = wait_presence(d, "closed")
+    return desks
+
+
+def stop_desks(*desks):
+    """Stop the desks while their ACD still runs, so that their closing
+    PUBLISH is answered."""
+    for d in desks:
+        d.stop()
+
+
+def available(d):
+    d.c.call("agent.setState", {"state": "Available"})
+    d.mark = wait_presence(d, "open", d.mark)
+
+
+def test_queue_routes_only_to_open_agents_with_attributes(make_ccpd):
+    with AcdKamailio({"agent1": "pw-one", "agent2": "pw-two"},
+                     ring_ms=3000, retry_after=17) as k:
+        a1, a2 = start_agents(make_ccpd, k, ["agent1", "agent2"])
+
+        # nobody is open: 480 at once, with Retry-After, and no desk saw
+        # an offer
+        inv = RawInvite(k.port, k.queue_uri)
+        code, text = inv.final()
+        inv.close()
+        assert code == 480, text
+        assert header(text, "Retry-After") == "17", text
+        for d in (a1, a2):
+            assert not [e for e in d.c.seen
+                        if e["type"] == "contact.incoming"]
+
+        # agent2 alone is open: the call rings there, with the screen
+        # pop's attributes (markup is only text), and the customer's URI
+        # without them
+        available(a2)
+        inv = RawInvite(k.port, k.queue_uri, from_user="+442079460000",
+                        headers=[
+            ("X-CCP-CustomerId", "C-1042"),
+            ("X-CCP-Queue", "billing & care"),
+            ("X-CCP-Note", "<img src=x onerror=alert(1)>"),
+            ("User-to-User", "56a390f3d2b7310023a2;encoding=hex"),
+        ])
+        ev = a2.c.wait_event("contact.incoming", 10)
+        contact = ev["data"]["contact"]
+        assert contact["attributes"] == {
+            "CustomerId": "C-1042",
+            "Queue": "billing & care",
+            "Note": "<img src=x onerror=alert(1)>",
+            "uui": "56a390f3d2b7310023a2;encoding=hex",
+        }, contact
+        assert "x-ccp" not in contact["customer"]["uri"].lower(), contact
+        assert contact["customer"]["e164"] == "+442079460000", contact
+
+        # agent2 refuses; agent1 is closed: 480 to the caller
+        a2.c.call("contact.reject", {"contactId": contact["contactId"]})
+        code, text = inv.final()
+        inv.close()
+        assert code == 480 and header(text, "Retry-After") == "17", text
+        assert not [e for e in a1.c.seen
+                    if e["type"] == "contact.incoming"]
+
+        # the contact record keeps the attributes
+        rec = a2.c.call("contact.history", {"limit": 1})
+        assert rec[0]["attributes"]["CustomerId"] == "C-1042", rec
+        db = sqlite3.connect(os.path.join(a2.options["state_dir"],
+                                          "ccpd.db"))
+        data = [json.loads(r[0]) for r in db.execute(
+            "SELECT data FROM contacts WHERE contact_id = ?",
+            (contact["contactId"],))]
+        db.close()
+        assert data and data[-1]["attributes"]["uui"] == \
+            "56a390f3d2b7310023a2;encoding=hex", data
+        stop_desks(a1, a2)
