@@ -200,15 +200,18 @@ def header(text, name):
 
 
 def wait_presence(d, state, since=0, timeout=10.0):
-    """Wait for ccpd d to log that its presence server accepted `state`
-    ("open" or "closed") after log offset since; returns the new offset."""
+    """Wait until the last presence that ccpd d logged as accepted by its
+    server, after log offset since, is `state` ("open" or "closed");
+    returns the new offset."""
     deadline = time.monotonic() + timeout
-    needle = " is %s" % state
     while True:
         text = d.log_text()
+        last = None
         for ln in text[since:].splitlines():
-            if ln.startswith("<7>presence: ") and ln.endswith(needle):
-                return len(text)
+            if ln.startswith("<7>presence: ") and " is " in ln:
+                last = ln.rsplit(" ", 1)[1]
+        if last == state:
+            return len(text)
         if time.monotonic() > deadline:
             raise AssertionError("presence of %s not %s within %.1fs:\n%s"
                                  % (d.options.get("sip_user"), state,

@@ -108,3 +108,102 @@ def test_queue_routes_only_to_open_agents_with_attributes(make_ccpd):
         assert data and data[-1]["attributes"]["uui"] == \
             "56a390f3d2b7310023a2;encoding=hex", data
         stop_desks(a1, a2)
+
+
+def test_next_agent_on_no_answer_then_round_robin(make_ccpd):
+    ring_ms = 1500
+    with AcdKamailio({"agent1": "pw-one", "agent2": "pw-two"},
+                     ring_ms=ring_ms) as k:
+        desks = start_agents(make_ccpd, k, ["agent1", "agent2"])
+        for d in desks:
+            available(d)
+
+        # the first agent does not answer: after ring_ms the call rings
+        # the other one, who refuses; nobody is left: 480
+        inv = RawInvite(k.port, k.queue_uri)
+        first = None
+        t_first = None
+        deadline = time.monotonic() + 10
+        while first is None:
+            for d in desks:
+                try:
+                    ev = d.c.wait_event("contact.incoming", 0.05)
+                except AssertionError:
+                    continue
+                first, t_first = d, time.monotonic()
+            assert time.monotonic() < deadline, "no agent rang"
+        second = desks[1] if first is desks[0] else desks[0]
+        ev2 = second.c.wait_event("contact.incoming", 10)
+        waited = time.monotonic() - t_first
+        assert ring_ms / 1000 - 0.3 <= waited <= ring_ms / 1000 + 2, waited
+        # the first one's ring ended (the ACD cancelled it): that agent
+        # is Available again, not charged with a missed call
+        first.c.wait_event("contact.ended", 5)
+        assert first.c.call("agent.getState")["state"] == "Available"
+        second.c.call("contact.reject",
+                      {"contactId": ev2["data"]["contact"]["contactId"]})
+        code, text = inv.final()
+        inv.close()
+        assert code == 480, text
+
+        # round robin: each agent takes its turn first
+        firsts = []
+        for _ in range(4):
+            for d in desks:
+                d.mark = len(d.log_text())
+            inv = RawInvite(k.port, k.queue_uri)
+            got = None
+            deadline = time.monotonic() + 5
+            while got is None:
+                for d in desks:
+                    try:
+                        ev = d.c.wait_event("contact.incoming", 0.05)
+                    except AssertionError:
+                        continue
+                    got = d
+                    break
+                assert time.monotonic() < deadline, "no agent rang"
+            firsts.append(got.options["sip_user"])
+            # the caller gives up: CANCEL, the agent's ring ends
+            inv.cancel()
+            code, _ = inv.final()
+            inv.close()
+            assert code == 487
+            got.c.wait_event("contact.ended", 5)
+            wait_presence(got, "open", got.mark)
+        assert firsts[0] != firsts[1] and firsts[1] != firsts[2] and \
+            firsts[2] != firsts[3], firsts
+        stop_desks(*desks)
+
+
+def test_clean_stop_closes_and_restart_republishes(make_ccpd):
+    with AcdKamailio({"agent1": "pw-one"}) as k:
+        (d,) = start_agents(make_ccpd, k, ["agent1"])
+        available(d)
+
+        # baresip dies and comes back: ccpd registers and publishes again
+        pid = d.c.call("media.getStatus")["pid"]
+        os.kill(pid, signal.SIGKILL)
+        d.mark = wait_presence(d, "closed", d.mark)
+        d.c.wait_event("registration.status", 30,
+                       pred=lambda e: e["data"]["state"] == "registered")
+        d.mark = wait_presence(d, "open", d.mark, timeout=15)
+        inv = RawInvite(k.port, k.queue_uri)
+        ev = d.c.wait_event("contact.incoming", 10)
+        d.c.call("contact.reject",
+                 {"contactId": ev["data"]["contact"]["contactId"]})
+        assert inv.final()[0] == 480
+        inv.close()
+
+        # a clean stop publishes closed before it ends, and the queue
+        # then answers 480 without trying the agent
+        mark = len(d.log_text())
+        d.stop()
+        tail = d.log_text()[mark:]
+        assert "presence: sip:agent1@" in tail and " is closed" in tail, tail
+        inv = RawInvite(k.port, k.queue_uri)
+        code, text = inv.final()
+        inv.close()
+        assert code == 480 and header(text, "Retry-After"), text
+        assert "no agent open" in k.log_text().splitlines()[-1] or \
+            "no agent open" in k.log_text()
