@@ -15,6 +15,7 @@ import pytest
 import acd
 import peers
 from acd import AcdKamailio, RawInvite, header, wait_presence
+from test_schema import assert_events_match_schema
 
 
 def registered(c):
@@ -107,6 +108,7 @@ def test_queue_routes_only_to_open_agents_with_attributes(make_ccpd):
         db.close()
         assert data and data[-1]["attributes"]["uui"] == \
             "56a390f3d2b7310023a2;encoding=hex", data
+        assert_events_match_schema(a2.c)
         stop_desks(a1, a2)
 
 
