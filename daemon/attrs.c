@@ -1,10 +1,12 @@
 /* Contact attributes from the caller's From URI: names of letters,
- * digits, '_' and '-'; values percent-decoded, UTF-8 text without control
- * characters, length-limited. Anything else is dropped, counted and
+ * digits, '_' and '-'; values in base64url (no '%' may reach baresip
+ * 1.0.0, which takes the caller's URI as a format string), UTF-8 text
+ * without control characters, length-limited. Anything else is dropped, counted and
  * named, never passed on. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -14,42 +16,52 @@
 #define PREFIX "x-ccp-"
 #define PREFIX_LEN 6
 
-static int hexval(char c)
+static int b64val(char c)
 {
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
 	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)tolower((unsigned char)c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
 	return -1;
 }
 
-/* Percent-decode len bytes of s; -1 on a bad escape or overflow. */
+/* base64url without padding (RFC 4648, section 5), strictly: any other
+ * character, a dangling sixth of a byte or leftover bits are refused
+ * (libre's base64_decode reads unknown characters as zeros). -1 on a bad
+ * value or overflow. */
 static int decode(const char *s, size_t len, char *out, size_t size)
 {
+	uint32_t acc = 0;
+	unsigned bits = 0;
 	size_t i, n = 0;
 
+	if (len % 4 == 1)
+		return -1;
 	for (i = 0; i < len; i++) {
-		int c = (unsigned char)s[i];
+		int v = b64val(s[i]);
 
-		if (c == '%') {
-			int hi, lo;
-
-			if (i + 2 >= len)
-				return -1;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
-			if (hi < 0 || lo < 0)
-				return -1;
-			c = hi * 16 + lo;
-			i += 2;
-		}
-		if (c == 0)
-			return -1;      /* would end the text early */
-		if (n + 1 >= size)
+		if (v < 0)
 			return -1;
-		out[n++] = (char)c;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n + 1 >= size)
+				return -1;
+			out[n] = (char)((acc >> bits) & 0xff);
+			if (out[n] == '\0')
+				return -1;      /* would end the text early */
+			n++;
+		}
 	}
+	if (acc & ((1u << bits) - 1))
+		return -1;
 	out[n] = '\0';
 	return (int)n;
 }
@@ -132,7 +144,7 @@ static bool take(const char *p, size_t len, struct attrs_result *r)
 	}
 	if (!eq || decode(eq + 1, len - (size_t)(eq + 1 - p), value,
 			  sizeof(value)) < 0) {
-		refuse(r, "no value, a bad escape or too long", name,
+		refuse(r, "no value, not base64url or too long", name,
 		       nlen);
 		return true;
 	}

@@ -1,6 +1,7 @@
 /* Contact attributes for the screen pop: what the ACD knows of the caller
- * (customer id, queue, IVR choice), handed to ccpd as ;x-ccp-<Name>=<value>
- * parameters of the caller's From URI (see docs/admin-guide.md, "Screen
+ * (customer id, queue, IVR choice), handed to ccpd as
+ * ;x-ccp-<Name>=<base64url of the value> parameters of the caller's From
+ * URI (see docs/admin-guide.md, "Screen
  * pop attributes", for why there and not in headers). Pure. */
 #ifndef CCPD_ATTRS_H
 #define CCPD_ATTRS_H

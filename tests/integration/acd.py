@@ -105,7 +105,8 @@ class RawInvite:
     tests that use it end the call before any answer). Reads responses,
     ACKs a final failure, CANCELs on request."""
 
-    def __init__(self, port, ruri, headers=(), from_user="+15550100"):
+    def __init__(self, port, ruri, headers=(), from_user="+15550100",
+                 from_params=""):
         import socket
         import uuid
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -116,8 +117,8 @@ class RawInvite:
         self.call_id = uuid.uuid4().hex + "@" + peers.LOOPBACK
         self.branch = "z9hG4bK" + uuid.uuid4().hex
         self.tag = uuid.uuid4().hex[:10]
-        self.from_hdr = "<sip:%s@%s:%d>;tag=%s" % (
-            from_user, peers.LOOPBACK, self.lport, self.tag)
+        self.from_hdr = "<sip:%s@%s:%d%s>;tag=%s" % (
+            from_user, peers.LOOPBACK, self.lport, from_params, self.tag)
         self.to_hdr = "<%s>" % ruri
         self.responses = []
         sdp = ("v=0\r\no=raw 1 1 IN IP4 127.0.0.1\r\ns=-\r\n"

@@ -109,6 +109,15 @@ def test_queue_routes_only_to_open_agents_with_attributes(make_ccpd):
         assert data and data[-1]["attributes"]["uui"] == \
             "56a390f3d2b7310023a2;encoding=hex", data
         assert_events_match_schema(a2.c)
+
+        # baresip 1.0.0 formats the caller's URI as a format string: the
+        # ACD refuses a '%' in From, and the agent's softphone lives on
+        pid = a2.c.call("media.getStatus")["pid"]
+        inv = RawInvite(k.port, k.queue_uri, from_user="%n%n%s%s")
+        code, text = inv.final()
+        inv.close()
+        assert code == 400, text
+        assert a2.c.call("media.getStatus")["pid"] == pid
         stop_desks(a1, a2)
 
 
