@@ -130,6 +130,14 @@ def main():
                  p99 / f99 if f99 else 0))
     ok = rc == 0 and not lost and not f["rang_not_available"] and \
         f["ring_latency_n"] > 0 and floor
+    if ok:
+        print("SUMMARY acd-load: %d agents, %d calls: answered %d, 480 %d, "
+              "lost %d, rang while not Available %d; INVITE at kamailio "
+              "to ringing p50 %.1f ms = %.2fx, p99 %.1f ms = %.2fx straight "
+              "to baresip" % (AGENTS, CALLS, f["answered"],
+                              f["answered_480"], len(lost),
+                              len(f["rang_not_available"]), p50, p50 / f50,
+                              p99, p99 / f99))
     print("acd-load: %s" % ("measured" if ok else "NOT all measured"))
     for e in errors[:5]:
         print("  script error:", e)

@@ -43,9 +43,16 @@ def sample_idle(d, seconds):
     return r.stop().rtts
 
 
+SUMMARY = []
+
+
 def line(name, rtts, idle, cpu, took):
     p50, p99 = pct(rtts, 50), pct(rtts, 99)
     i50, i99 = pct(idle, 50), pct(idle, 99)
+    SUMMARY.append("%s rtt p50 %.2f ms = %.1fx idle, p99 %.2f ms = %.1fx "
+                   "idle, cpu ccpd %.0f%% baresip %.0f%%"
+                   % (name, p50, p50 / i50, p99, p99 / i99,
+                      100 * cpu[0] / took, 100 * cpu[1] / took))
     print("  %s: control rtt p50 %.2f ms (%.1fx idle), p99 %.2f ms (%.1fx "
           "idle), n=%d; cpu ccpd %.0f%%, baresip %.0f%% of a core over "
           "%.1f s" % (name, p50, p50 / i50, p99, p99 / i99, len(rtts),
@@ -96,6 +103,8 @@ def main():
         ok = ok and same
     finally:
         d.stop()
+    if ok:
+        print("SUMMARY sip-flood: %s" % "; ".join(SUMMARY))
     print("sip-flood: %s" % ("measured" if ok else "NOT all measured"))
     return 0 if ok else 1
 
