@@ -13,6 +13,7 @@
 #              proxies, origins in the frame-ancestors policy
 #   media      what baresip says: netstrings of JSON through the media
 #              stack's event parsing to a real desk, media up, no baresip
+#   attrs      the screen pop's attributes in a caller's From URI (attrs.c)
 #
 #   FUZZ_SECONDS  seconds per harness (default 20)
 #   FUZZ_TARGETS  which harnesses run (default: all)
