@@ -218,3 +218,67 @@ def wait_presence(d, state, since=0, timeout=10.0):
                                  % (d.options.get("sip_user"), state,
                                     timeout, d.log_tail()))
         time.sleep(0.05)
+
+
+class SipCapture:
+    """tcpdump on lo for the SIP requests reaching a UDP port (whole
+    packets): what ccpd really PUBLISHed, for instance."""
+
+    def __init__(self, port, name="sip"):
+        import rtpwire
+        self.port = port
+        self.dir = peers._mkdtemp("sipcap-")
+        self.pcap = os.path.join(self.dir, "%s.pcap" % name)
+        self.reader = rtpwire.PcapReader(self.pcap)
+        self.udp = rtpwire._udp
+        self.messages = []      # (time, text) of every datagram
+        self.proc = None
+
+    def start(self, timeout=10.0):
+        import rtpwire
+        self._log = open(os.path.join(self.dir, "tcpdump.log"), "ab")
+        self.proc = peers._spawn(
+            [rtpwire.TCPDUMP, "-i", "lo", "-n", "-U", "--immediate-mode",
+             "-Z", "root", "-s", "0", "-w", self.pcap,
+             "udp and dst host %s and dst port %d" % (peers.LOOPBACK,
+                                                      self.port)],
+            stdin=subprocess.DEVNULL, stdout=self._log,
+            stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(self.pcap) or \
+                os.path.getsize(self.pcap) < 24:
+            if time.monotonic() > deadline:
+                raise peers.HarnessError("tcpdump did not start")
+            time.sleep(0.05)
+        return self
+
+    def poll(self):
+        for t, ip in self.reader.poll():
+            u = self.udp(ip)
+            if u:
+                self.messages.append((t, u[2].decode("utf-8", "replace")))
+        return self.messages
+
+    def wait_for(self, pred, since=0, timeout=10.0):
+        """The first message after index since that pred(text) accepts;
+        returns (index, text)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            msgs = self.poll()
+            for i in range(since, len(msgs)):
+                if pred(msgs[i][1]):
+                    return i, msgs[i][1]
+            if time.monotonic() > deadline:
+                raise peers.HarnessError(
+                    "no such message to port %d within %.1fs; saw %s"
+                    % (self.port, timeout,
+                       [m[1].split("\r\n", 1)[0] for m in msgs[since:]]))
+            time.sleep(0.05)
+
+    def stop(self):
+        if self.proc is not None:
+            peers._stop_pid(self.proc, 3)
+            self.proc = None
+            self.poll()
+            self.reader.close()
+            self._log.close()

@@ -218,3 +218,46 @@ def test_clean_stop_closes_and_restart_republishes(make_ccpd):
         assert code == 480 and header(text, "Retry-After"), text
         assert "no agent open" in k.log_text().splitlines()[-1] or \
             "no agent open" in k.log_text()
+
+
+def test_published_document_says_why_on_the_wire(make_ccpd):
+    """What ccpd PUBLISHes, read off the wire: basic open only when
+    Available; the RPID activity and the state's name otherwise."""
+    with AcdKamailio({"agent1": "pw-one"}) as k:
+        cap = acd.SipCapture(k.port).start()
+        try:
+            def doc(basic, activity, note):
+                def pred(text):
+                    if not text.startswith("PUBLISH ") or \
+                            "Authorization:" not in text:
+                        return False
+                    body = text.split("\r\n\r\n", 1)[1]
+                    return "<basic>%s</basic>" % basic in body and \
+                        "<note>%s</note>" % note in body and \
+                        (("<rpid:%s/>" % activity in body) if activity
+                         else "<rpid:activities></rpid:activities>" in body)
+                return pred
+
+            (d,) = start_agents(make_ccpd, k, ["agent1"])
+            i, text = cap.wait_for(doc("closed", "away", "Offline"))
+            assert "Content-Type: application/pidf+xml" in text
+            assert "Event: presence" in text
+            assert "sip:agent1@127.0.0.1" in text.split("\r\n", 1)[0]
+            available(d)
+            i, _ = cap.wait_for(doc("open", None, "Available"), i + 1)
+            inv = RawInvite(k.port, k.queue_uri)
+            ev = d.c.wait_event("contact.incoming", 10)
+            i, _ = cap.wait_for(doc("closed", "on-the-phone",
+                                    "PendingBusy"), i + 1)
+            d.c.call("contact.reject",
+                     {"contactId": ev["data"]["contact"]["contactId"]})
+            inv.final()
+            inv.close()
+            i, _ = cap.wait_for(doc("open", None, "Available"), i + 1)
+            d.c.call("agent.setState", {"state": "Break"})
+            i, _ = cap.wait_for(doc("closed", "away", "Break"), i + 1)
+            d.stop()
+            # a clean stop: closed, whatever the agent was
+            cap.wait_for(doc("closed", "away", "Offline"), i + 1)
+        finally:
+            cap.stop()
