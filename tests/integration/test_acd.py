@@ -261,3 +261,35 @@ def test_published_document_says_why_on_the_wire(make_ccpd):
             cap.wait_for(doc("closed", "away", "Offline"), i + 1)
         finally:
             cap.stop()
+
+
+def test_publication_is_refreshed_before_it_expires(make_ccpd):
+    expires = 10
+    with AcdKamailio({"agent1": "pw-one"}) as k:
+        cap = acd.SipCapture(k.port).start()
+        try:
+            (d,) = start_agents(make_ccpd, k, ["agent1"],
+                                presence_expires=str(expires))
+            available(d)
+            t_open = time.monotonic()
+            # a refresh: no body, the entity tag kamailio gave
+            i, text = cap.wait_for(
+                lambda t: t.startswith("PUBLISH ") and
+                "SIP-If-Match:" in t and "Authorization:" in t and
+                "Content-Length: 0" in t, timeout=expires + 5)
+            assert "Expires: %d" % expires in text
+            # past the first publication's expiry, the agent is still
+            # open at the ACD: a call rings
+            while time.monotonic() < t_open + expires + 1:
+                time.sleep(0.1)
+            inv = RawInvite(k.port, k.queue_uri)
+            ev = d.c.wait_event("contact.incoming", 10)
+            d.c.call("contact.reject",
+                     {"contactId": ev["data"]["contact"]["contactId"]})
+            inv.final()
+            inv.close()
+            assert not [ln for ln in d.log_text().splitlines()
+                        if ln.startswith("<4>presence:")], d.log_tail()
+            stop_desks(d)
+        finally:
+            cap.stop()
