@@ -108,7 +108,7 @@ static const struct setting settings[] = {
 	S(ws_ping_interval, K_UINT, 0, 3600, "30"),
 	S(presence,         K_BOOL, 0, 0, "false"),
 	S(presence_uri,     K_STR,  0, 0, ""),
-	S(presence_expires, K_UINT, 10, 86400, "600"),
+	S(presence_expires, K_UINT, 10, 86400, "300"),
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
