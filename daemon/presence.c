@@ -272,7 +272,11 @@ static void look(struct presence *p)
 
 static void on_kick(void *arg)
 {
-	look(arg);
+	struct presence *p = arg;
+
+	/* once stopping, what goes is closed, whatever the desk says */
+	if (!p->stopping)
+		look(p);
 }
 
 static void on_event(struct events_msg *msg, void *arg)
