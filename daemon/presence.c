@@ -338,8 +338,13 @@ static int open_stack(struct presence *p)
 			NULL);
 	if (err)
 		return err;
-	if (sa_set_str(&laddr, c->net_interface, 0) != 0)
+	/* net_interface is an address or an interface's name, as for
+	 * baresip; failing both, the address the default route leaves by */
+	if (sa_set_str(&laddr, c->net_interface, 0) != 0 &&
+	    net_if_getaddr(c->net_interface, AF_INET, &laddr) != 0 &&
+	    net_default_source_addr_get(AF_INET, &laddr) != 0)
 		sa_set_str(&laddr, "127.0.0.1", 0);
+	sa_set_port(&laddr, 0);
 	err = sip_transp_add(p->sip, SIP_TRANSP_UDP, &laddr);
 	if (err)
 		return err;
