@@ -293,3 +293,18 @@ def test_publication_is_refreshed_before_it_expires(make_ccpd):
             stop_desks(d)
         finally:
             cap.stop()
+
+
+@pytest.mark.parametrize("opt, why", [
+    ("presence_uri=mailto:agent@example.com", "is not a sip: URI"),
+    ("presence_uri=sip:a<b>@example.com", "is not a sip: URI"),
+    ("presence_expires=5", "10..86400"),
+    ("presence=maybe", "neither true nor false"),
+])
+def test_presence_settings_are_checked(opt, why):
+    import subprocess
+    from ccpd import CCPD
+    r = subprocess.run([CCPD, "-o", opt, "--dump-config"],
+                       stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode != 0 and why in r.stderr, (r.returncode, r.stderr)
