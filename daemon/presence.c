@@ -68,9 +68,11 @@ static void on_refresh(void *arg)
 {
 	struct presence *p = arg;
 
-	/* a refresh carries no body; without an entity tag (none yet, or
-	 * the last one failed) the whole document goes again */
-	send_publish(p, p->etag == NULL);
+	/* The refresh carries the whole document again, with the entity tag
+	 * (a modify, RFC 3903 4.4), not the bare refresh of 4.3: kamailio
+	 * 5.6 with its presentities in memory (publ_cache 2) keeps an empty
+	 * document after a bare refresh, and routes by it as not open. */
+	send_publish(p, true);
 }
 
 static void schedule_refresh(struct presence *p, const struct sip_msg *msg)
