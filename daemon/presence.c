@@ -91,9 +91,11 @@ static void schedule_refresh(struct presence *p, const struct sip_msg *msg)
 		  on_refresh, p);
 }
 
+/* The entity tag is kept: a publication made afresh beside the old one
+ * would leave the server two documents for the agent until the old one
+ * expires, one of them perhaps open. A server that forgot it says 412. */
 static void failed(struct presence *p, const char *why)
 {
-	p->etag = mem_deref(p->etag);
 	if (p->failures++ == 0)
 		log_warning("presence: PUBLISH of %s failed: %s; retrying",
 			    p->uri, why);
