@@ -133,6 +133,17 @@ static void accepted(struct presence *p, const struct sip_msg *msg)
 	schedule_refresh(p, msg);
 }
 
+/* libre refuses a second challenge for a realm it knows unless it says
+ * stale; a server that restarted (a new secret) says no such thing, so
+ * the realm starts over once before the credentials count as wrong. */
+static bool answer_challenge(struct presence *p, const struct sip_msg *msg)
+{
+	if (sip_auth_authenticate(p->auth, msg) == 0)
+		return true;
+	sip_auth_reset(p->auth);
+	return sip_auth_authenticate(p->auth, msg) == 0;
+}
+
 static void on_response(int err, const struct sip_msg *msg, void *arg)
 {
 	struct presence *p = arg;
@@ -152,11 +163,11 @@ static void on_response(int err, const struct sip_msg *msg, void *arg)
 		goto next;
 	}
 	if ((msg->scode == 401 || msg->scode == 407) &&
-	    p->auth_tries++ < AUTH_TRIES &&
-	    sip_auth_authenticate(p->auth, msg) == 0) {
+	    p->auth_tries++ < AUTH_TRIES && answer_challenge(p, msg)) {
 		send_publish(p, p->in_flight_body);
 		return;
 	}
+	/* a challenge answered: the tries start again for what comes next */
 	p->auth_tries = 0;
 	if (msg->scode == 412 && p->etag) {
 		/* the server forgot us (restarted, or it expired): start

@@ -338,3 +338,26 @@ def test_an_agent_cannot_open_another_agents_presence(make_ccpd):
         assert code == 480, text
         assert not [e for e in a1.c.seen if e["type"] == "contact.incoming"]
         stop_desks(a1, rogue)
+
+
+def test_a_restarted_presence_server_gets_the_document_again(make_ccpd):
+    """kamailio restarted has forgotten the publication: the next PUBLISH
+    (with the old entity tag) gets 412, and ccpd publishes afresh."""
+    with AcdKamailio({"agent1": "pw-one"}) as k:
+        (d,) = start_agents(make_ccpd, k, ["agent1"])
+        k.stop()
+        k.start()
+        cap = acd.SipCapture(k.port).start()
+        try:
+            available(d)
+            i, _ = cap.wait_for(lambda t: t.startswith("PUBLISH ") and
+                                "SIP-If-Match:" in t)
+            cap.wait_for(lambda t: t.startswith("PUBLISH ") and
+                         "SIP-If-Match:" not in t and
+                         "Authorization:" in t and
+                         "<basic>open</basic>" in t, i + 1)
+            assert not [ln for ln in d.log_text().splitlines()
+                        if ln.startswith("<4>presence:")], d.log_tail()
+            stop_desks(d)
+        finally:
+            cap.stop()
