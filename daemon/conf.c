@@ -118,6 +118,9 @@ static const struct setting settings[] = {
 	S(database_password_file, K_STR, 0, 0, ""),
 	S(sip_secret_key_file, K_STR, 0, 0, ""),
 	S(sip_account_template, K_STR, 0, 0, ""),
+	S(presence,         K_BOOL, 0, 0, "false"),
+	S(presence_uri,     K_STR,  0, 0, ""),
+	S(presence_expires, K_UINT, 10, 86400, "300"),
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -962,6 +965,12 @@ int conf_finish(struct conf *c, char *err, size_t err_size)
 		snprintf(err, err_size, "sip_account_template: '%s' is not a "
 			 "sip: URI with {username} in it",
 			 c->sip_account_template);
+		return -EINVAL;
+	}
+	if (*c->presence_uri && (strncmp(c->presence_uri, "sip:", 4) != 0 ||
+				 strpbrk(c->presence_uri, " \t\"<>&"))) {
+		snprintf(err, err_size, "presence_uri: '%s' is not a sip: URI",
+			 c->presence_uri);
 		return -EINVAL;
 	}
 	r = check_statuses(c, err, err_size);

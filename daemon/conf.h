@@ -103,6 +103,10 @@ struct conf {
 	char *database_password_file;
 	char *sip_secret_key_file;      /* the key sealing SIP passwords */
 	char *sip_account_template;     /* a user's SIP address, {username} */
+	/* presence for the ACD (presence.c) */
+	bool presence;
+	char *presence_uri;             /* "": the agent's address */
+	unsigned presence_expires;      /* s a PUBLISH lasts */
 };
 
 /* Fill every setting with its default. */

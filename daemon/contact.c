@@ -50,6 +50,7 @@ struct contact {
 	enum contact_end end;
 	enum contact_by by;
 	char *sip_cause;
+	cJSON *attrs;           /* the screen pop's {name: value} */
 	void *user;
 };
 
@@ -76,6 +77,7 @@ static void contact_destroy(struct contact *c)
 	free(c->name);
 	free(c->international);
 	free(c->sip_cause);
+	cJSON_Delete(c->attrs);
 	free(c);
 }
 
@@ -140,6 +142,17 @@ const char *contact_uri(const struct contact *c)
 const char *contact_caller_id(const struct contact *c)
 {
 	return c->caller_id[0] ? c->caller_id : NULL;
+}
+
+void contact_set_attributes(struct contact *c, cJSON *attrs)
+{
+	cJSON_Delete(c->attrs);
+	c->attrs = attrs;
+}
+
+const cJSON *contact_attributes(const struct contact *c)
+{
+	return c->attrs;
 }
 
 int contact_set_caller_id(struct contact *c, const char *e164)
@@ -457,6 +470,9 @@ cJSON *contact_to_json(const struct contact *c)
 	json_add_str_or_null(o, "disconnectedBy", contact_by_name(c->by));
 	json_add_str_or_null(o, "sipCause", c->sip_cause);
 	json_add_str_or_null(o, "callerId", c->caller_id[0] ? c->caller_id : NULL);
+	cJSON_AddItemToObject(o, "attributes", c->attrs ?
+			      cJSON_Duplicate(c->attrs, true) :
+			      cJSON_CreateObject());
 	return o;
 }
 

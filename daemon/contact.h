@@ -161,6 +161,10 @@ int contact_set_number(struct contact *c, const char *e164,
 /* The number an outbound contact presents to the called party; NULL for
  * none (the agent's SIP account). */
 int contact_set_caller_id(struct contact *c, const char *e164);
+/* The screen pop's attributes ({name: value} of text, see attrs.h);
+ * attrs is consumed. */
+void contact_set_attributes(struct contact *c, cJSON *attrs);
+const cJSON *contact_attributes(const struct contact *c);
 const char *contact_caller_id(const struct contact *c);
 /* The customer's URI: the caller's, or the one dialed. */
 const char *contact_uri(const struct contact *c);

@@ -12,6 +12,7 @@
 
 #include <re.h>
 
+#include "attrs.h"
 #include "ccpd-protocol.h"
 #include "conf.h"
 #include "desk-int.h"
@@ -593,18 +594,52 @@ static int set_customer_number(struct desk *d, struct contact *c,
 	return contact_set_number(c, e164, intl);
 }
 
+/* An offer's contact: the caller's URI without the screen pop's
+ * parameters, which become its attributes. A refused attribute is logged
+ * (the ACD passes on what callers send: rate-limited) and goes no
+ * further. */
+static int offer_new(struct desk *d, struct contact **ret,
+		     const struct media_event *ev, const char *call_id)
+{
+	static struct log_limit limit;
+	struct attrs_result ar;
+	char clean[1024], note[64];
+	const char *uri = ev->peer_uri;
+	int r = attrs_from_uri(uri, clean, sizeof(clean), &ar);
+
+	if (r == -ENOMEM)
+		return r;
+	if (r == 0 && uri)
+		uri = clean;
+	r = contact_new(d->contacts, ret, CONTACT_INBOUND, call_id, uri,
+			ev->peer_name, util_now_ms());
+	if (r < 0) {
+		cJSON_Delete(ar.attrs);
+		return r;
+	}
+	/* a URI too long to split keeps its parameters and gives none */
+	contact_set_attributes(*ret, ar.attrs ? ar.attrs :
+			       cJSON_CreateObject());
+	if (ar.dropped && log_limit_pass(&limit, util_now_ms(), note,
+					 sizeof(note)))
+		log_fields(LOG_WARNING, contact_id(*ret), NULL,
+			   "contact: %u attribute(s) of %s dropped, first: "
+			   "%s%s", ar.dropped, contact_id(*ret), ar.why, note);
+	return set_customer_number(d, *ret, uri);
+}
+
 static void on_incoming(struct desk *d, const struct media_event *ev)
 {
+	static struct log_limit refusals;
+	char note[64];
 	enum agent_action act = AGENT_ACT_NONE;
 	struct contact *c;
 	const char *why;
 
 	if (!ev->call_id || contacts_find_call(d->contacts, ev->call_id))
 		return;
-	if (contact_new(d->contacts, &c, CONTACT_INBOUND, ev->call_id,
-			ev->peer_uri, ev->peer_name, util_now_ms()) < 0 ||
-	    attach_slot(d, c) < 0 ||
-	    set_customer_number(d, c, ev->peer_uri) < 0) {
+	if (offer_new(d, &c, ev, ev->call_id) < 0 ||
+	    attach_slot(d, c) < 0) {
 		log_error("contact: out of memory; refusing call %s",
 			  ev->call_id);
 		media_command(d->media, ev->call_id, "hangup", NULL, NULL,
@@ -620,10 +655,14 @@ static void on_incoming(struct desk *d, const struct media_event *ev)
 		return;
 	}
 	/* not routable or already on a contact: a final answer at once, so
-	 * the caller's side can route elsewhere instead of ringing out */
-	log_fields(LOG_NOTICE, contact_id(c), why,
-		   "desk: refusing offer %s from %s: agent is %s",
-		   contact_id(c), ev->peer_uri ? ev->peer_uri : "?", why);
+	 * the caller's side can route elsewhere instead of ringing out. Any
+	 * caller can repeat this at will (a flood of INVITEs): the line is
+	 * rate-limited, the journal still records each refusal */
+	if (log_limit_pass(&refusals, util_now_ms(), note, sizeof(note)))
+		log_fields(LOG_NOTICE, contact_id(c), why,
+			   "desk: refusing offer %s from %s: agent is %s%s",
+			   contact_id(c), ev->peer_uri ? ev->peer_uri : "?",
+			   why, note);
 	(void)live_command(d, c, "hangup");
 	finish(d, c, &end_refused, NULL);
 }
@@ -866,9 +905,7 @@ static void on_offer_refused(struct desk *d, const struct media_event *ev)
 		return;
 	}
 	refusal_cause(d, param, cause, sizeof(cause));
-	if (contact_new(d->contacts, &c, CONTACT_INBOUND, NULL, ev->peer_uri,
-			ev->peer_name, util_now_ms()) < 0 ||
-	    set_customer_number(d, c, ev->peer_uri) < 0) {
+	if (offer_new(d, &c, ev, NULL) < 0) {
 		log_error("desk: out of memory; baresip refused an offer from "
 			  "%s: %s", ev->peer_uri ? ev->peer_uri : "?", cause);
 		return;

@@ -27,6 +27,7 @@
 #include "rpc.h"
 #include "outbox.h"
 #include "pg.h"
+#include "presence.h"
 #include "sipsecret.h"
 #include "store.h"
 #include "util.h"
@@ -39,6 +40,7 @@ struct daemon {
 	struct bus *bus;
 	struct instance *instance;    /* database= names PostgreSQL */
 	char store_path[4200];        /* the SQLite file: the store or its copy */
+	struct presence *presence;
 	struct auth *auth;
 	struct admin *admin;
 	struct events *ev;
@@ -566,6 +568,9 @@ static int start(struct daemon *dm)
 			return r;
 		ws_set_metrics(dm->ws, metrics_text, dm);
 	}
+	r = presence_new(&dm->presence, &dm->conf, dm->ev, dm->desk);
+	if (r < 0)
+		return r;
 	dm->ipc_ready = true;
 	r = desk_start(dm->desk);
 	if (r < 0)
@@ -589,10 +594,13 @@ static void stop(struct daemon *dm)
 	/* the sockets go first so that no client acts on a dying desk */
 	dm->ws = ws_free(dm->ws);
 	dm->ipc = ipc_free(dm->ipc);
+	/* the ACD hears that the agent is gone before baresip stops */
+	presence_stop(dm->presence, 1000);
 	desk_shutdown(dm->desk);
 	dm->bus = bus_free(dm->bus);
 	dm->rpc = rpc_free(dm->rpc);
 	dm->admin = admin_free(dm->admin);
+	dm->presence = presence_free(dm->presence);
 	dm->desk = desk_free(dm->desk);
 	/* the last records of the desk are in the outbox by now */
 	dm->instance = instance_free(dm->instance);

@@ -260,10 +260,16 @@ static void reset_later(void *arg)
 
 static int flush_out(struct media *m);
 
+/* A read takes a few events at a time: each may write the journal
+ * (synced) before it goes out, so a burst from baresip (a flood of
+ * INVITEs) read whole would keep the loop from the clients for all of
+ * it. With small reads the loop serves the other sockets between them. */
+#define CTRL_READ 4096
+
 static void ctrl_fd(int flags, void *arg)
 {
 	struct media *m = arg;
-	char buf[65536];
+	char buf[CTRL_READ];
 	ssize_t n;
 	int r;
 

@@ -80,6 +80,24 @@
 		return raw;
 	}
 
+	/* The contact's attributes as name/value rows; text only (they come
+	 * from the caller's side through the ACD). */
+	function showAttributes(id, contact) {
+		var dl = $(id), attrs = contact.getAttributes(), names = Object.keys(attrs);
+		var key = contact.getContactId() + ":" + names.length;
+		if (dl.dataset.shown === key) return;
+		dl.dataset.shown = key;
+		while (dl.firstChild) dl.removeChild(dl.firstChild);
+		names.forEach(function (n) {
+			var dt = document.createElement("dt"), dd = document.createElement("dd");
+			dt.textContent = n;
+			dd.textContent = attrs[n].value;
+			dl.appendChild(dt);
+			dl.appendChild(dd);
+		});
+		dl.hidden = names.length === 0;
+	}
+
 	/* ---- what is on screen ---- */
 
 	function since(ms) {
@@ -109,6 +127,7 @@
 		if (inc) {
 			showNumber("incoming-number", inc);
 			text("incoming-name", inc.getCustomer().displayName);
+			showAttributes("incoming-attributes", inc);
 			document.body.dataset.contact = inc.getContactId();
 		}
 		ring(!!inc);
@@ -118,6 +137,7 @@
 		if (call) {
 			showNumber("call-number", call);
 			text("call-name", call.getCustomer().displayName);
+			showAttributes("call-attributes", call);
 			var conn = call.getInitialConnection() || {};
 			var held = conn.state === "hold";
 			text("call-state", held ? "On hold" : call.getState() === "connected" ? "Connected" : "Connecting…");

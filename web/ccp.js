@@ -103,6 +103,14 @@
 	C.getState = function () { return this.data.state; };
 	C.getDirection = function () { return this.data.direction; };
 	C.getCustomer = function () { return this.data.customer || {}; };
+	/* The screen pop's attributes, shaped as Streams' getAttributes():
+	 * {name: {name, value}}. Values are text from the caller's side: show
+	 * them with textContent, never as markup. */
+	C.getAttributes = function () {
+		var a = this.data.attributes || {}, out = {};
+		Object.keys(a).forEach(function (k) { out[k] = { name: k, value: a[k] }; });
+		return out;
+	};
 	C.getConnections = function () { return this.data.connections || []; };
 	C.isInbound = function () { return this.data.direction === "inbound"; };
 	/* The connections by party: the agent's own, the customer's, and the

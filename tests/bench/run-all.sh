@@ -54,8 +54,10 @@ esac
 declare -A CMD=(
 	[control-rtt]="bash $here/run-control-rtt.sh $ccpd_bin $bench_dir"
 	[ws-fanout]="$here/ws-fanout.py $ccpd_bin $bench_dir"
+	[acd-load]="$here/acd-load.py $ccpd_bin"
+	[sip-flood]="$here/sip-flood.py $ccpd_bin"
 )
-ORDER=(control-rtt ws-fanout)
+ORDER=(control-rtt ws-fanout acd-load sip-flood)
 only=${BENCH_ONLY:-${ORDER[*]}}
 
 out=$(mktemp -d /tmp/ccpd-bench-all.XXXXXX) || exit 1

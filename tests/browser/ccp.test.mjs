@@ -228,6 +228,68 @@ test("only allowlisted origins connect; the demo CRM pops the caller's record", 
 	}
 });
 
+test("the ACD's attributes show as text in the CCP page and the CRM's screen pop", T, async () => {
+	let crm;
+	const ctx = await setup(async (h) => {
+		crm = await h.call("serve", { directory: "web" });
+		return { http_origins: crm.url };
+	});
+	const h = ctx.h;
+	try {
+		const d2 = ctx.d;
+		const page = await openCcp(ctx);
+		const crmPage = await ctx.browser.newPage();
+		crmPage.on("pageerror", (e) => { ctx.errors = (ctx.errors || []).concat(String(e)); });
+		await crmPage.goto(`${crm.url}/demo/crm.html?ccpd=${encodeURIComponent(d2.url)}`);
+		await crmPage.waitForSelector("#login:not([hidden]), body[data-connection=\"connected\"]");
+		if (await crmPage.isVisible("#login")) {
+			await crmPage.fill("#user", ctx.user.username);
+			await crmPage.fill("#password", ctx.user.password);
+			await crmPage.click("#login button");
+		}
+		await crmPage.waitForSelector('body[data-connection="connected"]');
+		// (a login at the desk sets the agent Offline: Available after both)
+		await h.rpc("agent.setState", { state: "Available" });
+		await agree(ctx, page, "Available");
+
+		const markup = "<img src=x onerror=\"window.pwned=1\">";
+		await h.call("invite_with_attributes", {
+			attributes: { CustomerId: "C-1042", Queue: "billing & care", Note: markup },
+		});
+		await until(async () => (await h.rpc("contact.list")).length === 1, "the offer at ccpd");
+		await page.waitForSelector("#incoming-attributes:not([hidden])");
+		const rows = await page.$$eval("#incoming-attributes dt, #incoming-attributes dd",
+			(els) => els.map((e) => e.textContent));
+		assert.equal(rows.length, 6, rows.join(" | "));
+		const pairs = {};
+		for (let i = 0; i < rows.length; i += 2) pairs[rows[i]] = rows[i + 1];
+		assert.deepEqual(pairs, { CustomerId: "C-1042", Queue: "billing & care", Note: markup });
+		// the markup stayed text: no element was made of it
+		assert.equal(await page.$$eval("#incoming-attributes img", (e) => e.length), 0);
+		await shot(page, "attributes-incoming");
+
+		// ccp.js offers them as Streams does, and the CRM pops its record
+		const got = await crmPage.evaluate(() => {
+			const c = window.ccp.getContacts()[0];
+			return c.getAttributes();
+		});
+		assert.deepEqual(got.CustomerId, { name: "CustomerId", value: "C-1042" });
+		await crmPage.waitForSelector("#pop:not([hidden])");
+		assert.equal(await crmPage.textContent("#rec-name"), "Carol Caller");
+		assert.equal(await crmPage.textContent('#pop dd[data-attribute="Note"]'), markup);
+		assert.equal(await crmPage.$$eval("#pop img", (e) => e.length), 0);
+		assert.equal(await crmPage.evaluate(() => window.pwned), undefined);
+		assert.equal(await page.evaluate(() => window.pwned), undefined);
+		await shot(crmPage, "attributes-crm-pop");
+
+		await h.call("cancel_invite");
+		await page.waitForSelector("#incoming", { state: "hidden" });
+		assert.deepEqual(ctx.errors || [], []);
+	} finally {
+		await teardown(ctx);
+	}
+});
+
 test("the page works from the keyboard and labels its controls", T, async () => {
 	const ctx = await setup({});
 	try {

@@ -93,6 +93,25 @@ class Helper:
 
     # ---- a second origin ----
 
+    def invite_with_attributes(self, attributes, from_user="+442079460000"):
+        """An INVITE straight to ccpd whose From URI carries the screen
+        pop's attributes as the kamailio ACD puts them there
+        (;x-ccp-<Name>=<base64url of the value, unpadded>)."""
+        import base64
+        import acd
+        params = "".join(";x-ccp-%s=%s" % (
+            k, base64.urlsafe_b64encode(v.encode()).decode().rstrip("="))
+            for k, v in attributes.items())
+        self.raw = acd.RawInvite(self.d.sip_port, self.d.sip_uri,
+                                 from_user=from_user, from_params=params)
+        return {"callId": self.raw.call_id}
+
+    def cancel_invite(self):
+        self.raw.cancel()
+        code, _ = self.raw.final()
+        self.raw.close()
+        return {"code": code}
+
     def serve(self, directory):
         port = peers.free_port("tcp")
         handler = functools.partial(Quiet, directory=os.path.join(

@@ -13,6 +13,7 @@
 #              proxies, origins in the frame-ancestors policy
 #   media      what baresip says: netstrings of JSON through the media
 #              stack's event parsing to a real desk, media up, no baresip
+#   attrs      the screen pop's attributes in a caller's From URI (attrs.c)
 #
 #   FUZZ_SECONDS  seconds per harness (default 20)
 #   FUZZ_TARGETS  which harnesses run (default: all)
@@ -93,11 +94,12 @@ build_linked() {
 		-lphonenumber -lm
 }
 
-targets=${FUZZ_TARGETS:-"jsonrpc netstring http rpc conf phone media"}
+targets=${FUZZ_TARGETS:-"jsonrpc netstring http rpc conf phone media attrs"}
 d="$root/daemon"
 if ! build jsonrpc "$d/jsonrpc.c $d/json.c" -lcjson ||
    ! build netstring "$d/netstring.c" "" ||
-   ! build http "$d/httphdr.c" "" || ! build_daemon ||
+   ! build http "$d/httphdr.c" "" || ! build attrs "$d/attrs.c" -lcjson ||
+   ! build_daemon ||
    ! build_linked rpc || ! build_linked conf || ! build_linked phone ||
    ! build_linked media; then
 	echo "run-fuzz: building the harnesses failed (are libclang-rt-14-dev and the daemon's -dev packages installed?)" >&2
