@@ -113,6 +113,12 @@ static const char *reg_name(enum reg_state st)
 	return "none";
 }
 
+void desk_agent_account(const struct desk *d,
+			struct media_agent_account *out)
+{
+	media_agent_account(d->media, out);
+}
+
 cJSON *desk_registration_json(const struct desk *d)
 {
 	const struct hub *hb = d->hub;

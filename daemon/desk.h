@@ -87,6 +87,11 @@ cJSON *desk_contact_json(const struct desk *d, const char *contact_id);
 cJSON *desk_history_json(const struct desk *d, unsigned limit);
 cJSON *desk_media_json(const struct desk *d);
 cJSON *desk_registration_json(const struct desk *d);
+/* The agent's SIP account now: the logged-in user's own when they have
+ * one, else the desk's (see media_agent_account). */
+struct media_agent_account;
+void desk_agent_account(const struct desk *d,
+			struct media_agent_account *out);
 /* {agent, contacts}: what a subscriber starts from */
 cJSON *desk_snapshot_json(const struct desk *d);
 

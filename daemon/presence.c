@@ -22,6 +22,7 @@
 #include "desk.h"
 #include "events.h"
 #include "log.h"
+#include "media.h"
 #include "pidf.h"
 #include "presence.h"
 
@@ -41,6 +42,12 @@ struct presence {
 	struct tmr kick;                /* look at the desk again */
 	struct tmr refresh;             /* refresh, or retry after a failure */
 	char uri[256];
+	/* the account the presentity is the agent's by: the user's own
+	 * while they are logged in with one, else the desk's */
+	char auth_user[128];
+	char auth_pass[256];
+	char route[256];
+	bool switching;                 /* closing the old one first */
 	char *etag;                     /* the server's name for our state */
 	/* what the desk says now, and what was last sent */
 	bool want_open;
@@ -63,6 +70,8 @@ struct presence {
 };
 
 static void send_publish(struct presence *p, bool body);
+static void look(struct presence *p);
+static bool follow_account(struct presence *p);
 
 static void on_refresh(void *arg)
 {
@@ -181,6 +190,14 @@ static void on_response(int err, const struct sip_msg *msg, void *arg)
 		 msg->reason.p);
 	failed(p, why);
 next:
+	if (p->switching && !p->stopping && !p->req) {
+		/* the old presentity is closed (or could not be told): the
+		 * agent's new account takes over */
+		p->switching = false;
+		p->again = false;
+		look(p);
+		return;
+	}
 	if (p->again && !p->stopping && !p->req) {
 		p->again = false;
 		send_publish(p, true);
@@ -251,7 +268,7 @@ static bool want_changed(const struct presence *p)
 	       strcmp(p->sent_note, p->want_note);
 }
 
-static void look(struct presence *p)
+static void look_desk(struct presence *p)
 {
 	cJSON *agent = desk_agent_json(p->desk);
 	cJSON *reg = desk_registration_json(p->desk);
@@ -285,6 +302,12 @@ static void look(struct presence *p)
 		send_publish(p, true);
 }
 
+static void look(struct presence *p)
+{
+	if (follow_account(p))
+		look_desk(p);
+}
+
 static void on_kick(void *arg)
 {
 	struct presence *p = arg;
@@ -312,13 +335,11 @@ static void on_event(struct events_msg *msg, void *arg)
 static int auth_h(char **user, char **pass, const char *realm, void *arg)
 {
 	const struct presence *p = arg;
-	const struct conf *c = p->conf;
 	int err;
 
 	(void)realm;
-	err = str_dup(user, *c->sip_auth_user ? c->sip_auth_user :
-		      c->sip_user);
-	err |= str_dup(pass, c->sip_password);
+	err = str_dup(user, p->auth_user);
+	err |= str_dup(pass, p->auth_pass);
 	return err;
 }
 
@@ -340,7 +361,6 @@ static void default_uri(const struct conf *c, char *out, size_t size)
 static int open_stack(struct presence *p)
 {
 	const struct conf *c = p->conf;
-	const char *routev[1] = { c->sip_registrar };
 	struct sa nsv[4], laddr;
 	uint32_t nsn = 4;
 	int err;
@@ -363,12 +383,108 @@ static int open_stack(struct presence *p)
 	err = sip_transp_add(p->sip, SIP_TRANSP_UDP, &laddr);
 	if (err)
 		return err;
-	err = sip_dialog_alloc(&p->dlg, p->uri, p->uri, NULL, p->uri,
-			       *c->sip_registrar ? routev : NULL,
-			       *c->sip_registrar ? 1 : 0);
+	return sip_auth_alloc(&p->auth, auth_h, p, true);
+}
+
+/* Whom the agent's presence is published as, and with which
+ * credentials: the logged-in user's own account while there is one (its
+ * address is the presentity), else the desk's (presence_uri, or the
+ * desk's address). */
+struct target {
+	char uri[256];
+	char route[256];
+	char auth_user[128];
+	char auth_pass[256];
+};
+
+static void target_now(const struct presence *p, struct target *t)
+{
+	const struct conf *c = p->conf;
+	struct media_agent_account a = { 0 };
+
+	desk_agent_account(p->desk, &a);
+	if (a.user && a.aor && *a.aor)
+		snprintf(t->uri, sizeof(t->uri), "%s", a.aor);
+	else if (*c->presence_uri)
+		snprintf(t->uri, sizeof(t->uri), "%s", c->presence_uri);
+	else
+		default_uri(c, t->uri, sizeof(t->uri));
+	snprintf(t->route, sizeof(t->route), "%s",
+		 a.user && a.registrar && *a.registrar ? a.registrar :
+		 c->sip_registrar);
+	snprintf(t->auth_user, sizeof(t->auth_user), "%s",
+		 a.auth_user ? a.auth_user : "");
+	snprintf(t->auth_pass, sizeof(t->auth_pass), "%s",
+		 a.password ? a.password : "");
+}
+
+static bool target_same(const struct presence *p, const struct target *t)
+{
+	return !strcmp(t->uri, p->uri) && !strcmp(t->route, p->route) &&
+	       !strcmp(t->auth_user, p->auth_user) &&
+	       !strcmp(t->auth_pass, p->auth_pass);
+}
+
+/* A new presentity (or new credentials): a dialog of its own, no entity
+ * tag, nothing sent yet. */
+static int set_target(struct presence *p, const struct target *t)
+{
+	const char *routev[1] = { t->route };
+	struct sip_dialog *dlg = NULL;
+	int err;
+
+	err = sip_dialog_alloc(&dlg, t->uri, t->uri, NULL, t->uri,
+			       *t->route ? routev : NULL, *t->route ? 1 : 0);
 	if (err)
 		return err;
-	return sip_auth_alloc(&p->auth, auth_h, p, true);
+	mem_deref(p->dlg);
+	p->dlg = dlg;
+	memcpy(p->uri, t->uri, sizeof(p->uri));
+	memcpy(p->route, t->route, sizeof(p->route));
+	memcpy(p->auth_user, t->auth_user, sizeof(p->auth_user));
+	memcpy(p->auth_pass, t->auth_pass, sizeof(p->auth_pass));
+	p->etag = mem_deref(p->etag);
+	if (p->auth)
+		sip_auth_reset(p->auth);
+	p->sent_valid = false;
+	p->published[0] = '\0';
+	p->failures = 0;
+	p->retry_ms = 0;
+	tmr_cancel(&p->refresh);
+	return 0;
+}
+
+/* The agent's account changed (a user logged in or out): the old
+ * presentity is told closed first, if it was open, then the new one takes
+ * over. False while that is under way. */
+static bool follow_account(struct presence *p)
+{
+	struct target t;
+	int err;
+
+	target_now(p, &t);
+	if (target_same(p, &t))
+		return true;
+	if (p->req) {
+		p->switching = true;    /* once the answer is in */
+		return false;
+	}
+	if (strcmp(t.uri, p->uri) && p->sent_valid && p->sent_open) {
+		p->switching = true;
+		p->want_open = false;
+		snprintf(p->want_activity, sizeof(p->want_activity), "away");
+		p->want_note[0] = '\0';
+		send_publish(p, true);
+		return false;
+	}
+	err = set_target(p, &t);
+	if (err) {
+		log_error("presence: cannot publish as %s: %s", t.uri,
+			  strerror(err));
+		return false;
+	}
+	log_info("presence: publishing %s", p->uri);
+	return true;
 }
 
 int presence_new(struct presence **ret, const struct conf *conf,
@@ -387,11 +503,13 @@ int presence_new(struct presence **ret, const struct conf *conf,
 	p->desk = d;
 	tmr_init(&p->kick);
 	tmr_init(&p->refresh);
-	if (*conf->presence_uri)
-		snprintf(p->uri, sizeof(p->uri), "%s", conf->presence_uri);
-	else
-		default_uri(conf, p->uri, sizeof(p->uri));
 	err = open_stack(p);
+	if (!err) {
+		struct target t;
+
+		target_now(p, &t);
+		err = set_target(p, &t);
+	}
 	if (err) {
 		log_error("presence: cannot start SIP for %s: %s", p->uri,
 			  strerror(err));

@@ -361,3 +361,64 @@ def test_a_restarted_presence_server_gets_the_document_again(make_ccpd):
             stop_desks(d)
         finally:
             cap.stop()
+
+
+def test_presence_follows_the_users_own_account(make_ccpd, tmp_path):
+    """A user with a SIP account of their own (issue: the agent's SIP
+    identity follows the agent) is the presentity while logged in: the
+    queue routes to alice at this desk while she is Available; her logout
+    publishes her closed, and the queue has nobody open again."""
+    key = os.path.join(str(tmp_path), "sip.key")
+    with open(key, "w") as f:
+        f.write(os.urandom(32).hex() + "\n")
+    os.chmod(key, 0o600)
+    with AcdKamailio({"alice": "alice-sip-pw", "desk1": "pw-desk"},
+                     ring_ms=3000, retry_after=9) as k:
+        d = make_ccpd(options=k.agent_options("desk1",
+                                              sip_secret_key_file=key))
+        d.c = d.client()
+        registered(d.c)
+        mark = wait_presence(d, "closed")
+        aor = "sip:alice@%s:%d" % (peers.LOOPBACK, k.port)
+        d.c.call("admin.users.create", {
+            "username": "alice", "profile": "Agent",
+            "password": "alice-login-1", "mustChangePassword": False,
+            "sipAccount": aor, "sipPassword": "alice-sip-pw"})
+        a = d.client()
+        a.call("events.subscribe")
+        a.call("session.login", {"username": "alice",
+                                 "password": "alice-login-1"})
+        a.wait_event("registration.status", 15, pred=lambda e:
+                     e["data"]["state"] == "registered" and
+                     e["data"].get("account") == "user")
+        a.call("agent.setState", {"state": "Available"})
+        mark = wait_presence(d, "open", mark)
+        assert "presence: publishing %s" % aor in d.log_text()
+
+        # the queue rings alice, at this desk
+        inv = RawInvite(k.port, k.queue_uri)
+        offer = a.wait_event("contact.incoming", 10)
+        assert offer["data"]["contact"]["state"] in ("incoming",
+                                                     "connecting")
+        a.call("contact.reject", {"contactId":
+                                  offer["data"]["contact"]["contactId"]})
+        inv.close()
+        a.call("agent.setState", {"state": "Offline"})
+        mark = wait_presence(d, "closed", mark)
+
+        # she logs out: her presentity is closed, the desk's own takes
+        # over (closed: nobody is Available), the queue has nobody open
+        a.call("agent.setState", {"state": "Available"})
+        mark = wait_presence(d, "open", mark)
+        a.call("session.logout")
+        wait_presence(d, "closed", mark)
+        deadline = time.monotonic() + 10
+        while True:
+            inv = RawInvite(k.port, k.queue_uri)
+            code, text = inv.final()
+            inv.close()
+            if code == 480 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert code == 480, text
+        stop_desks(d)
