@@ -106,6 +106,24 @@ static int add_when(cJSON *params, const char *key, const char *value)
 	return EXIT_SUCCESS;
 }
 
+/* {from, to} from --from and --to, as metrics and the report take them */
+static int window_params(const struct ctl *ctl, cJSON **params)
+{
+	int q;
+
+	*params = cJSON_CreateObject();
+	if (!*params)
+		return fail("out of memory");
+	q = add_when(*params, "from", ctl->from);
+	if (q == EXIT_SUCCESS)
+		q = add_when(*params, "to", ctl->to);
+	if (q != EXIT_SUCCESS) {
+		cJSON_Delete(*params);
+		*params = NULL;
+	}
+	return q;
+}
+
 static int run_metrics(struct ctl *ctl, const struct command *cmd,
                        int argc, char **argv)
 {
@@ -116,16 +134,9 @@ static int run_metrics(struct ctl *ctl, const struct command *cmd,
 	if (ctl->prometheus)
 		return ctl_call_and_show(ctl, "metrics.getPrometheus", NULL,
 		                         show_prometheus);
-	params = cJSON_CreateObject();
-	if (!params)
-		return fail("out of memory");
-	q = add_when(params, "from", ctl->from);
-	if (q == EXIT_SUCCESS)
-		q = add_when(params, "to", ctl->to);
-	if (q != EXIT_SUCCESS) {
-		cJSON_Delete(params);
+	q = window_params(ctl, &params);
+	if (q != EXIT_SUCCESS)
 		return q;
-	}
 	params_add_opt(params, "agent", ctl->agent);
 	return ctl_call_and_show(ctl, "metrics.get", params, show_metrics);
 }
@@ -291,16 +302,9 @@ static int run_report(struct ctl *ctl, const struct command *cmd,
 		return usage_error("report agents needs --from and --to");
 	if (ctl->json && ctl->csv)
 		return usage_error("--json and --csv do not go together");
-	params = cJSON_CreateObject();
-	if (!params)
-		return fail("out of memory");
-	q = add_when(params, "from", ctl->from);
-	if (q == EXIT_SUCCESS)
-		q = add_when(params, "to", ctl->to);
-	if (q != EXIT_SUCCESS) {
-		cJSON_Delete(params);
+	q = window_params(ctl, &params);
+	if (q != EXIT_SUCCESS)
 		return q;
-	}
 	return ctl_call_and_show(ctl, "report.agents", params,
 	                         ctl->csv ? show_report_csv : show_report);
 }
