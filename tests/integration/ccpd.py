@@ -270,6 +270,20 @@ class Ccpd:
         self.signalled = True
         self.proc.send_signal(sig)
 
+    def wait_refused(self, timeout):
+        """For a ccpd that must refuse to start: its exit status (it is
+        killed if it runs on past timeout, and the wait then fails)."""
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.log.close()
+            self.notify.close()
+            if self.proc in peers._live:
+                peers._live.remove(self.proc)
+
     def stop(self, timeout=15):
         """SIGTERM, then require a clean exit and no sanitizer report."""
         for c in self.clients:

@@ -104,16 +104,7 @@ def test_dump_config_hides_the_password(value, shown):
 def test_a_bad_uri_is_refused_at_start(tmp_path):
     bad = "postgresql://ccp:s3cret@127.0.0.1/x?nosuchoption=1"
     d = Ccpd(options={"database": bad}, wait_ready=False)
-    try:
-        rc = d.proc.wait(20)
-    finally:
-        if d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait()
-        d.log.close()
-        d.notify.close()
-        if d.proc in peers._live:
-            peers._live.remove(d.proc)
+    rc = d.wait_refused(20)
     assert rc != 0
     assert "database:" in d.log_text() and "nosuchoption" in d.log_text()
     assert "s3cret" not in d.log_text()

@@ -14,7 +14,6 @@ import time
 import pytest
 
 import ccpd as ccpd_mod
-import peers
 from peers import BaresipPeer, Kamailio, LOOPBACK
 from test_schema import Schema, assert_events_match_schema, load_schema
 
@@ -288,16 +287,7 @@ def test_a_key_file_others_may_read_is_refused(make_ccpd, kam, tmp_path,
     key = key_file(tmp_path, mode)
     d = ccpd_mod.Ccpd(options={"sip_secret_key_file": key},
                       wait_ready=False)
-    try:
-        rc = d.proc.wait(15)
-    finally:
-        if d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait()
-        d.log.close()
-        d.notify.close()
-        if d.proc in peers._live:
-            peers._live.remove(d.proc)
+    rc = d.wait_refused(15)
     assert rc != 0
     assert "readable by ccpd's user only" in d.log_text(), d.log_tail()
 
